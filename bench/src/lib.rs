@@ -1,0 +1,1 @@
+//! Benchmarks for tars-rs; see `benches/` and `RESULTS.md`.

@@ -1,0 +1,3 @@
+//! tarsproperty: custom metrics (`tars.tarsproperty.PropertyObj`, 18493).
+//!
+//! Not built yet: its interface (`tars::PropertyF`) is generated in `tars-protocol`.
