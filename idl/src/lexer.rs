@@ -500,10 +500,9 @@ impl<'a> Lexer<'a> {
             while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
                 self.bump();
             }
-            return Err(self.error(
-                pos,
-                format!("invalid number literal '{}'", &self.src[start..self.off]),
-            ));
+            return Err(
+                self.error(pos, format!("invalid number literal '{}'", &self.src[start..self.off]))
+            );
         }
         Ok(())
     }
@@ -517,7 +516,9 @@ impl<'a> Lexer<'a> {
             match self.bump() {
                 None => return Err(self.error(pos, "unterminated string literal")),
                 Some('\n') => {
-                    return Err(self.error(here, "newline in string literal (missing closing '\"'?)"))
+                    return Err(
+                        self.error(here, "newline in string literal (missing closing '\"'?)")
+                    )
                 }
                 Some('"') => return Ok(TokenKind::Str(value)),
                 Some('\\') => {
@@ -562,11 +563,7 @@ mod tests {
     use super::*;
 
     fn kinds(src: &str) -> Vec<TokenKind> {
-        tokenize(Path::new("t.tars"), src)
-            .expect("lexes")
-            .into_iter()
-            .map(|t| t.kind)
-            .collect()
+        tokenize(Path::new("t.tars"), src).expect("lexes").into_iter().map(|t| t.kind).collect()
     }
 
     fn err(src: &str) -> String {
@@ -600,7 +597,10 @@ mod tests {
 
     #[test]
     fn bad_numbers() {
-        assert_eq!(err("9223372036854775808"), "t.tars:1:1: integer literal '9223372036854775808' is out of range");
+        assert_eq!(
+            err("9223372036854775808"),
+            "t.tars:1:1: integer literal '9223372036854775808' is out of range"
+        );
         assert_eq!(err("  12abc"), "t.tars:1:3: invalid number literal '12abc'");
         assert_eq!(err("0x"), "t.tars:1:1: hex literal needs at least one digit after '0x'");
         assert_eq!(err("09"), "t.tars:1:1: invalid octal literal '09'");
@@ -610,15 +610,13 @@ mod tests {
 
     #[test]
     fn shift_is_two_gt() {
-        assert_eq!(
-            kinds(">>"),
-            vec![TokenKind::Gt, TokenKind::Gt, TokenKind::Eof]
-        );
+        assert_eq!(kinds(">>"), vec![TokenKind::Gt, TokenKind::Gt, TokenKind::Eof]);
     }
 
     #[test]
     fn positions_count_lines_and_chars() {
-        let toks = tokenize(Path::new("t.tars"), "a\n  /* é\n */ b // c\n\t\"é\" ::").expect("lexes");
+        let toks =
+            tokenize(Path::new("t.tars"), "a\n  /* é\n */ b // c\n\t\"é\" ::").expect("lexes");
         let pos: Vec<(u32, u32)> = toks.iter().map(|t| (t.pos.line, t.pos.col)).collect();
         assert_eq!(pos, vec![(1, 1), (3, 5), (4, 2), (4, 6), (4, 8)]);
     }
@@ -631,12 +629,18 @@ mod tests {
         );
         assert_eq!(err("x \"abc"), "t.tars:1:3: unterminated string literal");
         assert_eq!(err("\"a\\qb\""), "t.tars:1:3: unknown escape sequence '\\q'");
-        assert_eq!(err("\"ab\ncd\""), "t.tars:1:4: newline in string literal (missing closing '\"')");
+        assert_eq!(
+            err("\"ab\ncd\""),
+            "t.tars:1:4: newline in string literal (missing closing '\"'?)"
+        );
     }
 
     #[test]
     fn comments() {
-        assert_eq!(kinds("// x\n/* y\n z */ a /**/"), vec![TokenKind::Ident("a".into()), TokenKind::Eof]);
+        assert_eq!(
+            kinds("// x\n/* y\n z */ a /**/"),
+            vec![TokenKind::Ident("a".into()), TokenKind::Eof]
+        );
         assert_eq!(err("a\n  /* never closed"), "t.tars:2:3: unterminated comment");
     }
 

@@ -466,10 +466,9 @@ impl Parser<'_> {
             TokenKind::Ident(_) => {
                 let (module, name, pos) = self.scoped_name("a type")?;
                 if module.as_deref().is_some_and(|m| m.contains("::")) {
-                    return Err(self.error(
-                        pos,
-                        "a type name has at most one qualifier ('module::Type')",
-                    ));
+                    return Err(
+                        self.error(pos, "a type name has at most one qualifier ('module::Type')")
+                    );
                 }
                 Ok(Type::Named { module, name, pos })
             }

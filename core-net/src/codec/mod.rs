@@ -7,11 +7,13 @@
 
 mod error;
 mod field;
+mod ord;
 mod reader;
 mod writer;
 
 pub use error::{DecodeError, DecodeErrorKind};
 pub use field::{read_struct, write_struct, Field, Struct};
+pub use ord::KeyOrd;
 pub use reader::{Limits, Reader};
 pub use writer::Writer;
 
