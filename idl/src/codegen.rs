@@ -692,11 +692,15 @@ impl Gen<'_> {
             return;
         }
         line!(self, "            let mut r = reply.params()?;");
+        // Tag order: the return value (tag 0) before the out parameters.
+        if op.ret.is_some() {
+            line!(self, "            let ret = r.read_ret().map_err(|e| e.at({owner:?}, \"return\"))?;");
+        }
         for p in outs {
             line!(self, "            *{} = r.read({}, {:?}).map_err(|e| e.at({owner:?}, {:?}))?;", snake_case(&p.name), p.tag, p.name, p.name);
         }
         if op.ret.is_some() {
-            line!(self, "            ::core::result::Result::Ok(r.read_ret().map_err(|e| e.at({owner:?}, \"return\"))?)");
+            line!(self, "            ::core::result::Result::Ok(ret)");
         } else {
             line!(self, "            ::core::result::Result::Ok(())");
         }

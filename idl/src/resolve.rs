@@ -500,9 +500,11 @@ fn enum_scope_matches(scope: Option<&str>, module: &str, enum_name: &str) -> boo
 
 fn enum_values(file: &Path, module: &str, e: &ast::Enum) -> Result<Vec<(String, i32)>, IdlError> {
     let mut values: Vec<(String, i32)> = Vec::with_capacity(e.variants.len());
+    // Name → value of the enumerators so far, so long enums stay linear.
+    let mut earlier: HashMap<&str, i32> = HashMap::with_capacity(e.variants.len());
     let mut next: i64 = 0;
     for v in &e.variants {
-        if values.iter().any(|(n, _)| *n == v.name) {
+        if earlier.contains_key(v.name.as_str()) {
             return Err(IdlError::at(
                 file,
                 v.pos,
@@ -512,25 +514,22 @@ fn enum_values(file: &Path, module: &str, e: &ast::Enum) -> Result<Vec<(String, 
         let value = match &v.value {
             None => next,
             Some(Literal::Int(n)) => *n,
-            Some(Literal::Ident { scope, name }) => {
-                let earlier = values.iter().find(|(n, _)| n == name).map(|(_, val)| *val);
-                match earlier {
-                    Some(val) if enum_scope_matches(scope.as_deref(), module, &e.name) => {
-                        i64::from(val)
-                    }
-                    _ => {
-                        return Err(IdlError::at(
-                            file,
-                            v.pos,
-                            format!(
-                                "'{}' is not an earlier enumerator of enum '{}'",
-                                qualified(scope.as_deref(), name),
-                                e.name
-                            ),
-                        ))
-                    }
+            Some(Literal::Ident { scope, name }) => match earlier.get(name.as_str()) {
+                Some(val) if enum_scope_matches(scope.as_deref(), module, &e.name) => {
+                    i64::from(*val)
                 }
-            }
+                _ => {
+                    return Err(IdlError::at(
+                        file,
+                        v.pos,
+                        format!(
+                            "'{}' is not an earlier enumerator of enum '{}'",
+                            qualified(scope.as_deref(), name),
+                            e.name
+                        ),
+                    ))
+                }
+            },
             Some(other) => {
                 return Err(IdlError::at(
                     file,
@@ -549,6 +548,7 @@ fn enum_values(file: &Path, module: &str, e: &ast::Enum) -> Result<Vec<(String, 
                 format!("value {value} of enumerator '{}' does not fit in an int", v.name),
             )
         })?;
+        earlier.insert(&v.name, value);
         values.push((v.name.clone(), value));
         next = i64::from(value) + 1;
     }
@@ -678,8 +678,9 @@ impl Cx<'_> {
 
     fn interface(&self, i: &ast::Interface) -> Result<InterfaceDef, IdlError> {
         let mut operations: Vec<OperationDef> = Vec::with_capacity(i.operations.len());
+        let mut seen: HashSet<&str> = HashSet::with_capacity(i.operations.len());
         for op in &i.operations {
-            if operations.iter().any(|o| o.name == op.name) {
+            if !seen.insert(&op.name) {
                 return Err(self.error(
                     op.pos,
                     format!("duplicate operation '{}' in interface '{}'", op.name, i.name),

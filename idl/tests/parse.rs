@@ -418,83 +418,115 @@ fn long_tokens_are_truncated_in_messages() {
     );
 }
 
-/// A tiny deterministic "fuzzer": token soup from the language's own vocabulary. The parser
-/// must return (never panic), and every error must carry a `file:line:col` prefix.
+/// A small xorshift generator, so the "fuzz" tests below are deterministic.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        usize::try_from(self.0 % n as u64).expect("fits")
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+/// Asserts `result` is Ok or an error with a `f.tars:line:col: ` prefix; counts errors.
+fn check_error_shape<T>(result: Result<T, tars_idl::IdlError>, errors: &mut usize) {
+    if let Err(e) = result {
+        *errors += 1;
+        let text = e.to_string();
+        let mut parts = text.splitn(4, ':');
+        assert_eq!(parts.next(), Some("f.tars"), "{text}");
+        let line: u32 = parts.next().and_then(|l| l.parse().ok()).expect("line number");
+        let col: u32 = parts.next().and_then(|c| c.parse().ok()).expect("column number");
+        assert!(line >= 1 && col >= 1, "{text}");
+    }
+}
+
+/// Token soup from the language's own vocabulary: the parser and resolver must return
+/// (never panic), and every error must carry a `file:line:col` prefix.
 #[test]
 fn token_soup_never_panics() {
-    const WORDS: &[&str] = &[
-        "module",
-        "struct",
-        "enum",
-        "const",
-        "interface",
-        "key",
-        "require",
-        "optional",
-        "out",
-        "routekey",
-        "void",
-        "int",
-        "unsigned",
-        "long",
-        "vector",
-        "map",
-        "string",
-        "true",
-        "m",
-        "S",
-        "::",
-        "{",
-        "}",
-        "(",
-        ")",
-        "<",
-        ">",
-        ">>",
-        "[",
-        "]",
-        ",",
-        ";",
-        "=",
-        ":",
-        "0",
-        "-1",
-        "0x1F",
-        "1.5",
-        "\"s\"",
-        "#include",
-        "/* c */",
-        "// c\n",
-        "\n",
-        "256",
-        "a",
-        "b",
-    ];
-    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let words: Vec<&str> = "module|struct|enum|const|interface|key|require|optional|out|routekey|\
+void|int|unsigned|long|vector|map|string|true|m|S|::|{|}|(|)|<|>|>>|[|]|,|;|=|:|0|-1|0x1F|1.5|\
+\"s\"|#include|/* c */|// c\n|\n|256|a|b"
+        .split('|')
+        .collect();
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
     let mut errors = 0;
     for _ in 0..3000 {
-        let len = usize::try_from(next() % 40).expect("small");
         let mut src = String::from("module m { ");
-        for _ in 0..len {
-            let i = usize::try_from(next() % WORDS.len() as u64).expect("small");
-            src.push_str(WORDS[i]);
+        for _ in 0..rng.below(40) {
+            src.push_str(rng.pick(&words));
             src.push(' ');
         }
-        if let Err(e) = parse(Path::new("f.tars"), &src) {
-            errors += 1;
-            let text = e.to_string();
-            let mut parts = text.splitn(4, ':');
-            assert_eq!(parts.next(), Some("f.tars"), "{text}");
-            let line: u32 = parts.next().and_then(|l| l.parse().ok()).expect("line number");
-            let col: u32 = parts.next().and_then(|c| c.parse().ok()).expect("column number");
-            assert!(line >= 1 && col >= 1, "{text}");
-        }
+        check_error_shape(parse(Path::new("f.tars"), &src), &mut errors);
+        check_error_shape(tars_idl::resolve::load_str(&[("f.tars", &src)]), &mut errors);
     }
     assert!(errors > 0, "soup should mostly be invalid");
+}
+
+/// Well-formed structs with random types and defaults, to drive the resolver's checks.
+#[test]
+fn random_members_never_panic() {
+    const TYPES: &[&str] = &[
+        "bool",
+        "byte",
+        "unsigned byte",
+        "short",
+        "unsigned short",
+        "int",
+        "unsigned int",
+        "long",
+        "float",
+        "double",
+        "string",
+        "E",
+        "m::E",
+        "S",
+        "T",
+        "Nope",
+        "vector<int>",
+        "map<E, vector<S>>",
+    ];
+    const DEFAULTS: &[&str] = &[
+        "",
+        "= 0",
+        "= -1",
+        "= 300",
+        "= 70000",
+        "= 1.5",
+        "= true",
+        "= \"x\"",
+        "= A",
+        "= E::B",
+        "= m::E::A",
+        "= C",
+        "= 1e300",
+        "= -9223372036854775808",
+    ];
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let (mut errors, mut successes) = (0, 0);
+    for _ in 0..2000 {
+        let mut src =
+            String::from("module m { enum E { A, B = 7 }; struct T { 0 require int x; };\n");
+        src.push_str("struct S {\n");
+        for i in 0..=rng.below(4) {
+            let tag = rng.below(6);
+            let ty = rng.pick(TYPES);
+            let default = rng.pick(DEFAULTS);
+            src.push_str(&format!("{tag} optional {ty} f{i} {default};\n"));
+        }
+        src.push_str("}; key[S, f0]; };");
+        let before = errors;
+        check_error_shape(tars_idl::resolve::load_str(&[("f.tars", &src)]), &mut errors);
+        if errors == before {
+            successes += 1;
+        }
+    }
+    assert!(errors > 0 && successes > 0, "errors {errors}, successes {successes}");
 }

@@ -307,7 +307,8 @@ fn load_from_disk_errors() {
     }
     let root = dir.join("root.tars");
     write(&root, "module m {};\n#include \"gone.tars\"\n");
-    let msg = load(std::slice::from_ref(&root), &[dir.join("inc")]).expect_err("must fail").to_string();
+    let msg =
+        load(std::slice::from_ref(&root), &[dir.join("inc")]).expect_err("must fail").to_string();
     assert_eq!(msg, format!("{}:2:1: cannot find included file \"gone.tars\"", root.display()));
     // Errors inside an included file name that file.
     let bad = dir.join("bad.tars");

@@ -1,0 +1,25 @@
+//! Pins the generated Rust for `fixtures/sample/*.tars`. On a mismatch the expected file is
+//! rewritten when `UPDATE_SNAPSHOTS=1` is set, so the change shows up as a diff to review.
+
+use std::path::Path;
+
+#[test]
+fn sample_snapshot() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sample");
+    let modules = tars_idl::Config::new().generate(&[dir.join("sample.tars")]).expect("sample compiles");
+    let names: Vec<&str> = modules.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["common", "sample"], "included modules come first");
+    let mut mismatches = Vec::new();
+    for (name, code) in &modules {
+        let path = dir.join(format!("{name}.expected.rs"));
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        if old != *code {
+            if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+                std::fs::write(&path, code).expect("write snapshot");
+            } else {
+                mismatches.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "generated code differs from {mismatches:?}; rerun with UPDATE_SNAPSHOTS=1 and review the diff");
+}
