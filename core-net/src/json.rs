@@ -177,10 +177,7 @@ impl Parser<'_> {
     /// The error for the byte at the cursor: unexpected, or the end.
     fn unexpected(&self) -> JsonError {
         match self.peek() {
-            Some(byte) => JsonError::UnexpectedChar {
-                offset: self.pos,
-                byte,
-            },
+            Some(byte) => JsonError::UnexpectedChar { offset: self.pos, byte },
             None => JsonError::UnexpectedEnd { offset: self.pos },
         }
     }
@@ -308,14 +305,9 @@ impl Parser<'_> {
     fn plain_run(&mut self, out: &mut String) -> Result<(), JsonError> {
         let start = self.pos;
         let rest = self.input.get(start..).unwrap_or_default();
-        let len = rest
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-            .unwrap_or(rest.len());
+        let len = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).unwrap_or(rest.len());
         let run = rest.get(..len).unwrap_or_default();
-        let s = std::str::from_utf8(run).map_err(|e| JsonError::InvalidUtf8 {
-            offset: start + e.valid_up_to(),
-        })?;
+        let s = std::str::from_utf8(run).map_err(|e| JsonError::InvalidUtf8 { offset: start + e.valid_up_to() })?;
         out.push_str(s);
         self.pos += len;
         Ok(())
@@ -372,9 +364,7 @@ impl Parser<'_> {
             let Some(b) = self.peek() else {
                 return Err(self.unexpected());
             };
-            let digit = char::from(b)
-                .to_digit(16)
-                .ok_or(JsonError::BadEscape { offset: at })?;
+            let digit = char::from(b).to_digit(16).ok_or(JsonError::BadEscape { offset: at })?;
             code = code * 16 + digit;
             self.pos += 1;
         }
@@ -446,9 +436,7 @@ impl Parser<'_> {
 
 /// An integer from its ASCII digits, or `None` if it needs a float (beyond 64 bits, or -0).
 fn integer(negative: bool, digits: &[u8]) -> Option<Number> {
-    let magnitude = digits.iter().try_fold(0u64, |acc, &d| {
-        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })?;
+    let magnitude = digits.iter().try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))?;
     if negative {
         if magnitude == 0 {
             return None;
@@ -582,10 +570,7 @@ pub trait JsonKey: Sized {
 /// `expected …, got <kind of v>`.
 #[cold]
 fn mismatch(expected: &'static str, v: &Value) -> DecodeError {
-    DecodeError::new(DecodeErrorKind::TypeMismatch {
-        expected,
-        got: v.kind(),
-    })
+    DecodeError::new(DecodeErrorKind::TypeMismatch { expected, got: v.kind() })
 }
 
 #[cold]
@@ -724,10 +709,7 @@ impl JsonField for Bytes {
     /// `vector<byte>`: an array of numbers, each the signed byte (-128..=127), as C++
     /// writes `vector<Char>`.
     fn to_json(&self) -> Value {
-        let items = self
-            .iter()
-            .map(|&b| Value::Number(Number::Int(i64::from(i8::from_ne_bytes([b])))))
-            .collect();
+        let items = self.iter().map(|&b| Value::Number(Number::Int(i64::from(i8::from_ne_bytes([b]))))).collect();
         Value::Array(items)
     }
     /// An array of numbers in -128..=255 (signed or unsigned bytes).
@@ -735,11 +717,7 @@ impl JsonField for Bytes {
         let Value::Array(items) = v else {
             return Err(mismatch("byte array", v));
         };
-        items
-            .iter()
-            .map(byte_of)
-            .collect::<Result<Vec<u8>, _>>()
-            .map(Bytes::from)
+        items.iter().map(byte_of).collect::<Result<Vec<u8>, _>>().map(Bytes::from)
     }
 }
 
@@ -766,20 +744,13 @@ impl<T: JsonField> JsonField for Vec<T> {
 impl<K: JsonKey + Ord, V: JsonField> JsonField for BTreeMap<K, V> {
     /// An object whose keys are [`JsonKey::to_key`].
     fn to_json(&self) -> Value {
-        Value::Object(
-            self.iter()
-                .map(|(k, v)| (k.to_key(), v.to_json()))
-                .collect(),
-        )
+        Value::Object(self.iter().map(|(k, v)| (k.to_key(), v.to_json())).collect())
     }
     fn from_json(v: &Value) -> Result<Self, DecodeError> {
         let Value::Object(members) = v else {
             return Err(mismatch("object", v));
         };
-        members
-            .iter()
-            .map(|(k, v)| Ok((K::from_key(k)?, V::from_json(v)?)))
-            .collect()
+        members.iter().map(|(k, v)| Ok((K::from_key(k)?, V::from_json(v)?))).collect()
     }
 }
 
@@ -828,9 +799,6 @@ pub fn get_member<T: JsonField>(
 /// The object inside `v`, or a TypeMismatch error naming `owner`.
 ///
 /// The error reads `expected <owner>, got <kind>`.
-pub fn expect_object<'v>(
-    v: &'v Value,
-    owner: &'static str,
-) -> Result<&'v BTreeMap<String, Value>, DecodeError> {
+pub fn expect_object<'v>(v: &'v Value, owner: &'static str) -> Result<&'v BTreeMap<String, Value>, DecodeError> {
     v.as_object().ok_or_else(|| mismatch(owner, v))
 }

@@ -5,8 +5,7 @@ use proptest::prelude::*;
 use std::collections::BTreeMap;
 use tars_core_net::codec::DecodeErrorKind;
 use tars_core_net::json::{
-    self, expect_object, get_member, parse, to_string, JsonError, JsonField, JsonKey, Number,
-    Value, MAX_DEPTH,
+    self, expect_object, get_member, parse, to_string, JsonError, JsonField, JsonKey, Number, Value, MAX_DEPTH,
 };
 
 fn int(i: i64) -> Value {
@@ -22,12 +21,7 @@ fn string(s: &str) -> Value {
 }
 
 fn object(members: &[(&str, Value)]) -> Value {
-    Value::Object(
-        members
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect(),
-    )
+    Value::Object(members.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect())
 }
 
 fn p(text: &str) -> Value {
@@ -58,14 +52,7 @@ fn parses_every_kind() {
         object(&[
             ("id", int(1000)),
             ("name", string("tars")),
-            (
-                "tags",
-                Value::Array(vec![
-                    Value::Bool(true),
-                    Value::Null,
-                    object(&[("x", Value::Array(vec![]))])
-                ])
-            ),
+            ("tags", Value::Array(vec![Value::Bool(true), Value::Null, object(&[("x", Value::Array(vec![]))])])),
         ])
     );
 }
@@ -73,13 +60,7 @@ fn parses_every_kind() {
 #[test]
 fn whitespace_is_allowed_around_every_token() {
     let v = p(" \t\r\n{ \"a\" : [ 1 , 2 ] , \"b\" :\n\"c\" } \n");
-    assert_eq!(
-        v,
-        object(&[
-            ("a", Value::Array(vec![int(1), int(2)])),
-            ("b", string("c"))
-        ])
-    );
+    assert_eq!(v, object(&[("a", Value::Array(vec![int(1), int(2)])), ("b", string("c"))]));
 }
 
 #[test]
@@ -111,14 +92,8 @@ fn raw_utf8_is_kept() {
 fn integers_at_the_i64_and_u64_boundaries() {
     assert_eq!(p("9223372036854775807"), int(i64::MAX));
     assert_eq!(p("-9223372036854775808"), int(i64::MIN));
-    assert_eq!(
-        p("9223372036854775808"),
-        Value::Number(Number::UInt(1 << 63))
-    );
-    assert_eq!(
-        p("18446744073709551615"),
-        Value::Number(Number::UInt(u64::MAX))
-    );
+    assert_eq!(p("9223372036854775808"), Value::Number(Number::UInt(1 << 63)));
+    assert_eq!(p("18446744073709551615"), Value::Number(Number::UInt(u64::MAX)));
     assert_eq!(p("18446744073709551616"), float(18446744073709551616.0));
     assert_eq!(p("-9223372036854775809"), float(-9223372036854775809.0));
     assert_eq!(p("0"), int(0));
@@ -137,9 +112,7 @@ fn numbers_with_fraction_or_exponent_are_floats() {
 
 #[test]
 fn negative_zero_keeps_its_sign() {
-    let Value::Number(Number::Float(f)) = p("-0") else {
-        panic!("-0 is not a float")
-    };
+    let Value::Number(Number::Float(f)) = p("-0") else { panic!("-0 is not a float") };
     assert!(f == 0.0 && f.is_sign_negative());
     assert_eq!(to_string(&p("-0")), "-0.0");
 }
@@ -148,102 +121,27 @@ fn negative_zero_keeps_its_sign() {
 
 #[test]
 fn unexpected_char() {
-    assert_eq!(
-        err(b"[1 2]"),
-        JsonError::UnexpectedChar {
-            offset: 3,
-            byte: b'2'
-        }
-    );
-    assert_eq!(
-        err(b"{1:2}"),
-        JsonError::UnexpectedChar {
-            offset: 1,
-            byte: b'1'
-        }
-    );
-    assert_eq!(
-        err(br#"{"a" 1}"#),
-        JsonError::UnexpectedChar {
-            offset: 5,
-            byte: b'1'
-        }
-    );
-    assert_eq!(
-        err(b"[1,]"),
-        JsonError::UnexpectedChar {
-            offset: 3,
-            byte: b']'
-        }
-    );
-    assert_eq!(
-        err(br#"{"a":1,}"#),
-        JsonError::UnexpectedChar {
-            offset: 7,
-            byte: b'}'
-        }
-    );
-    assert_eq!(
-        err(b"tru3"),
-        JsonError::UnexpectedChar {
-            offset: 3,
-            byte: b'3'
-        }
-    );
+    assert_eq!(err(b"[1 2]"), JsonError::UnexpectedChar { offset: 3, byte: b'2' });
+    assert_eq!(err(b"{1:2}"), JsonError::UnexpectedChar { offset: 1, byte: b'1' });
+    assert_eq!(err(br#"{"a" 1}"#), JsonError::UnexpectedChar { offset: 5, byte: b'1' });
+    assert_eq!(err(b"[1,]"), JsonError::UnexpectedChar { offset: 3, byte: b']' });
+    assert_eq!(err(br#"{"a":1,}"#), JsonError::UnexpectedChar { offset: 7, byte: b'}' });
+    assert_eq!(err(b"tru3"), JsonError::UnexpectedChar { offset: 3, byte: b'3' });
     assert_eq!(err(b"nul"), JsonError::UnexpectedEnd { offset: 3 });
-    assert_eq!(
-        err(b"+1"),
-        JsonError::UnexpectedChar {
-            offset: 0,
-            byte: b'+'
-        }
-    );
-    assert_eq!(
-        err(b"'a'"),
-        JsonError::UnexpectedChar {
-            offset: 0,
-            byte: b'\''
-        }
-    );
-    assert_eq!(
-        err(b"NaN"),
-        JsonError::UnexpectedChar {
-            offset: 0,
-            byte: b'N'
-        }
-    );
+    assert_eq!(err(b"+1"), JsonError::UnexpectedChar { offset: 0, byte: b'+' });
+    assert_eq!(err(b"'a'"), JsonError::UnexpectedChar { offset: 0, byte: b'\'' });
+    assert_eq!(err(b"NaN"), JsonError::UnexpectedChar { offset: 0, byte: b'N' });
     // A raw control character inside a string.
-    assert_eq!(
-        err(b"\"a\nb\""),
-        JsonError::UnexpectedChar {
-            offset: 2,
-            byte: b'\n'
-        }
-    );
-    assert_eq!(
-        err(b"\"\x00\""),
-        JsonError::UnexpectedChar { offset: 1, byte: 0 }
-    );
+    assert_eq!(err(b"\"a\nb\""), JsonError::UnexpectedChar { offset: 2, byte: b'\n' });
+    assert_eq!(err(b"\"\x00\""), JsonError::UnexpectedChar { offset: 1, byte: 0 });
     // A byte-order mark is not whitespace.
-    assert_eq!(
-        err(b"\xEF\xBB\xBF1"),
-        JsonError::UnexpectedChar {
-            offset: 0,
-            byte: 0xEF
-        }
-    );
+    assert_eq!(err(b"\xEF\xBB\xBF1"), JsonError::UnexpectedChar { offset: 0, byte: 0xEF });
 }
 
 #[test]
 fn error_messages_name_the_byte_and_offset() {
-    assert_eq!(
-        err(b"[1 2]").to_string(),
-        "unexpected character '2' at byte 3"
-    );
-    assert_eq!(
-        err(b"\"\x01\"").to_string(),
-        "unexpected byte 0x01 at byte 1"
-    );
+    assert_eq!(err(b"[1 2]").to_string(), "unexpected character '2' at byte 3");
+    assert_eq!(err(b"\"\x01\"").to_string(), "unexpected byte 0x01 at byte 1");
     assert_eq!(err(b"[").to_string(), "unexpected end of input at byte 1");
 }
 
@@ -266,11 +164,7 @@ fn unexpected_end() {
         ("1e+", 3),
         ("fals", 4),
     ] {
-        assert_eq!(
-            err(text.as_bytes()),
-            JsonError::UnexpectedEnd { offset },
-            "{text:?}"
-        );
+        assert_eq!(err(text.as_bytes()), JsonError::UnexpectedEnd { offset }, "{text:?}");
     }
 }
 
@@ -280,20 +174,13 @@ fn bad_escape() {
     assert_eq!(err(br#""\U0041""#), JsonError::BadEscape { offset: 1 });
     assert_eq!(err(br#""\u00g1""#), JsonError::BadEscape { offset: 1 });
     assert_eq!(err(br#""\'""#), JsonError::BadEscape { offset: 1 });
-    assert_eq!(
-        err(br#""\ud800\u00zz""#),
-        JsonError::BadEscape { offset: 7 }
-    );
+    assert_eq!(err(br#""\ud800\u00zz""#), JsonError::BadEscape { offset: 7 });
 }
 
 #[test]
 fn bad_number() {
     for text in ["01", "-01", "00", "1.e5", "1.x", "-a", "1e+x", "-.5", "2.]"] {
-        assert_eq!(
-            err(text.as_bytes()),
-            JsonError::BadNumber { offset: 0 },
-            "{text:?}"
-        );
+        assert_eq!(err(text.as_bytes()), JsonError::BadNumber { offset: 0 }, "{text:?}");
     }
     assert_eq!(err(b"[1, 012]"), JsonError::BadNumber { offset: 4 });
 }
@@ -301,10 +188,7 @@ fn bad_number() {
 #[test]
 fn number_out_of_range() {
     assert_eq!(err(b"1e400"), JsonError::NumberOutOfRange { offset: 0 });
-    assert_eq!(
-        err(b"[-1.8e308]"),
-        JsonError::NumberOutOfRange { offset: 1 }
-    );
+    assert_eq!(err(b"[-1.8e308]"), JsonError::NumberOutOfRange { offset: 1 });
 }
 
 #[test]
@@ -312,30 +196,15 @@ fn too_deep() {
     let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
     assert!(parse(ok.as_bytes()).is_ok());
     let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
-    assert_eq!(
-        err(deep.as_bytes()),
-        JsonError::TooDeep { offset: MAX_DEPTH }
-    );
-    let objects = format!(
-        "{}1{}",
-        r#"{"a":"#.repeat(MAX_DEPTH + 1),
-        "}".repeat(MAX_DEPTH + 1)
-    );
-    assert_eq!(
-        err(objects.as_bytes()),
-        JsonError::TooDeep {
-            offset: 5 * MAX_DEPTH
-        }
-    );
+    assert_eq!(err(deep.as_bytes()), JsonError::TooDeep { offset: MAX_DEPTH });
+    let objects = format!("{}1{}", r#"{"a":"#.repeat(MAX_DEPTH + 1), "}".repeat(MAX_DEPTH + 1));
+    assert_eq!(err(objects.as_bytes()), JsonError::TooDeep { offset: 5 * MAX_DEPTH });
 }
 
 #[test]
 fn a_hundred_thousand_brackets_are_an_error_not_a_stack_overflow() {
     let deep = "[".repeat(100_000);
-    assert_eq!(
-        err(deep.as_bytes()),
-        JsonError::TooDeep { offset: MAX_DEPTH }
-    );
+    assert_eq!(err(deep.as_bytes()), JsonError::TooDeep { offset: MAX_DEPTH });
     let deep = r#"{"a":"#.repeat(100_000);
     assert!(matches!(err(deep.as_bytes()), JsonError::TooDeep { .. }));
 }
@@ -352,39 +221,21 @@ fn trailing_characters() {
 fn invalid_utf8() {
     assert_eq!(err(b"\"ab\xFFcd\""), JsonError::InvalidUtf8 { offset: 3 });
     // A truncated sequence right before an escape and before the closing quote.
-    assert_eq!(
-        err(b"\"\xE4\xB8\\n\""),
-        JsonError::InvalidUtf8 { offset: 1 }
-    );
+    assert_eq!(err(b"\"\xE4\xB8\\n\""), JsonError::InvalidUtf8 { offset: 1 });
     assert_eq!(err(b"\"x\xC3\""), JsonError::InvalidUtf8 { offset: 2 });
     // An encoded surrogate (CESU-8) and an overlong encoding.
-    assert_eq!(
-        err(b"\"\xED\xA0\x80\""),
-        JsonError::InvalidUtf8 { offset: 1 }
-    );
+    assert_eq!(err(b"\"\xED\xA0\x80\""), JsonError::InvalidUtf8 { offset: 1 });
     assert_eq!(err(b"\"\xC0\xAF\""), JsonError::InvalidUtf8 { offset: 1 });
 }
 
 #[test]
 fn lone_surrogate() {
     assert_eq!(err(br#""\ud800""#), JsonError::LoneSurrogate { offset: 1 });
-    assert_eq!(
-        err(br#""ab\ud800x""#),
-        JsonError::LoneSurrogate { offset: 3 }
-    );
+    assert_eq!(err(br#""ab\ud800x""#), JsonError::LoneSurrogate { offset: 3 });
     assert_eq!(err(br#""\udc00""#), JsonError::LoneSurrogate { offset: 1 });
-    assert_eq!(
-        err(br#""\ud800\u0041""#),
-        JsonError::LoneSurrogate { offset: 1 }
-    );
-    assert_eq!(
-        err(br#""\ud800\ud800""#),
-        JsonError::LoneSurrogate { offset: 1 }
-    );
-    assert_eq!(
-        err(br#""\ud800\n""#),
-        JsonError::LoneSurrogate { offset: 1 }
-    );
+    assert_eq!(err(br#""\ud800\u0041""#), JsonError::LoneSurrogate { offset: 1 });
+    assert_eq!(err(br#""\ud800\ud800""#), JsonError::LoneSurrogate { offset: 1 });
+    assert_eq!(err(br#""\ud800\n""#), JsonError::LoneSurrogate { offset: 1 });
 }
 
 // ---- writing ----
@@ -401,20 +252,14 @@ fn writes_compactly() {
 #[test]
 fn writes_every_escape() {
     let v = string("\"\\/\u{8}\u{c}\n\r\t\u{0}\u{1f}\u{7f}é😀");
-    assert_eq!(
-        to_string(&v),
-        r#""\"\\/\b\f\n\r\t\u0000\u001f"#.to_owned() + "\u{7f}é😀\""
-    );
+    assert_eq!(to_string(&v), r#""\"\\/\b\f\n\r\t\u0000\u001f"#.to_owned() + "\u{7f}é😀\"");
     assert_eq!(parse(to_string(&v).as_bytes()), Ok(v));
 }
 
 #[test]
 fn writes_numbers() {
     assert_eq!(to_string(&int(i64::MIN)), "-9223372036854775808");
-    assert_eq!(
-        to_string(&Value::Number(Number::UInt(u64::MAX))),
-        "18446744073709551615"
-    );
+    assert_eq!(to_string(&Value::Number(Number::UInt(u64::MAX))), "18446744073709551615");
     assert_eq!(to_string(&float(1.0)), "1.0");
     assert_eq!(to_string(&float(-2.5)), "-2.5");
     assert_eq!(to_string(&float(0.1)), "0.1");
@@ -432,18 +277,7 @@ fn writes_numbers() {
 
 #[test]
 fn floats_read_back_exactly_and_as_floats() {
-    for f in [
-        0.0,
-        1.0,
-        -1.0,
-        0.1,
-        1.0 / 3.0,
-        1e300,
-        1e-300,
-        f64::MAX,
-        f64::MIN_POSITIVE,
-        5e-324,
-    ] {
+    for f in [0.0, 1.0, -1.0, 0.1, 1.0 / 3.0, 1e300, 1e-300, f64::MAX, f64::MIN_POSITIVE, 5e-324] {
         let v = float(f);
         let text = to_string(&v);
         assert_eq!(parse(text.as_bytes()), Ok(v), "{text}");
@@ -452,25 +286,12 @@ fn floats_read_back_exactly_and_as_floats() {
 
 #[test]
 fn kind_and_as_object() {
-    let kinds: Vec<&str> = [
-        Value::Null,
-        Value::Bool(true),
-        int(1),
-        string(""),
-        Value::Array(vec![]),
-        object(&[]),
-    ]
-    .iter()
-    .map(Value::kind)
-    .collect();
-    assert_eq!(
-        kinds,
-        ["null", "bool", "number", "string", "array", "object"]
-    );
-    assert_eq!(
-        object(&[("a", int(1))]).as_object().map(BTreeMap::len),
-        Some(1)
-    );
+    let kinds: Vec<&str> = [Value::Null, Value::Bool(true), int(1), string(""), Value::Array(vec![]), object(&[])]
+        .iter()
+        .map(Value::kind)
+        .collect();
+    assert_eq!(kinds, ["null", "bool", "number", "string", "array", "object"]);
+    assert_eq!(object(&[("a", int(1))]).as_object().map(BTreeMap::len), Some(1));
     assert_eq!(Value::Array(vec![]).as_object(), None);
 }
 
@@ -532,10 +353,7 @@ fn rejects_what_serde_json_rejects() {
         "1 2",
     ] {
         assert!(parse(doc.as_bytes()).is_err(), "{doc:?}");
-        assert!(
-            serde_json::from_str::<serde_json::Value>(doc).is_err(),
-            "{doc:?}"
-        );
+        assert!(serde_json::from_str::<serde_json::Value>(doc).is_err(), "{doc:?}");
     }
 }
 
@@ -547,21 +365,12 @@ fn kind_of(e: &tars_core_net::DecodeError) -> &DecodeErrorKind {
 
 fn assert_mismatch<T: JsonField + std::fmt::Debug>(v: Value, expected: &'static str) {
     let e = T::from_json(&v).expect_err("a wrong kind must fail");
-    assert_eq!(
-        kind_of(&e),
-        &DecodeErrorKind::TypeMismatch {
-            expected,
-            got: v.kind()
-        }
-    );
+    assert_eq!(kind_of(&e), &DecodeErrorKind::TypeMismatch { expected, got: v.kind() });
 }
 
 fn assert_invalid<T: JsonField + std::fmt::Debug>(v: Value) {
     let e = T::from_json(&v).expect_err("an out-of-range value must fail");
-    assert!(
-        matches!(kind_of(&e), DecodeErrorKind::Invalid(_)),
-        "{v:?}: {e}"
-    );
+    assert!(matches!(kind_of(&e), DecodeErrorKind::Invalid(_)), "{v:?}: {e}");
 }
 
 fn round_trip<T: JsonField + PartialEq + std::fmt::Debug>(x: T, json: &str) {
@@ -640,10 +449,7 @@ fn float_fields() {
     round_trip(f32::MAX, "3.4028235e38");
     round_trip(1e-10f32, "1e-10");
     assert_eq!(f64::from_json(&int(3)), Ok(3.0));
-    assert_eq!(
-        f64::from_json(&Value::Number(Number::UInt(u64::MAX))),
-        Ok(1.8446744073709552e19)
-    );
+    assert_eq!(f64::from_json(&Value::Number(Number::UInt(u64::MAX))), Ok(1.8446744073709552e19));
     assert_eq!(f32::from_json(&float(0.1)), Ok(0.1f32));
     assert!(f64::from_json(&Value::Null).expect("null is NaN").is_nan());
     assert!(f32::from_json(&Value::Null).expect("null is NaN").is_nan());
@@ -663,15 +469,9 @@ fn string_field() {
 
 #[test]
 fn bytes_field_is_an_array_of_signed_bytes() {
-    round_trip(
-        Bytes::from_static(&[0, 1, 127, 128, 255]),
-        "[0,1,127,-128,-1]",
-    );
+    round_trip(Bytes::from_static(&[0, 1, 127, 128, 255]), "[0,1,127,-128,-1]");
     round_trip(Bytes::new(), "[]");
-    assert_eq!(
-        Bytes::from_json(&p("[200,255,-128,-1,0]")),
-        Ok(Bytes::from_static(&[200, 255, 128, 255, 0]))
-    );
+    assert_eq!(Bytes::from_json(&p("[200,255,-128,-1,0]")), Ok(Bytes::from_static(&[200, 255, 128, 255, 0])));
     assert_invalid::<Bytes>(p("[256]"));
     assert_invalid::<Bytes>(p("[-129]"));
     assert_invalid::<Bytes>(p("[1.5]"));
@@ -681,13 +481,7 @@ fn bytes_field_is_an_array_of_signed_bytes() {
 #[test]
 fn bytes_element_errors_name_the_element_kind() {
     let e = Bytes::from_json(&p(r#"[1,"a"]"#)).expect_err("a string element");
-    assert_eq!(
-        kind_of(&e),
-        &DecodeErrorKind::TypeMismatch {
-            expected: "byte",
-            got: "string"
-        }
-    );
+    assert_eq!(kind_of(&e), &DecodeErrorKind::TypeMismatch { expected: "byte", got: "string" });
 }
 
 #[test]
@@ -697,13 +491,7 @@ fn vec_field() {
     round_trip(Vec::<i32>::new(), "[]");
     assert_mismatch::<Vec<i32>>(object(&[]), "array");
     let e = Vec::<i32>::from_json(&p(r#"[1,"2"]"#)).expect_err("a string element");
-    assert_eq!(
-        kind_of(&e),
-        &DecodeErrorKind::TypeMismatch {
-            expected: "int",
-            got: "string"
-        }
-    );
+    assert_eq!(kind_of(&e), &DecodeErrorKind::TypeMismatch { expected: "int", got: "string" });
     assert_invalid::<Vec<u8>>(p("[1,300]"));
 }
 
@@ -753,14 +541,8 @@ fn get_member_reads_present_members() {
     let obj = p(r#"{"id":1000,"name":"tars","tags":[1,2]}"#);
     let obj = expect_object(&obj, "Req").expect("an object");
     assert_eq!(get_member::<i32>(obj, "Req", "id"), Ok(Some(1000)));
-    assert_eq!(
-        get_member::<String>(obj, "Req", "name"),
-        Ok(Some("tars".to_owned()))
-    );
-    assert_eq!(
-        get_member::<Vec<u8>>(obj, "Req", "tags"),
-        Ok(Some(vec![1, 2]))
-    );
+    assert_eq!(get_member::<String>(obj, "Req", "name"), Ok(Some("tars".to_owned())));
+    assert_eq!(get_member::<Vec<u8>>(obj, "Req", "tags"), Ok(Some(vec![1, 2])));
 }
 
 #[test]
@@ -771,9 +553,7 @@ fn get_member_treats_absent_and_null_as_none() {
     assert_eq!(get_member::<i32>(obj, "Req", "n"), Ok(None));
     assert_eq!(get_member::<String>(obj, "Req", "n"), Ok(None));
     // Floats read null as NaN, as TarsCpp does.
-    let f = get_member::<f64>(obj, "Req", "n")
-        .expect("null float")
-        .expect("present");
+    let f = get_member::<f64>(obj, "Req", "n").expect("null float").expect("present");
     assert!(f.is_nan());
 }
 
@@ -783,13 +563,7 @@ fn get_member_errors_name_the_member() {
     let obj = expect_object(&obj, "Req").expect("an object");
     let e = get_member::<i32>(obj, "Req", "id").expect_err("wrong kind");
     assert_eq!(e.path(), &[("Req", "id")]);
-    assert_eq!(
-        e.kind(),
-        &DecodeErrorKind::TypeMismatch {
-            expected: "int",
-            got: "string"
-        }
-    );
+    assert_eq!(e.kind(), &DecodeErrorKind::TypeMismatch { expected: "int", got: "string" });
     assert_eq!(e.to_string(), "Req.id: expected int, got string");
     let e = get_member::<u8>(obj, "Req", "small").expect_err("out of range");
     assert_eq!(e.path(), &[("Req", "small")]);
@@ -801,13 +575,7 @@ fn expect_object_names_the_owner() {
     let v = object(&[("a", int(1))]);
     assert_eq!(expect_object(&v, "Req").map(BTreeMap::len), Ok(1));
     let e = expect_object(&int(1), "Req").expect_err("not an object");
-    assert_eq!(
-        e.kind(),
-        &DecodeErrorKind::TypeMismatch {
-            expected: "Req",
-            got: "number"
-        }
-    );
+    assert_eq!(e.kind(), &DecodeErrorKind::TypeMismatch { expected: "Req", got: "number" });
     assert_eq!(e.to_string(), "expected Req, got number");
 }
 
@@ -819,9 +587,7 @@ fn arb_value() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(int),
         ((1u64 << 63)..=u64::MAX).prop_map(|u| Value::Number(Number::UInt(u))),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(float),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(float),
         any::<String>().prop_map(Value::String),
     ];
     leaf.prop_recursive(6, 64, 8, |inner| {

@@ -17,7 +17,9 @@
 //!   servant and encodes the results, and a `<Iface>Proxy` client over any `Transport`.
 
 use crate::error::IdlError;
-use crate::resolve::{self, ConstDef, EnumDef, InterfaceDef, ModuleDef, OperationDef, Program, RType, StructDef, Value};
+use crate::resolve::{
+    self, ConstDef, EnumDef, InterfaceDef, ModuleDef, OperationDef, Program, RType, StructDef, Value,
+};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -158,10 +160,10 @@ fn map_key_structs(program: &Program) -> BTreeSet<(String, String)> {
 }
 
 const KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "dyn", "else", "enum", "extern", "false", "fn", "for",
-    "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "static", "struct",
-    "trait", "true", "type", "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "gen",
-    "macro", "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
+    "as", "async", "await", "break", "const", "continue", "dyn", "else", "enum", "extern", "false", "fn", "for", "if",
+    "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "static", "struct", "trait",
+    "true", "type", "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "gen", "macro",
+    "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
 ];
 
 /// `findObjectById4Any` → `find_object_by_id4_any`, `sServantName` → `s_servant_name`,
@@ -382,7 +384,10 @@ impl Gen<'_> {
         line!(self, "    }}");
         line!(self, "    impl {rt}::json::JsonField for {n} {{");
         line!(self, "        fn to_json(&self) -> {rt}::json::Value {{ {rt}::json::JsonField::to_json(&self.0) }}");
-        line!(self, "        fn from_json(v: &{rt}::json::Value) -> ::core::result::Result<Self, {rt}::codec::DecodeError> {{");
+        line!(
+            self,
+            "        fn from_json(v: &{rt}::json::Value) -> ::core::result::Result<Self, {rt}::codec::DecodeError> {{"
+        );
         line!(self, "            <i32 as {rt}::json::JsonField>::from_json(v).map({n})");
         line!(self, "        }}");
         line!(self, "    }}");
@@ -478,11 +483,19 @@ impl Gen<'_> {
         line!(self, "        fn to_json(&self) -> {rt}::json::Value {{");
         line!(self, "            let mut m = ::std::collections::BTreeMap::new();");
         for f in &s.fields {
-            line!(self, "            m.insert({:?}.to_owned(), {rt}::json::JsonField::to_json(&self.{}));", f.name, snake_case(&f.name));
+            line!(
+                self,
+                "            m.insert({:?}.to_owned(), {rt}::json::JsonField::to_json(&self.{}));",
+                f.name,
+                snake_case(&f.name)
+            );
         }
         line!(self, "            {rt}::json::Value::Object(m)");
         line!(self, "        }}");
-        line!(self, "        fn from_json(v: &{rt}::json::Value) -> ::core::result::Result<Self, {rt}::codec::DecodeError> {{");
+        line!(
+            self,
+            "        fn from_json(v: &{rt}::json::Value) -> ::core::result::Result<Self, {rt}::codec::DecodeError> {{"
+        );
         line!(self, "            let m = {rt}::json::expect_object(v, {n:?})?;");
         line!(self, "            let mut s = Self::default();");
         for f in &s.fields {
@@ -544,7 +557,12 @@ impl Gen<'_> {
     fn servant(&mut self, i: &InterfaceDef) {
         let rt = self.rt;
         line!(self, "");
-        line!(self, "    /// Servant side of IDL interface `{}`: implement it and serve it with `dispatch_{}`.", i.name, snake_case(&i.name).trim_start_matches("r#"));
+        line!(
+            self,
+            "    /// Servant side of IDL interface `{}`: implement it and serve it with `dispatch_{}`.",
+            i.name,
+            snake_case(&i.name).trim_start_matches("r#")
+        );
         line!(self, "    /// `out` parameters arrive as `&mut`, holding their defaults.");
         line!(self, "    #[allow(async_fn_in_trait)]");
         line!(self, "    pub trait {} {{", i.name);
@@ -560,7 +578,11 @@ impl Gen<'_> {
             }
             let ret = op.ret.as_ref().map_or("()".to_owned(), |t| self.ty(t));
             line!(self, "        /// `{}`", op.name);
-            line!(self, "        async fn {}({args}) -> ::core::result::Result<{ret}, {rt}::rpc::ServantError>;", snake_case(&op.name));
+            line!(
+                self,
+                "        async fn {}({args}) -> ::core::result::Result<{ret}, {rt}::rpc::ServantError>;",
+                snake_case(&op.name)
+            );
         }
         line!(self, "    }}");
     }
@@ -628,8 +650,14 @@ impl Gen<'_> {
         line!(self, "    }}");
         line!(self, "    impl<T: {rt}::rpc::Transport> {n}<T> {{");
         line!(self, "        /// A proxy calling `servant` (e.g. `App.Server.Obj`) through `transport`.");
-        line!(self, "        pub fn new(transport: T, servant: impl ::core::convert::Into<::std::string::String>) -> Self {{");
-        line!(self, "            {n} {{ transport, servant: servant.into(), options: ::core::default::Default::default() }}");
+        line!(
+            self,
+            "        pub fn new(transport: T, servant: impl ::core::convert::Into<::std::string::String>) -> Self {{"
+        );
+        line!(
+            self,
+            "            {n} {{ transport, servant: servant.into(), options: ::core::default::Default::default() }}"
+        );
         line!(self, "        }}");
         line!(self, "        /// Replaces the per-call options (protocol version, timeout, context).");
         line!(self, "        pub fn with_options(mut self, options: {rt}::rpc::CallOptions) -> Self {{ self.options = options; self }}");
@@ -697,7 +725,14 @@ impl Gen<'_> {
             line!(self, "            let ret = r.read_ret().map_err(|e| e.at({owner:?}, \"return\"))?;");
         }
         for p in outs {
-            line!(self, "            *{} = r.read({}, {:?}).map_err(|e| e.at({owner:?}, {:?}))?;", snake_case(&p.name), p.tag, p.name, p.name);
+            line!(
+                self,
+                "            *{} = r.read({}, {:?}).map_err(|e| e.at({owner:?}, {:?}))?;",
+                snake_case(&p.name),
+                p.tag,
+                p.name,
+                p.name
+            );
         }
         if op.ret.is_some() {
             line!(self, "            ::core::result::Result::Ok(ret)");

@@ -307,9 +307,7 @@ impl<'a> Lexer<'a> {
                         ';' => TokenKind::Semi,
                         '=' => TokenKind::Eq,
                         ':' => TokenKind::Colon,
-                        other => {
-                            return Err(self.error(pos, format!("unexpected character {other:?}")))
-                        }
+                        other => return Err(self.error(pos, format!("unexpected character {other:?}"))),
                     };
                     self.bump();
                     kind
@@ -448,9 +446,7 @@ impl<'a> Lexer<'a> {
 
         if is_float {
             let text = &self.src[start..body_end];
-            let value: f64 = text
-                .parse()
-                .map_err(|_| self.error(pos, format!("invalid float literal '{text}'")))?;
+            let value: f64 = text.parse().map_err(|_| self.error(pos, format!("invalid float literal '{text}'")))?;
             if !value.is_finite() {
                 return Err(self.error(pos, format!("float literal '{text}' is too large")));
             }
@@ -478,19 +474,10 @@ impl<'a> Lexer<'a> {
         negative: bool,
         magnitude: Option<u64>,
     ) -> Result<TokenKind, IdlError> {
-        let value = magnitude.and_then(|m| {
-            if negative {
-                0i64.checked_sub_unsigned(m)
-            } else {
-                i64::try_from(m).ok()
-            }
-        });
+        let value = magnitude.and_then(|m| if negative { 0i64.checked_sub_unsigned(m) } else { i64::try_from(m).ok() });
         match value {
             Some(v) => Ok(TokenKind::Int(v)),
-            None => Err(self.error(
-                pos,
-                format!("integer literal '{}' is out of range", &self.src[start..self.off]),
-            )),
+            None => Err(self.error(pos, format!("integer literal '{}' is out of range", &self.src[start..self.off]))),
         }
     }
 
@@ -500,9 +487,7 @@ impl<'a> Lexer<'a> {
             while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
                 self.bump();
             }
-            return Err(
-                self.error(pos, format!("invalid number literal '{}'", &self.src[start..self.off]))
-            );
+            return Err(self.error(pos, format!("invalid number literal '{}'", &self.src[start..self.off])));
         }
         Ok(())
     }
@@ -515,11 +500,7 @@ impl<'a> Lexer<'a> {
             let here = self.pos();
             match self.bump() {
                 None => return Err(self.error(pos, "unterminated string literal")),
-                Some('\n') => {
-                    return Err(
-                        self.error(here, "newline in string literal (missing closing '\"'?)")
-                    )
-                }
+                Some('\n') => return Err(self.error(here, "newline in string literal (missing closing '\"'?)")),
                 Some('"') => return Ok(TokenKind::Str(value)),
                 Some('\\') => {
                     let escaped = match self.bump() {
@@ -530,11 +511,7 @@ impl<'a> Lexer<'a> {
                         Some('t') => '\t',
                         Some('r') => '\r',
                         None => return Err(self.error(pos, "unterminated string literal")),
-                        Some(other) => {
-                            return Err(
-                                self.error(here, format!("unknown escape sequence '\\{other}'"))
-                            )
-                        }
+                        Some(other) => return Err(self.error(here, format!("unknown escape sequence '\\{other}'"))),
                     };
                     value.push(escaped);
                 }
@@ -597,10 +574,7 @@ mod tests {
 
     #[test]
     fn bad_numbers() {
-        assert_eq!(
-            err("9223372036854775808"),
-            "t.tars:1:1: integer literal '9223372036854775808' is out of range"
-        );
+        assert_eq!(err("9223372036854775808"), "t.tars:1:1: integer literal '9223372036854775808' is out of range");
         assert_eq!(err("  12abc"), "t.tars:1:3: invalid number literal '12abc'");
         assert_eq!(err("0x"), "t.tars:1:1: hex literal needs at least one digit after '0x'");
         assert_eq!(err("09"), "t.tars:1:1: invalid octal literal '09'");
@@ -615,32 +589,22 @@ mod tests {
 
     #[test]
     fn positions_count_lines_and_chars() {
-        let toks =
-            tokenize(Path::new("t.tars"), "a\n  /* é\n */ b // c\n\t\"é\" ::").expect("lexes");
+        let toks = tokenize(Path::new("t.tars"), "a\n  /* é\n */ b // c\n\t\"é\" ::").expect("lexes");
         let pos: Vec<(u32, u32)> = toks.iter().map(|t| (t.pos.line, t.pos.col)).collect();
         assert_eq!(pos, vec![(1, 1), (3, 5), (4, 2), (4, 6), (4, 8)]);
     }
 
     #[test]
     fn strings_and_escapes() {
-        assert_eq!(
-            kinds(r#""a\"b\\c\nd\te""#),
-            vec![TokenKind::Str("a\"b\\c\nd\te".into()), TokenKind::Eof]
-        );
+        assert_eq!(kinds(r#""a\"b\\c\nd\te""#), vec![TokenKind::Str("a\"b\\c\nd\te".into()), TokenKind::Eof]);
         assert_eq!(err("x \"abc"), "t.tars:1:3: unterminated string literal");
         assert_eq!(err("\"a\\qb\""), "t.tars:1:3: unknown escape sequence '\\q'");
-        assert_eq!(
-            err("\"ab\ncd\""),
-            "t.tars:1:4: newline in string literal (missing closing '\"'?)"
-        );
+        assert_eq!(err("\"ab\ncd\""), "t.tars:1:4: newline in string literal (missing closing '\"'?)");
     }
 
     #[test]
     fn comments() {
-        assert_eq!(
-            kinds("// x\n/* y\n z */ a /**/"),
-            vec![TokenKind::Ident("a".into()), TokenKind::Eof]
-        );
+        assert_eq!(kinds("// x\n/* y\n z */ a /**/"), vec![TokenKind::Ident("a".into()), TokenKind::Eof]);
         assert_eq!(err("a\n  /* never closed"), "t.tars:2:3: unterminated comment");
     }
 

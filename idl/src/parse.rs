@@ -13,8 +13,8 @@
 use std::path::Path;
 
 use crate::ast::{
-    Const, Enum, Enumerator, File, Include, Interface, Item, Key, Literal, Member, Module,
-    Operation, Param, Pos, Struct, Type,
+    Const, Enum, Enumerator, File, Include, Interface, Item, Key, Literal, Member, Module, Operation, Param, Pos,
+    Struct, Type,
 };
 use crate::lexer::{tokenize, Keyword, Token, TokenKind};
 use crate::IdlError;
@@ -109,9 +109,7 @@ impl Parser<'_> {
                 self.bump();
                 Ok((name, tok.pos))
             }
-            TokenKind::Keyword(kw) => {
-                Err(self.error(tok.pos, format!("keyword '{kw}' cannot be used as {what}")))
-            }
+            TokenKind::Keyword(kw) => Err(self.error(tok.pos, format!("keyword '{kw}' cannot be used as {what}"))),
             _ => Err(self.unexpected(what)),
         }
     }
@@ -119,25 +117,19 @@ impl Parser<'_> {
     // ----- file and module ----------------------------------------------------------------
 
     fn file(&mut self) -> Result<File, IdlError> {
-        let mut file =
-            File { path: self.path.to_path_buf(), includes: Vec::new(), modules: Vec::new() };
+        let mut file = File { path: self.path.to_path_buf(), includes: Vec::new(), modules: Vec::new() };
         loop {
             match self.peek_kind() {
                 TokenKind::Eof => return Ok(file),
                 TokenKind::Include => file.includes.push(self.include()?),
                 TokenKind::Keyword(Keyword::Module) => file.modules.push(self.module()?),
                 TokenKind::Keyword(
-                    Keyword::Struct
-                    | Keyword::Enum
-                    | Keyword::Const
-                    | Keyword::Interface
-                    | Keyword::Key,
+                    Keyword::Struct | Keyword::Enum | Keyword::Const | Keyword::Interface | Keyword::Key,
                 ) => {
                     let tok = self.peek();
-                    return Err(self.error(
-                        tok.pos,
-                        format!("{} must be defined inside a module", tok.describe(self.src)),
-                    ));
+                    return Err(
+                        self.error(tok.pos, format!("{} must be defined inside a module", tok.describe(self.src)))
+                    );
                 }
                 _ => return Err(self.unexpected("'module' or '#include'")),
             }
@@ -171,21 +163,11 @@ impl Parser<'_> {
                 TokenKind::Keyword(Keyword::Struct) => (Item::Struct(self.structure()?), "struct"),
                 TokenKind::Keyword(Keyword::Enum) => (Item::Enum(self.enumeration()?), "enum"),
                 TokenKind::Keyword(Keyword::Const) => (Item::Const(self.constant()?), "const"),
-                TokenKind::Keyword(Keyword::Interface) => {
-                    (Item::Interface(self.interface()?), "interface")
-                }
+                TokenKind::Keyword(Keyword::Interface) => (Item::Interface(self.interface()?), "interface"),
                 TokenKind::Keyword(Keyword::Key) => (Item::Key(self.key()?), "key"),
-                TokenKind::Keyword(Keyword::Module) => {
-                    return Err(self.error(tok.pos, "modules cannot be nested"))
-                }
-                TokenKind::Include => {
-                    return Err(self.error(tok.pos, "#include must be outside modules"))
-                }
-                _ => {
-                    return Err(self.unexpected(
-                        "'struct', 'enum', 'const', 'interface', 'key' or '}' in module",
-                    ))
-                }
+                TokenKind::Keyword(Keyword::Module) => return Err(self.error(tok.pos, "modules cannot be nested")),
+                TokenKind::Include => return Err(self.error(tok.pos, "#include must be outside modules")),
+                _ => return Err(self.unexpected("'struct', 'enum', 'const', 'interface', 'key' or '}' in module")),
             };
             self.expect(&TokenKind::Semi, &format!("';' after {what} definition"))?;
             items.push(item);
@@ -220,17 +202,12 @@ impl Parser<'_> {
             TokenKind::Int(tag) => {
                 self.bump();
                 if !(0..=MAX_TAG).contains(&tag) {
-                    return Err(
-                        self.error(tok.pos, format!("tag {tag} is out of range (0..={MAX_TAG})"))
-                    );
+                    return Err(self.error(tok.pos, format!("tag {tag} is out of range (0..={MAX_TAG})")));
                 }
                 u32::try_from(tag).map_err(|_| self.error(tok.pos, "invalid tag"))?
             }
             TokenKind::Keyword(Keyword::Require | Keyword::Optional) => {
-                return Err(self.error(
-                    tok.pos,
-                    format!("struct member needs a tag before {}", tok.describe(self.src)),
-                ))
+                return Err(self.error(tok.pos, format!("struct member needs a tag before {}", tok.describe(self.src))))
             }
             _ => return Err(self.unexpected("a member tag (integer) or '}'")),
         };
@@ -250,10 +227,7 @@ impl Parser<'_> {
                     u32::try_from(n).map_err(|_| self.error(tok.pos, "invalid array size"))?
                 }
                 TokenKind::Int(n) => {
-                    return Err(self.error(
-                        tok.pos,
-                        format!("array size {n} is out of range (1..={MAX_ARRAY_LEN})"),
-                    ))
+                    return Err(self.error(tok.pos, format!("array size {n} is out of range (1..={MAX_ARRAY_LEN})")))
                 }
                 _ => return Err(self.unexpected("an array size")),
             };
@@ -377,9 +351,7 @@ impl Parser<'_> {
                 TokenKind::Keyword(Keyword::Out) if !out => out = true,
                 TokenKind::Keyword(Keyword::RouteKey) if !routekey => routekey = true,
                 TokenKind::Keyword(Keyword::Out | Keyword::RouteKey) => {
-                    return Err(
-                        self.error(tok.pos, format!("{} written twice", tok.describe(self.src)))
-                    )
+                    return Err(self.error(tok.pos, format!("{} written twice", tok.describe(self.src))))
                 }
                 _ => break,
             }
@@ -406,10 +378,7 @@ impl Parser<'_> {
     fn ty_at_depth(&mut self, what: &str, depth: usize) -> Result<Type, IdlError> {
         let tok = self.peek().clone();
         if depth >= MAX_TYPE_DEPTH {
-            return Err(self.error(
-                tok.pos,
-                format!("types are nested too deeply (more than {MAX_TYPE_DEPTH} levels)"),
-            ));
+            return Err(self.error(tok.pos, format!("types are nested too deeply (more than {MAX_TYPE_DEPTH} levels)")));
         }
         let simple = match &tok.kind {
             TokenKind::Keyword(Keyword::Bool) => Some(Type::Bool),
@@ -437,10 +406,7 @@ impl Parser<'_> {
                     _ => {
                         return Err(self.error(
                             next.pos,
-                            format!(
-                                "'unsigned' applies only to byte, short or int, found {}",
-                                next.describe(self.src)
-                            ),
+                            format!("'unsigned' applies only to byte, short or int, found {}", next.describe(self.src)),
                         ))
                     }
                 };
@@ -466,9 +432,7 @@ impl Parser<'_> {
             TokenKind::Ident(_) => {
                 let (module, name, pos) = self.scoped_name("a type")?;
                 if module.as_deref().is_some_and(|m| m.contains("::")) {
-                    return Err(
-                        self.error(pos, "a type name has at most one qualifier ('module::Type')")
-                    );
+                    return Err(self.error(pos, "a type name has at most one qualifier ('module::Type')"));
                 }
                 Ok(Type::Named { module, name, pos })
             }

@@ -265,8 +265,7 @@ impl FsLoader<'_> {
         if !self.seen.insert(identity) {
             return Ok(());
         }
-        let src = fs::read_to_string(&path)
-            .map_err(|source| IdlError::Io { file: path.clone(), source })?;
+        let src = fs::read_to_string(&path).map_err(|source| IdlError::Io { file: path.clone(), source })?;
         let file = parse(&path, &src)?;
         for include in &file.includes {
             let found = self.find_include(&path, include)?;
@@ -282,13 +281,7 @@ impl FsLoader<'_> {
             .chain(self.include_dirs.iter().map(PathBuf::as_path))
             .map(|dir| dir.join(&include.path))
             .find(|candidate| candidate.is_file())
-            .ok_or_else(|| {
-                IdlError::at(
-                    from,
-                    include.pos,
-                    format!("cannot find included file \"{}\"", include.path),
-                )
-            })
+            .ok_or_else(|| IdlError::at(from, include.pos, format!("cannot find included file \"{}\"", include.path)))
     }
 }
 
@@ -296,10 +289,7 @@ impl FsLoader<'_> {
 /// sources in memory. An `#include` names one of the given paths, either exactly or by its
 /// file name; the order of the result is as for [`load`].
 pub fn load_str(sources: &[(&str, &str)]) -> Result<Program, IdlError> {
-    let parsed = sources
-        .iter()
-        .map(|(path, src)| parse(Path::new(path), src))
-        .collect::<Result<Vec<_>, _>>()?;
+    let parsed = sources.iter().map(|(path, src)| parse(Path::new(path), src)).collect::<Result<Vec<_>, _>>()?;
     let mut order = Vec::with_capacity(parsed.len());
     let mut seen = vec![false; parsed.len()];
     for index in 0..parsed.len() {
@@ -332,11 +322,7 @@ fn visit_in_memory(
                 files.iter().position(|f| f.path.file_name() == Some(name))
             })
             .ok_or_else(|| {
-                IdlError::at(
-                    &file.path,
-                    include.pos,
-                    format!("cannot find included file \"{}\"", include.path),
-                )
+                IdlError::at(&file.path, include.pos, format!("cannot find included file \"{}\"", include.path))
             })?;
         visit_in_memory(files, target, seen, order)?;
     }
@@ -366,8 +352,7 @@ pub fn resolve(files: Vec<ast::File>) -> Result<Program, IdlError> {
     let mut keys = Vec::new();
     for file in &files {
         for module in &file.modules {
-            let cx =
-                Cx { symbols: &symbols, enums: &enums, file: &file.path, module: &module.name };
+            let cx = Cx { symbols: &symbols, enums: &enums, file: &file.path, module: &module.name };
             let Some(def) = modules.iter_mut().find(|m| m.name == module.name) else {
                 continue;
             };
@@ -376,10 +361,7 @@ pub fn resolve(files: Vec<ast::File>) -> Result<Program, IdlError> {
                     ast::Item::Struct(s) => def.structs.push(cx.structure(s)?),
                     ast::Item::Enum(e) => def.enums.push(EnumDef {
                         name: e.name.clone(),
-                        variants: enums
-                            .get(&(module.name.clone(), e.name.clone()))
-                            .cloned()
-                            .unwrap_or_default(),
+                        variants: enums.get(&(module.name.clone(), e.name.clone())).cloned().unwrap_or_default(),
                     }),
                     ast::Item::Const(c) => def.consts.push(cx.constant(c)?),
                     ast::Item::Interface(i) => def.interfaces.push(cx.interface(i)?),
@@ -505,19 +487,13 @@ fn enum_values(file: &Path, module: &str, e: &ast::Enum) -> Result<Vec<(String, 
     let mut next: i64 = 0;
     for v in &e.variants {
         if earlier.contains_key(v.name.as_str()) {
-            return Err(IdlError::at(
-                file,
-                v.pos,
-                format!("duplicate enumerator '{}' in enum '{}'", v.name, e.name),
-            ));
+            return Err(IdlError::at(file, v.pos, format!("duplicate enumerator '{}' in enum '{}'", v.name, e.name)));
         }
         let value = match &v.value {
             None => next,
             Some(Literal::Int(n)) => *n,
             Some(Literal::Ident { scope, name }) => match earlier.get(name.as_str()) {
-                Some(val) if enum_scope_matches(scope.as_deref(), module, &e.name) => {
-                    i64::from(*val)
-                }
+                Some(val) if enum_scope_matches(scope.as_deref(), module, &e.name) => i64::from(*val),
                 _ => {
                     return Err(IdlError::at(
                         file,
@@ -542,11 +518,7 @@ fn enum_values(file: &Path, module: &str, e: &ast::Enum) -> Result<Vec<(String, 
             }
         };
         let value = i32::try_from(value).map_err(|_| {
-            IdlError::at(
-                file,
-                v.pos,
-                format!("value {value} of enumerator '{}' does not fit in an int", v.name),
-            )
+            IdlError::at(file, v.pos, format!("value {value} of enumerator '{}' does not fit in an int", v.name))
         })?;
         earlier.insert(&v.name, value);
         values.push((v.name.clone(), value));
@@ -575,12 +547,7 @@ fn describe_literal(lit: &Literal) -> String {
 }
 
 /// Attaches `key[...]` to its struct, which must be in the same module.
-fn apply_key(
-    modules: &mut [ModuleDef],
-    file: &Path,
-    module: &str,
-    key: &ast::Key,
-) -> Result<(), IdlError> {
+fn apply_key(modules: &mut [ModuleDef], file: &Path, module: &str, key: &ast::Key) -> Result<(), IdlError> {
     let err = |msg: String| IdlError::at(file, key.pos, msg);
     let (scope, name) = match key.struct_name.rsplit_once("::") {
         Some((scope, name)) => (Some(scope), name),
@@ -629,26 +596,16 @@ impl Cx<'_> {
     fn structure(&self, s: &ast::Struct) -> Result<StructDef, IdlError> {
         let mut fields: Vec<FieldDef> = Vec::with_capacity(s.members.len());
         for m in &s.members {
-            let tag = u8::try_from(m.tag).map_err(|_| {
-                self.error(
-                    m.pos,
-                    format!("tag {} of '{}' is out of range (0..=255)", m.tag, m.name),
-                )
-            })?;
+            let tag = u8::try_from(m.tag)
+                .map_err(|_| self.error(m.pos, format!("tag {} of '{}' is out of range (0..=255)", m.tag, m.name)))?;
             if let Some(prev) = fields.iter().find(|f| f.tag == tag) {
                 return Err(self.error(
                     m.pos,
-                    format!(
-                        "duplicate tag {tag} in struct '{}' (already used by '{}')",
-                        s.name, prev.name
-                    ),
+                    format!("duplicate tag {tag} in struct '{}' (already used by '{}')", s.name, prev.name),
                 ));
             }
             if fields.iter().any(|f| f.name == m.name) {
-                return Err(self.error(
-                    m.pos,
-                    format!("duplicate member '{}' in struct '{}'", m.name, s.name),
-                ));
+                return Err(self.error(m.pos, format!("duplicate member '{}' in struct '{}'", m.name, s.name)));
             }
             let mut ty = self.ty(&m.ty)?;
             if m.array.is_some() {
@@ -667,10 +624,7 @@ impl Cx<'_> {
     fn constant(&self, c: &ast::Const) -> Result<ConstDef, IdlError> {
         let ty = self.ty(&c.ty)?;
         if matches!(ty, RType::Vector(_) | RType::Map(..) | RType::Struct { .. }) {
-            return Err(self.error(
-                c.pos,
-                format!("constant '{}' must have a builtin or enum type, not {ty}", c.name),
-            ));
+            return Err(self.error(c.pos, format!("constant '{}' must have a builtin or enum type, not {ty}", c.name)));
         }
         let value = self.value(&c.value, &ty, c.pos, &c.name)?;
         Ok(ConstDef { name: c.name.clone(), ty, value })
@@ -681,25 +635,17 @@ impl Cx<'_> {
         let mut seen: HashSet<&str> = HashSet::with_capacity(i.operations.len());
         for op in &i.operations {
             if !seen.insert(&op.name) {
-                return Err(self.error(
-                    op.pos,
-                    format!("duplicate operation '{}' in interface '{}'", op.name, i.name),
-                ));
+                return Err(self.error(op.pos, format!("duplicate operation '{}' in interface '{}'", op.name, i.name)));
             }
             let ret = op.ret.as_ref().map(|t| self.ty(t)).transpose()?;
             let mut params: Vec<ParamDef> = Vec::with_capacity(op.params.len());
             for (index, p) in op.params.iter().enumerate() {
-                let tag = u8::try_from(index + 1).map_err(|_| {
-                    self.error(
-                        p.pos,
-                        format!("operation '{}' has more than 255 parameters", op.name),
-                    )
-                })?;
+                let tag = u8::try_from(index + 1)
+                    .map_err(|_| self.error(p.pos, format!("operation '{}' has more than 255 parameters", op.name)))?;
                 if params.iter().any(|q| q.name == p.name) {
-                    return Err(self.error(
-                        p.pos,
-                        format!("duplicate parameter '{}' in operation '{}'", p.name, op.name),
-                    ));
+                    return Err(
+                        self.error(p.pos, format!("duplicate parameter '{}' in operation '{}'", p.name, op.name))
+                    );
                 }
                 params.push(ParamDef {
                     name: p.name.clone(),
@@ -736,14 +682,11 @@ impl Cx<'_> {
 
     fn named(&self, module: Option<&str>, name: &str, pos: Pos) -> Result<RType, IdlError> {
         let make = |module: &str, kind: DefKind| match kind {
-            DefKind::Struct => {
-                Ok(RType::Struct { module: module.to_owned(), name: name.to_owned() })
-            }
+            DefKind::Struct => Ok(RType::Struct { module: module.to_owned(), name: name.to_owned() }),
             DefKind::Enum => Ok(RType::Enum { module: module.to_owned(), name: name.to_owned() }),
-            other => Err(self.error(
-                pos,
-                format!("'{}' is {}, not a type", qualified(Some(module), name), other.noun()),
-            )),
+            other => {
+                Err(self.error(pos, format!("'{}' is {}, not a type", qualified(Some(module), name), other.noun())))
+            }
         };
         if let Some(m) = module {
             if !self.symbols.defs.contains_key(m) {
@@ -790,10 +733,9 @@ impl Cx<'_> {
         let int_range = |min: i64, max: i64| -> Result<Value, IdlError> {
             match lit {
                 Literal::Int(v) if (min..=max).contains(v) => Ok(Value::Int(*v)),
-                Literal::Int(v) => Err(self.error(
-                    pos,
-                    format!("value {v} for '{name}' is out of range for {ty} ({min}..={max})"),
-                )),
+                Literal::Int(v) => {
+                    Err(self.error(pos, format!("value {v} for '{name}' is out of range for {ty} ({min}..={max})")))
+                }
                 _ => Err(mismatch("an integer")),
             }
         };
@@ -817,10 +759,7 @@ impl Cx<'_> {
                     _ => return Err(mismatch("a number")),
                 };
                 if *ty == RType::Float && v.abs() > f64::from(f32::MAX) {
-                    return Err(self.error(
-                        pos,
-                        format!("value {v} for '{name}' is out of range for float"),
-                    ));
+                    return Err(self.error(pos, format!("value {v} for '{name}' is out of range for float")));
                 }
                 Ok(Value::Float(v))
             }
@@ -829,34 +768,25 @@ impl Cx<'_> {
                 _ => Err(mismatch("a string")),
             },
             RType::Enum { module, name: enum_name } => {
-                let variants = self
-                    .enums
-                    .get(&(module.clone(), enum_name.clone()))
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
+                let variants =
+                    self.enums.get(&(module.clone(), enum_name.clone())).map(Vec::as_slice).unwrap_or_default();
                 let found = match lit {
                     Literal::Ident { scope, name: variant } => {
                         if !enum_scope_matches(scope.as_deref(), module, enum_name) {
                             return Err(self.error(
                                 pos,
-                                format!(
-                                    "'{}' is not an enumerator of enum {ty}",
-                                    qualified(scope.as_deref(), variant)
-                                ),
+                                format!("'{}' is not an enumerator of enum {ty}", qualified(scope.as_deref(), variant)),
                             ));
                         }
-                        variants.iter().find(|(n, _)| n == variant).ok_or_else(|| {
-                            self.error(
-                                pos,
-                                format!("'{variant}' is not an enumerator of enum {ty}"),
-                            )
-                        })?
+                        variants
+                            .iter()
+                            .find(|(n, _)| n == variant)
+                            .ok_or_else(|| self.error(pos, format!("'{variant}' is not an enumerator of enum {ty}")))?
                     }
-                    Literal::Int(v) => {
-                        variants.iter().find(|(_, val)| i64::from(*val) == *v).ok_or_else(|| {
-                            self.error(pos, format!("no enumerator of enum {ty} has value {v}"))
-                        })?
-                    }
+                    Literal::Int(v) => variants
+                        .iter()
+                        .find(|(_, val)| i64::from(*val) == *v)
+                        .ok_or_else(|| self.error(pos, format!("no enumerator of enum {ty} has value {v}")))?,
                     _ => return Err(mismatch("an enumerator")),
                 };
                 Ok(Value::Enum {

@@ -89,8 +89,11 @@ fn point() -> impl Strategy<Value = Point> {
 }
 
 fn inner() -> impl Strategy<Value = Inner> {
-    (".{0,8}", prop::collection::vec(point(), 0..4), any::<i32>())
-        .prop_map(|(name, points, c)| Inner { name, points, color: Color(c) })
+    (".{0,8}", prop::collection::vec(point(), 0..4), any::<i32>()).prop_map(|(name, points, c)| Inner {
+        name,
+        points,
+        color: Color(c),
+    })
 }
 
 fn key() -> impl Strategy<Value = Key> {
@@ -153,7 +156,12 @@ impl sample::Demo for DemoImpl {
         Ok(i32::try_from(input.len()).unwrap_or(-1))
     }
 
-    async fn round_trip(&self, _: &mut Current, e: Everything, parts: &mut Vec<Inner>) -> Result<Everything, ServantError> {
+    async fn round_trip(
+        &self,
+        _: &mut Current,
+        e: Everything,
+        parts: &mut Vec<Inner>,
+    ) -> Result<Everything, ServantError> {
         parts.push(e.inner.clone());
         parts.push(Inner { name: "second".into(), ..Default::default() });
         Ok(e)
@@ -164,9 +172,20 @@ impl sample::Demo for DemoImpl {
         Ok(())
     }
 
-    async fn lookup(&self, _: &mut Current, keys: Vec<Key>, found: &mut i32) -> Result<BTreeMap<Key, Point>, ServantError> {
+    async fn lookup(
+        &self,
+        _: &mut Current,
+        keys: Vec<Key>,
+        found: &mut i32,
+    ) -> Result<BTreeMap<Key, Point>, ServantError> {
         *found = i32::try_from(keys.len()).unwrap_or(-1);
-        Ok(keys.into_iter().map(|k| { let p = Point { x: k.shard, y: 0, weight: 1.5 }; (k, p) }).collect())
+        Ok(keys
+            .into_iter()
+            .map(|k| {
+                let p = Point { x: k.shard, y: 0, weight: 1.5 };
+                (k, p)
+            })
+            .collect())
     }
 
     async fn paint(&self, _: &mut Current, c: Color) -> Result<Color, ServantError> {
@@ -217,7 +236,11 @@ fn calls_round_trip_in_every_protocol_version() {
             let e = Everything {
                 str: "x".repeat(300),
                 raw: Bytes::from_static(&[0, 1, 0xff]),
-                inner: Inner { name: "in".into(), points: vec![Point { x: 1, y: -2, weight: 0.5 }], color: Color::GREEN },
+                inner: Inner {
+                    name: "in".into(),
+                    points: vec![Point { x: 1, y: -2, weight: 0.5 }],
+                    color: Color::GREEN,
+                },
                 ..Default::default()
             };
             let mut parts = Vec::new();
@@ -247,7 +270,8 @@ fn unknown_function_and_bad_parameters_get_standard_codes() {
     futures_lite::future::block_on(async {
         let t = Loopback { next_id: std::cell::Cell::new(1) };
         let opts = CallOptions::default();
-        let e = rpc::call(&t, "Test.DemoServer.DemoObj", "nope", Bytes::new(), &opts, false).await.expect_err("no func");
+        let e =
+            rpc::call(&t, "Test.DemoServer.DemoObj", "nope", Bytes::new(), &opts, false).await.expect_err("no func");
         assert_eq!(e.code(), ret::NO_FUNC);
         // echo's `input` (tag 1) sent as an int.
         let mut w = tars_core_net::codec::Writer::new();

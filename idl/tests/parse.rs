@@ -2,9 +2,7 @@
 
 use std::path::Path;
 
-use tars_idl::ast::{
-    Enumerator, File, Include, Item, Key, Literal, Member, Module, Operation, Param, Pos, Type,
-};
+use tars_idl::ast::{Enumerator, File, Include, Item, Key, Literal, Member, Module, Operation, Param, Pos, Type};
 use tars_idl::parse::parse;
 
 fn ok(src: &str) -> File {
@@ -45,10 +43,7 @@ fn includes_and_repeated_modules() {
     let file = ok("#include \"a.tars\"\n#include   \"dir/b.tars\"\nmodule m {};\nmodule n {};\nmodule m {};\n");
     assert_eq!(
         file.includes,
-        vec![
-            Include { path: "a.tars".into(), pos: pos(1, 1) },
-            Include { path: "dir/b.tars".into(), pos: pos(2, 1) },
-        ]
+        vec![Include { path: "a.tars".into(), pos: pos(1, 1) }, Include { path: "dir/b.tars".into(), pos: pos(2, 1) },]
     );
     let names: Vec<&str> = file.modules.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["m", "n", "m"]);
@@ -166,17 +161,12 @@ fn nested_containers_and_double_gt() {
         2 require map<vector<int>, m::S> c;
     }; };");
     let Item::Struct(s) = &only_module(&file).items[0] else { panic!("expected a struct") };
-    assert_eq!(
-        s.members[0].ty,
-        Type::Vector(Box::new(Type::Map(Box::new(Type::String), Box::new(Type::String))))
-    );
+    assert_eq!(s.members[0].ty, Type::Vector(Box::new(Type::Map(Box::new(Type::String), Box::new(Type::String)))));
     assert_eq!(
         s.members[1].ty,
         Type::Map(
             Box::new(Type::Int { unsigned: false }),
-            Box::new(Type::Vector(Box::new(Type::Vector(Box::new(Type::Byte {
-                unsigned: false
-            })))))
+            Box::new(Type::Vector(Box::new(Type::Vector(Box::new(Type::Byte { unsigned: false })))))
         )
     );
     assert_eq!(
@@ -198,8 +188,7 @@ fn enums_with_and_without_values() {
     let Item::Enum(e) = &module.items[0] else { panic!("expected an enum") };
     assert_eq!(e.name, "E");
     assert_eq!(e.pos, pos(2, 10));
-    let values: Vec<(&str, Option<Literal>)> =
-        e.variants.iter().map(|v| (v.name.as_str(), v.value.clone())).collect();
+    let values: Vec<(&str, Option<Literal>)> = e.variants.iter().map(|v| (v.name.as_str(), v.value.clone())).collect();
     assert_eq!(
         values,
         vec![
@@ -212,10 +201,7 @@ fn enums_with_and_without_values() {
         ]
     );
     let Item::Enum(one) = &module.items[1] else { panic!("expected an enum") };
-    assert_eq!(
-        one.variants,
-        vec![Enumerator { name: "ONLY".into(), value: None, pos: pos(3, 16) }]
-    );
+    assert_eq!(one.variants, vec![Enumerator { name: "ONLY".into(), value: None, pos: pos(3, 16) }]);
 }
 
 #[test]
@@ -249,16 +235,9 @@ fn consts_and_keys() {
     );
     assert_eq!(
         items[5],
-        Item::Key(Key {
-            struct_name: "S".into(),
-            members: vec!["a".into(), "b".into()],
-            pos: pos(7, 5)
-        })
+        Item::Key(Key { struct_name: "S".into(), members: vec!["a".into(), "b".into()], pos: pos(7, 5) })
     );
-    assert_eq!(
-        items[6],
-        Item::Key(Key { struct_name: "m::S".into(), members: vec!["c".into()], pos: pos(8, 5) })
-    );
+    assert_eq!(items[6], Item::Key(Key { struct_name: "m::S".into(), members: vec!["c".into()], pos: pos(8, 5) }));
 }
 
 #[test]
@@ -276,10 +255,7 @@ fn interfaces_operations_and_params() {
     let Item::Interface(hello) = &items[0] else { panic!("expected an interface") };
     assert_eq!(hello.name, "Hello");
     assert_eq!(hello.pos, pos(2, 15));
-    assert_eq!(
-        hello.operations[0],
-        Operation { ret: None, name: "ping".into(), params: vec![], pos: pos(3, 14) }
-    );
+    assert_eq!(hello.operations[0], Operation { ret: None, name: "ping".into(), params: vec![], pos: pos(3, 14) });
     assert_eq!(hello.operations[1].ret, Some(Type::Int { unsigned: false }));
     assert_eq!(hello.operations[1].params.len(), 2);
     assert_eq!(
@@ -292,13 +268,7 @@ fn interfaces_operations_and_params() {
                 name: "counts".into(),
                 pos: pos(5, 50),
             },
-            Param {
-                out: false,
-                routekey: true,
-                ty: Type::String,
-                name: "uid".into(),
-                pos: pos(5, 74),
-            },
+            Param { out: false, routekey: true, ty: Type::String, name: "uid".into(), pos: pos(5, 74) },
         ]
     );
     assert_eq!(hello.operations[3].ret, Some(named(Some("other"), "Foo", pos(6, 9))));
@@ -332,14 +302,10 @@ fn type_nesting_limit() {
     let nest = |n: usize| format!("module m {{ const {}int X = 1; }};", "vector<".repeat(n));
     // 63 vectors around an int is 64 levels: allowed (the closing '>'s are missing, so it
     // fails later, at the right place).
-    let deep_ok =
-        format!("module m {{ struct S {{ 0 require {}int v; }}; }};", "vector<".repeat(63))
-            .replace("int v", &format!("int{} v", ">".repeat(63)));
+    let deep_ok = format!("module m {{ struct S {{ 0 require {}int v; }}; }};", "vector<".repeat(63))
+        .replace("int v", &format!("int{} v", ">".repeat(63)));
     assert!(parse(Path::new("x.tars"), &deep_ok).is_ok());
-    assert_eq!(
-        err(&nest(64)),
-        format!("x.tars:1:{}: types are nested too deeply (more than 64 levels)", 18 + 7 * 64)
-    );
+    assert_eq!(err(&nest(64)), format!("x.tars:1:{}: types are nested too deeply (more than 64 levels)", 18 + 7 * 64));
     // Far beyond the limit must fail cleanly, not overflow the stack.
     assert!(err(&nest(100_000)).contains("types are nested too deeply"));
 }
@@ -355,20 +321,47 @@ fn syntax_errors_have_positions() {
             "module m {\n  struct S {\n    0 require string s int;\n  };\n};",
             "x.tars:3:24: expected ';' after member, found 'int'",
         ),
-        ("module m {\n  struct S { 0 require int a; }\n};", "x.tars:3:1: expected ';' after struct definition, found '}'"),
+        (
+            "module m {\n  struct S { 0 require int a; }\n};",
+            "x.tars:3:1: expected ';' after struct definition, found '}'",
+        ),
         ("module m {\n}", "x.tars:2:2: expected ';' after module, found end of file"),
-        ("module m {\n  struct S { 0 require int a; };\n", "x.tars:3:1: expected 'struct', 'enum', 'const', 'interface', 'key' or '}' in module, found end of file"),
-        ("module m { struct S { 0 require unsigned long a; }; };", "x.tars:1:42: 'unsigned' applies only to byte, short or int, found 'long'"),
-        ("module m { struct S { 0 require unsigned float a; }; };", "x.tars:1:42: 'unsigned' applies only to byte, short or int, found 'float'"),
-        ("module m { const unsigned string X = 1; };", "x.tars:1:27: 'unsigned' applies only to byte, short or int, found 'string'"),
+        (
+            "module m {\n  struct S { 0 require int a; };\n",
+            "x.tars:3:1: expected 'struct', 'enum', 'const', 'interface', 'key' or '}' in module, found end of file",
+        ),
+        (
+            "module m { struct S { 0 require unsigned long a; }; };",
+            "x.tars:1:42: 'unsigned' applies only to byte, short or int, found 'long'",
+        ),
+        (
+            "module m { struct S { 0 require unsigned float a; }; };",
+            "x.tars:1:42: 'unsigned' applies only to byte, short or int, found 'float'",
+        ),
+        (
+            "module m { const unsigned string X = 1; };",
+            "x.tars:1:27: 'unsigned' applies only to byte, short or int, found 'string'",
+        ),
         ("module m { struct S { 256 require int a; }; };", "x.tars:1:23: tag 256 is out of range (0..=255)"),
         ("module m { struct S { -1 require int a; }; };", "x.tars:1:23: tag -1 is out of range (0..=255)"),
         ("module m { struct S { require int a; }; };", "x.tars:1:23: struct member needs a tag before 'require'"),
-        ("module m { struct S { 0 int a; }; };", "x.tars:1:25: expected 'require' or 'optional' after tag, found 'int'"),
+        (
+            "module m { struct S { 0 int a; }; };",
+            "x.tars:1:25: expected 'require' or 'optional' after tag, found 'int'",
+        ),
         ("module m { struct S { 0 require int; }; };", "x.tars:1:36: expected a member name, found ';'"),
-        ("module m { struct S { 0 require int int; }; };", "x.tars:1:37: keyword 'int' cannot be used as a member name"),
-        ("module m { struct struct { 0 require int a; }; };", "x.tars:1:19: keyword 'struct' cannot be used as a struct name"),
-        ("module m { struct S { 0 require Foo a = ; }; };", "x.tars:1:41: expected a value (number, string, true, false or enumerator), found ';'"),
+        (
+            "module m { struct S { 0 require int int; }; };",
+            "x.tars:1:37: keyword 'int' cannot be used as a member name",
+        ),
+        (
+            "module m { struct struct { 0 require int a; }; };",
+            "x.tars:1:19: keyword 'struct' cannot be used as a struct name",
+        ),
+        (
+            "module m { struct S { 0 require Foo a = ; }; };",
+            "x.tars:1:41: expected a value (number, string, true, false or enumerator), found ';'",
+        ),
         ("module m { struct S { 0 require byte a[0]; }; };", "x.tars:1:40: array size 0 is out of range (1..=1048576)"),
         ("module m { struct S { 0 require byte a[x]; }; };", "x.tars:1:40: expected an array size, found 'x'"),
         ("module m { struct S {}; };", "x.tars:1:19: struct 'S' must have at least one member"),
@@ -380,16 +373,31 @@ fn syntax_errors_have_positions() {
         ("module m { key[S, a; };", "x.tars:1:20: expected ',' or ']' in key[...], found ';'"),
         ("module m { key S, a]; };", "x.tars:1:16: expected '[' after 'key', found 'S'"),
         ("module m { interface I { void f() }; };", "x.tars:1:35: expected ';' after operation, found '}'"),
-        ("module m { interface I { void f(int a int b); }; };", "x.tars:1:39: expected ',' or ')' in parameter list, found 'int'"),
+        (
+            "module m { interface I { void f(int a int b); }; };",
+            "x.tars:1:39: expected ',' or ')' in parameter list, found 'int'",
+        ),
         ("module m { interface I { void f(out); }; };", "x.tars:1:36: expected a parameter type, found ')'"),
-        ("module m { interface I { void f(out routekey int a); }; };", "x.tars:1:37: a parameter cannot be both 'out' and 'routekey'"),
+        (
+            "module m { interface I { void f(out routekey int a); }; };",
+            "x.tars:1:37: a parameter cannot be both 'out' and 'routekey'",
+        ),
         ("module m { interface I { void f(out out int a); }; };", "x.tars:1:37: 'out' written twice"),
         ("module m { interface I { f(); }; };", "x.tars:1:27: expected an operation name, found '('"),
         ("module m { interface I { 5 f(); }; };", "x.tars:1:26: expected a return type, 'void' or '}', found '5'"),
         ("module m { interface I { void f(int); }; };", "x.tars:1:36: expected a parameter name, found ')'"),
-        ("module m { struct S { 0 require vector<int a; }; };", "x.tars:1:44: expected '>' to close 'vector<', found 'a'"),
-        ("module m { struct S { 0 require map<int> a; }; };", "x.tars:1:40: expected ',' after map key type, found '>'"),
-        ("module m { struct S { 0 require a::b::C x; }; };", "x.tars:1:33: a type name has at most one qualifier ('module::Type')"),
+        (
+            "module m { struct S { 0 require vector<int a; }; };",
+            "x.tars:1:44: expected '>' to close 'vector<', found 'a'",
+        ),
+        (
+            "module m { struct S { 0 require map<int> a; }; };",
+            "x.tars:1:40: expected ',' after map key type, found '>'",
+        ),
+        (
+            "module m { struct S { 0 require a::b::C x; }; };",
+            "x.tars:1:33: a type name has at most one qualifier ('module::Type')",
+        ),
         ("module m { struct S { 0 require ::C x; }; };", "x.tars:1:33: expected a type, found '::'"),
         ("struct S { 0 require int a; };", "x.tars:1:1: 'struct' must be defined inside a module"),
         ("module m { module n {}; };", "x.tars:1:12: modules cannot be nested"),
@@ -412,10 +420,7 @@ fn syntax_errors_have_positions() {
 fn long_tokens_are_truncated_in_messages() {
     let long = "a".repeat(100);
     let msg = err(&format!("module m {{ struct S {{ 0 require int x {long}; }}; }};"));
-    assert_eq!(
-        msg,
-        format!("x.tars:1:39: expected ';' after member, found '{}...'", "a".repeat(40))
-    );
+    assert_eq!(msg, format!("x.tars:1:39: expected ';' after member, found '{}...'", "a".repeat(40)));
 }
 
 /// A small xorshift generator, so the "fuzz" tests below are deterministic.
@@ -512,8 +517,7 @@ fn random_members_never_panic() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let (mut errors, mut successes) = (0, 0);
     for _ in 0..2000 {
-        let mut src =
-            String::from("module m { enum E { A, B = 7 }; struct T { 0 require int x; };\n");
+        let mut src = String::from("module m { enum E { A, B = 7 }; struct T { 0 require int x; };\n");
         src.push_str("struct S {\n");
         for i in 0..=rng.below(4) {
             let tag = rng.below(6);

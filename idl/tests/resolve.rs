@@ -5,8 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use tars_idl::resolve::{
-    load, load_str, resolve, ConstDef, EnumDef, FieldDef, InterfaceDef, ModuleDef, OperationDef,
-    ParamDef, Program, RType, StructDef, Value,
+    load, load_str, resolve, ConstDef, EnumDef, FieldDef, InterfaceDef, ModuleDef, OperationDef, ParamDef, Program,
+    RType, StructDef, Value,
 };
 use tars_idl::IdlError;
 
@@ -74,20 +74,8 @@ fn full_program_shape() {
             structs: vec![StructDef {
                 name: "Point".into(),
                 fields: vec![
-                    FieldDef {
-                        tag: 0,
-                        required: true,
-                        name: "x".into(),
-                        ty: RType::Int,
-                        default: Some(Value::Int(3)),
-                    },
-                    FieldDef {
-                        tag: 1,
-                        required: true,
-                        name: "y".into(),
-                        ty: RType::Int,
-                        default: None,
-                    },
+                    FieldDef { tag: 0, required: true, name: "x".into(), ty: RType::Int, default: Some(Value::Int(3)) },
+                    FieldDef { tag: 1, required: true, name: "y".into(), ty: RType::Int, default: None },
                 ],
                 key: Some(vec!["x".into(), "y".into()]),
             }],
@@ -95,11 +83,7 @@ fn full_program_shape() {
                 name: "Color".into(),
                 variants: vec![("RED".into(), 0), ("GREEN".into(), 5), ("BLUE".into(), 6)],
             }],
-            consts: vec![ConstDef {
-                name: "GREETING".into(),
-                ty: RType::String,
-                value: Value::Str("hi".into()),
-            }],
+            consts: vec![ConstDef { name: "GREETING".into(), ty: RType::String, value: Value::Str("hi".into()) }],
             interfaces: vec![InterfaceDef {
                 name: "Svc".into(),
                 operations: vec![
@@ -108,27 +92,9 @@ fn full_program_shape() {
                         name: "move".into(),
                         ret: Some(st("app", "Point")),
                         params: vec![
-                            ParamDef {
-                                name: "p".into(),
-                                ty: st("app", "Point"),
-                                out: false,
-                                routekey: false,
-                                tag: 1,
-                            },
-                            ParamDef {
-                                name: "steps".into(),
-                                ty: RType::Int,
-                                out: true,
-                                routekey: false,
-                                tag: 2,
-                            },
-                            ParamDef {
-                                name: "uid".into(),
-                                ty: RType::String,
-                                out: false,
-                                routekey: true,
-                                tag: 3,
-                            },
+                            ParamDef { name: "p".into(), ty: st("app", "Point"), out: false, routekey: false, tag: 1 },
+                            ParamDef { name: "steps".into(), ty: RType::Int, out: true, routekey: false, tag: 2 },
+                            ParamDef { name: "uid".into(), ty: RType::String, out: false, routekey: true, tag: 3 },
                         ],
                     },
                 ],
@@ -169,10 +135,7 @@ fn builtin_and_container_types_resolve() {
             RType::Float,
             RType::Double,
             RType::String,
-            RType::Vector(Box::new(RType::Map(
-                Box::new(RType::String),
-                Box::new(st("m", "Inner"))
-            ))),
+            RType::Vector(Box::new(RType::Map(Box::new(RType::String), Box::new(st("m", "Inner"))))),
             RType::Map(Box::new(en("m", "E")), Box::new(RType::Vector(Box::new(RType::Byte)))),
             RType::Vector(Box::new(RType::Byte)),
             RType::Map(Box::new(st("m", "Inner")), Box::new(en("m", "E"))),
@@ -188,8 +151,7 @@ fn fields_are_sorted_by_tag_and_optional_flag_kept() {
         5 optional int e; 0 require int a; 3 optional int c; 1 require int b;
     }; };");
     let s = strukt(&p, "m", "S");
-    let order: Vec<(u8, &str, bool)> =
-        s.fields.iter().map(|f| (f.tag, f.name.as_str(), f.required)).collect();
+    let order: Vec<(u8, &str, bool)> = s.fields.iter().map(|f| (f.tag, f.name.as_str(), f.required)).collect();
     assert_eq!(order, [(0, "a", true), (1, "b", true), (3, "c", false), (5, "e", false)]);
     assert_eq!(s.key, None);
 }
@@ -212,8 +174,7 @@ fn modules_merge_across_blocks_and_files_in_first_seen_order() {
 
 #[test]
 fn include_across_two_files_with_cross_module_reference() {
-    let common =
-        "module base {\n    struct Id { 0 require long v; };\n    enum Kind { K1, K2 };\n};";
+    let common = "module base {\n    struct Id { 0 require long v; };\n    enum Kind { K1, K2 };\n};";
     let app = "#include \"common.tars\"\nmodule app {\n    struct User {\n        0 require base::Id id;\n        1 optional base::Kind kind = base::K2;\n    };\n};";
     // The includer is listed first; the included file still comes first in the program.
     let p = load_str(&[("src/app.tars", app), ("idl/common.tars", common)]).expect("resolves");
@@ -223,12 +184,7 @@ fn include_across_two_files_with_cross_module_reference() {
     assert_eq!(field(user, "id").ty, st("base", "Id"));
     assert_eq!(
         field(user, "kind").default,
-        Some(Value::Enum {
-            module: "base".into(),
-            enum_name: "Kind".into(),
-            variant: "K2".into(),
-            value: 1
-        })
+        Some(Value::Enum { module: "base".into(), enum_name: "Kind".into(), variant: "K2".into(), value: 1 })
     );
 }
 
@@ -245,10 +201,7 @@ fn include_cycles_are_tolerated_in_memory() {
 
 #[test]
 fn missing_include_in_memory() {
-    assert_eq!(
-        err("module m {};\n  #include \"nope.tars\""),
-        "x.tars:2:3: cannot find included file \"nope.tars\""
-    );
+    assert_eq!(err("module m {};\n  #include \"nope.tars\""), "x.tars:2:3: cannot find included file \"nope.tars\"");
 }
 
 #[test]
@@ -275,10 +228,7 @@ fn load_from_disk_follows_includes_and_include_dirs() {
 #[test]
 fn load_from_disk_prefers_the_including_files_directory() {
     let dir = temp_dir("priority");
-    write(
-        &dir.join("a/main.tars"),
-        "#include \"t.tars\"\nmodule m { struct S { 0 require t::Near x; }; };",
-    );
+    write(&dir.join("a/main.tars"), "#include \"t.tars\"\nmodule m { struct S { 0 require t::Near x; }; };");
     write(&dir.join("a/t.tars"), "module t { struct Near { 0 require int v; }; };");
     write(&dir.join("inc/t.tars"), "module t { struct Far { 0 require int v; }; };");
     let p = load(&[dir.join("a/main.tars")], &[dir.join("inc")]).expect("loads");
@@ -291,8 +241,7 @@ fn load_from_disk_cycles_and_duplicated_roots() {
     let dir = temp_dir("cycle");
     write(&dir.join("a.tars"), "#include \"b.tars\"\nmodule a { struct A { 0 require int v; }; };");
     write(&dir.join("b.tars"), "#include \"a.tars\"\nmodule b { struct B { 0 require int v; }; };");
-    let p =
-        load(&[dir.join("a.tars"), dir.join("b.tars"), dir.join("a.tars")], &[]).expect("loads");
+    let p = load(&[dir.join("a.tars"), dir.join("b.tars"), dir.join("a.tars")], &[]).expect("loads");
     let names: Vec<&str> = p.modules.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["b", "a"]);
 }
@@ -307,8 +256,7 @@ fn load_from_disk_errors() {
     }
     let root = dir.join("root.tars");
     write(&root, "module m {};\n#include \"gone.tars\"\n");
-    let msg =
-        load(std::slice::from_ref(&root), &[dir.join("inc")]).expect_err("must fail").to_string();
+    let msg = load(std::slice::from_ref(&root), &[dir.join("inc")]).expect_err("must fail").to_string();
     assert_eq!(msg, format!("{}:2:1: cannot find included file \"gone.tars\"", root.display()));
     // Errors inside an included file name that file.
     let bad = dir.join("bad.tars");
@@ -320,13 +268,9 @@ fn load_from_disk_errors() {
 
 #[test]
 fn resolve_takes_parsed_files_directly() {
-    let f = tars_idl::parse::parse(Path::new("d.tars"), "module m { enum E { A = 2 }; };")
-        .expect("parses");
+    let f = tars_idl::parse::parse(Path::new("d.tars"), "module m { enum E { A = 2 }; };").expect("parses");
     let p = resolve(vec![f]).expect("resolves");
-    assert_eq!(
-        module(&p, "m").find_enum("E").map(|e| e.variants.clone()),
-        Some(vec![("A".into(), 2)])
-    );
+    assert_eq!(module(&p, "m").find_enum("E").map(|e| e.variants.clone()), Some(vec![("A".into(), 2)]));
 }
 
 #[test]
@@ -358,14 +302,29 @@ fn enum_value_computation() {
 #[test]
 fn enum_errors() {
     let cases: &[(&str, &str)] = &[
-        ("module m { enum E { A = 2147483648 }; };", "x.tars:1:21: value 2147483648 of enumerator 'A' does not fit in an int"),
-        ("module m { enum E { A = -2147483649 }; };", "x.tars:1:21: value -2147483649 of enumerator 'A' does not fit in an int"),
-        ("module m { enum E { A = 2147483647, B }; };", "x.tars:1:37: value 2147483648 of enumerator 'B' does not fit in an int"),
+        (
+            "module m { enum E { A = 2147483648 }; };",
+            "x.tars:1:21: value 2147483648 of enumerator 'A' does not fit in an int",
+        ),
+        (
+            "module m { enum E { A = -2147483649 }; };",
+            "x.tars:1:21: value -2147483649 of enumerator 'A' does not fit in an int",
+        ),
+        (
+            "module m { enum E { A = 2147483647, B }; };",
+            "x.tars:1:37: value 2147483648 of enumerator 'B' does not fit in an int",
+        ),
         ("module m { enum E { A = B, B }; };", "x.tars:1:21: 'B' is not an earlier enumerator of enum 'E'"),
         ("module m { enum E { A, B = F::A }; };", "x.tars:1:24: 'F::A' is not an earlier enumerator of enum 'E'"),
         ("module m { enum E { A, A }; };", "x.tars:1:24: duplicate enumerator 'A' in enum 'E'"),
-        ("module m { enum E { A = \"x\" }; };", "x.tars:1:21: enumerator value must be an integer or an earlier enumerator, found string \"x\""),
-        ("module m { enum E { A = 1.5 }; };", "x.tars:1:21: enumerator value must be an integer or an earlier enumerator, found float 1.5"),
+        (
+            "module m { enum E { A = \"x\" }; };",
+            "x.tars:1:21: enumerator value must be an integer or an earlier enumerator, found string \"x\"",
+        ),
+        (
+            "module m { enum E { A = 1.5 }; };",
+            "x.tars:1:21: enumerator value must be an integer or an earlier enumerator, found float 1.5",
+        ),
     ];
     for (src, expected) in cases {
         assert_eq!(&err(src), expected, "source: {src}");
@@ -386,10 +345,7 @@ module m { key[m::T, z]; };");
     let cases: &[(&str, &str)] = &[
         ("module m {\n  key[Nope, a];\n};", "x.tars:2:3: key[] names unknown struct 'Nope'"),
         ("module m { enum E { A }; key[E, a]; };", "x.tars:1:26: key[] names unknown struct 'E'"),
-        (
-            "module m { struct S { 0 require int a; }; key[S, b]; };",
-            "x.tars:1:43: 'b' is not a member of struct 'S'",
-        ),
+        ("module m { struct S { 0 require int a; }; key[S, b]; };", "x.tars:1:43: 'b' is not a member of struct 'S'"),
         (
             "module m { struct S { 0 require int a; }; key[S, a, a]; };",
             "x.tars:1:43: member 'a' appears twice in key[]",
@@ -434,18 +390,8 @@ fn defaults_of_each_kind() {
     };
 };"#);
     let s = strukt(&p, "m", "S");
-    let green = Value::Enum {
-        module: "m".into(),
-        enum_name: "Color".into(),
-        variant: "GREEN".into(),
-        value: 7,
-    };
-    let red = Value::Enum {
-        module: "m".into(),
-        enum_name: "Color".into(),
-        variant: "RED".into(),
-        value: 0,
-    };
+    let green = Value::Enum { module: "m".into(), enum_name: "Color".into(), variant: "GREEN".into(), value: 7 };
+    let red = Value::Enum { module: "m".into(), enum_name: "Color".into(), variant: "RED".into(), value: 0 };
     let defaults: Vec<Option<Value>> = s.fields.iter().map(|f| f.default.clone()).collect();
     assert_eq!(
         defaults,
@@ -479,28 +425,79 @@ fn default_errors() {
     let cases: &[(&str, &str)] = &[
         ("0 optional byte v = 128", "x.tars:1:56: value 128 for 'v' is out of range for byte (-128..=127)"),
         ("0 optional byte v = -129", "x.tars:1:56: value -129 for 'v' is out of range for byte (-128..=127)"),
-        ("0 optional unsigned byte v = -1", "x.tars:1:65: value -1 for 'v' is out of range for unsigned byte (0..=255)"),
-        ("0 optional unsigned byte v = 256", "x.tars:1:65: value 256 for 'v' is out of range for unsigned byte (0..=255)"),
+        (
+            "0 optional unsigned byte v = -1",
+            "x.tars:1:65: value -1 for 'v' is out of range for unsigned byte (0..=255)",
+        ),
+        (
+            "0 optional unsigned byte v = 256",
+            "x.tars:1:65: value 256 for 'v' is out of range for unsigned byte (0..=255)",
+        ),
         ("0 optional short v = 32768", "x.tars:1:57: value 32768 for 'v' is out of range for short (-32768..=32767)"),
-        ("0 optional unsigned short v = 65536", "x.tars:1:66: value 65536 for 'v' is out of range for unsigned short (0..=65535)"),
-        ("0 optional int v = 2147483648", "x.tars:1:55: value 2147483648 for 'v' is out of range for int (-2147483648..=2147483647)"),
-        ("0 optional unsigned int v = -1", "x.tars:1:64: value -1 for 'v' is out of range for unsigned int (0..=4294967295)"),
-        ("0 optional int v = 1.5", "x.tars:1:55: invalid value for 'v' of type int: expected an integer, found float 1.5"),
-        ("0 optional long v = \"7\"", "x.tars:1:56: invalid value for 'v' of type long: expected an integer, found string \"7\""),
-        ("0 optional bool v = 1", "x.tars:1:56: invalid value for 'v' of type bool: expected true or false, found integer 1"),
-        ("0 optional string v = 1", "x.tars:1:58: invalid value for 'v' of type string: expected a string, found integer 1"),
-        ("0 optional string v = true", "x.tars:1:58: invalid value for 'v' of type string: expected a string, found 'true'"),
-        ("0 optional double v = \"x\"", "x.tars:1:58: invalid value for 'v' of type double: expected a number, found string \"x\""),
-        ("0 optional float v = 1e39", "x.tars:1:57: value 1000000000000000000000000000000000000000 for 'v' is out of range for float"),
+        (
+            "0 optional unsigned short v = 65536",
+            "x.tars:1:66: value 65536 for 'v' is out of range for unsigned short (0..=65535)",
+        ),
+        (
+            "0 optional int v = 2147483648",
+            "x.tars:1:55: value 2147483648 for 'v' is out of range for int (-2147483648..=2147483647)",
+        ),
+        (
+            "0 optional unsigned int v = -1",
+            "x.tars:1:64: value -1 for 'v' is out of range for unsigned int (0..=4294967295)",
+        ),
+        (
+            "0 optional int v = 1.5",
+            "x.tars:1:55: invalid value for 'v' of type int: expected an integer, found float 1.5",
+        ),
+        (
+            "0 optional long v = \"7\"",
+            "x.tars:1:56: invalid value for 'v' of type long: expected an integer, found string \"7\"",
+        ),
+        (
+            "0 optional bool v = 1",
+            "x.tars:1:56: invalid value for 'v' of type bool: expected true or false, found integer 1",
+        ),
+        (
+            "0 optional string v = 1",
+            "x.tars:1:58: invalid value for 'v' of type string: expected a string, found integer 1",
+        ),
+        (
+            "0 optional string v = true",
+            "x.tars:1:58: invalid value for 'v' of type string: expected a string, found 'true'",
+        ),
+        (
+            "0 optional double v = \"x\"",
+            "x.tars:1:58: invalid value for 'v' of type double: expected a number, found string \"x\"",
+        ),
+        (
+            "0 optional float v = 1e39",
+            "x.tars:1:57: value 1000000000000000000000000000000000000000 for 'v' is out of range for float",
+        ),
         ("0 optional E v = C", "x.tars:1:53: 'C' is not an enumerator of enum m::E"),
         ("0 optional E v = F::A", "x.tars:1:53: 'F::A' is not an enumerator of enum m::E"),
         ("0 optional E v = 5", "x.tars:1:53: no enumerator of enum m::E has value 5"),
-        ("0 optional E v = \"A\"", "x.tars:1:53: invalid value for 'v' of type m::E: expected an enumerator, found string \"A\""),
+        (
+            "0 optional E v = \"A\"",
+            "x.tars:1:53: invalid value for 'v' of type m::E: expected an enumerator, found string \"A\"",
+        ),
         ("0 optional int v = A", "x.tars:1:55: invalid value for 'v' of type int: expected an integer, found 'A'"),
-        ("0 optional vector<int> v = 1", "x.tars:1:63: 'v' of type vector<int> cannot have a default value (only builtin and enum types can)"),
-        ("0 optional map<int, int> v = 1", "x.tars:1:65: 'v' of type map<int, int> cannot have a default value (only builtin and enum types can)"),
-        ("0 optional S v = 1", "x.tars:1:53: 'v' of type m::S cannot have a default value (only builtin and enum types can)"),
-        ("0 optional byte v[4] = 1", "x.tars:1:56: 'v' of type vector<byte> cannot have a default value (only builtin and enum types can)"),
+        (
+            "0 optional vector<int> v = 1",
+            "x.tars:1:63: 'v' of type vector<int> cannot have a default value (only builtin and enum types can)",
+        ),
+        (
+            "0 optional map<int, int> v = 1",
+            "x.tars:1:65: 'v' of type map<int, int> cannot have a default value (only builtin and enum types can)",
+        ),
+        (
+            "0 optional S v = 1",
+            "x.tars:1:53: 'v' of type m::S cannot have a default value (only builtin and enum types can)",
+        ),
+        (
+            "0 optional byte v[4] = 1",
+            "x.tars:1:56: 'v' of type vector<byte> cannot have a default value (only builtin and enum types can)",
+        ),
     ];
     for (decl, expected) in cases {
         assert_eq!(&err(&member(decl)), expected, "member: {decl}");
@@ -521,8 +518,7 @@ fn constants() {
 };"#);
     let consts: Vec<(&str, &RType, &Value)> =
         module(&p, "m").consts.iter().map(|c| (c.name.as_str(), &c.ty, &c.value)).collect();
-    let b =
-        Value::Enum { module: "m".into(), enum_name: "E".into(), variant: "B".into(), value: 1 };
+    let b = Value::Enum { module: "m".into(), enum_name: "E".into(), variant: "B".into(), value: 1 };
     assert_eq!(
         consts,
         vec![
@@ -632,10 +628,7 @@ fn parameter_count_limit() {
     assert_eq!(op.params[254].tag, 255);
     assert_eq!(op.params[0].tag, 1);
     let msg = err(&format!("module m {{ interface I {{ void f({}); }}; }};", params(256)));
-    assert!(
-        msg.ends_with(": operation 'f' has more than 255 parameters"),
-        "unexpected message: {msg}"
-    );
+    assert!(msg.ends_with(": operation 'f' has more than 255 parameters"), "unexpected message: {msg}");
     // The error points at the 256th parameter's name.
     let col = "module m { interface I { void f(".len() + params(255).len() + ", int ".len() + 1;
     assert!(msg.starts_with(&format!("x.tars:1:{col}:")), "unexpected position: {msg}");

@@ -21,5 +21,8 @@ fn sample_snapshot() {
             }
         }
     }
-    assert!(mismatches.is_empty(), "generated code differs from {mismatches:?}; rerun with UPDATE_SNAPSHOTS=1 and review the diff");
+    assert!(
+        mismatches.is_empty(),
+        "generated code differs from {mismatches:?}; rerun with UPDATE_SNAPSHOTS=1 and review the diff"
+    );
 }

@@ -65,13 +65,7 @@ fn generated_request_packet_matches_the_envelope() {
 #[test]
 fn endpoint_and_server_info_examples() {
     // wire.md §2.13: one minimal EndpointF inside a findObjectById reply.
-    let ep = tars::EndpointF {
-        host: "10.0.0.1".into(),
-        port: 10001,
-        timeout: 60000,
-        istcp: 1,
-        ..Default::default()
-    };
+    let ep = tars::EndpointF { host: "10.0.0.1".into(), port: 10001, timeout: 60000, istcp: 1, ..Default::default() };
     let mut w = Writer::new();
     ep.write_to(0, &mut w);
     assert_eq!(hex::encode(w.as_slice()), "0a060831302e302e302e31112711220000ea6030014c0b");
@@ -167,14 +161,15 @@ fn stat_head() -> impl Strategy<Value = tars::StatMicMsgHead> {
 }
 
 fn stat_body() -> impl Strategy<Value = tars::StatMicMsgBody> {
-    (any::<i32>(), any::<i32>(), prop::collection::btree_map(any::<i32>(), any::<i32>(), 0..9), any::<i64>())
-        .prop_map(|(count, timeout_count, interval_count, total_rsp_time)| tars::StatMicMsgBody {
+    (any::<i32>(), any::<i32>(), prop::collection::btree_map(any::<i32>(), any::<i32>(), 0..9), any::<i64>()).prop_map(
+        |(count, timeout_count, interval_count, total_rsp_time)| tars::StatMicMsgBody {
             count,
             timeout_count,
             interval_count,
             total_rsp_time,
             ..Default::default()
-        })
+        },
+    )
 }
 
 proptest! {

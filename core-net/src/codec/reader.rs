@@ -201,15 +201,9 @@ impl<'a> Reader<'a> {
     ) -> Result<i64, DecodeError> {
         let v = match ty {
             WireType::ZeroTag => 0,
-            WireType::Int1 if widest as u8 >= WireType::Int1 as u8 => {
-                i64::from(i8::from_be_bytes(self.take_array()?))
-            }
-            WireType::Int2 if widest as u8 >= WireType::Int2 as u8 => {
-                i64::from(i16::from_be_bytes(self.take_array()?))
-            }
-            WireType::Int4 if widest as u8 >= WireType::Int4 as u8 => {
-                i64::from(i32::from_be_bytes(self.take_array()?))
-            }
+            WireType::Int1 if widest as u8 >= WireType::Int1 as u8 => i64::from(i8::from_be_bytes(self.take_array()?)),
+            WireType::Int2 if widest as u8 >= WireType::Int2 as u8 => i64::from(i16::from_be_bytes(self.take_array()?)),
+            WireType::Int4 if widest as u8 >= WireType::Int4 as u8 => i64::from(i32::from_be_bytes(self.take_array()?)),
             WireType::Int8 if widest == WireType::Int8 => i64::from_be_bytes(self.take_array()?),
             other => return Err(mismatch(expected, other)),
         };
