@@ -518,4 +518,9 @@ add('frame_tup_response_error', server.compose({
     sResultDesc: 'no function',
 }));
 
+// ---------------------------------------------------------------------------------------------
+// framework structs (cases "fw_*", checked by protocol/tests/node_interop.rs)
+
+require('./framework.js')({ Tars, RequestF, add, enc, list, map });
+
 process.stdout.write(JSON.stringify(Object.fromEntries(cases), null, 1) + '\n');

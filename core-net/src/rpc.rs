@@ -250,6 +250,9 @@ pub fn reply_frame(current: &Current, result: Result<Bytes, ServantError>) -> Op
         if !desc.is_empty() {
             status.insert(status_key::RESULT_DESC.to_owned(), desc);
         }
+        // An error reply still carries a well-formed (empty) attribute set: TarsCpp sends an
+        // empty sBuffer here by mistake, and TUP clients such as @tars/rpc fail to decode that.
+        let body = if code == ret::SUCCESS { body } else { UniAttribute::new().encode() };
         return Some(encode_frame(&RequestPacket {
             i_version: version::TUP,
             c_packet_type: packet_type::NORMAL,
@@ -258,7 +261,7 @@ pub fn reply_frame(current: &Current, result: Result<Bytes, ServantError>) -> Op
             s_servant_name: current.servant.clone(),
             s_func_name: current.func.clone(),
             s_buffer: body,
-            i_timeout: current.timeout_ms,
+            i_timeout: 0,
             context: current.response_context.clone(),
             status,
         }));
