@@ -111,7 +111,7 @@ impl FrameDecoder {
 
 /// Encodes a packet with its length prefix.
 pub fn encode_frame<T: Struct>(packet: &T) -> Bytes {
-    let mut w = Writer::from_buf(BytesMut::with_capacity(64));
+    let mut w = Writer::from_buf(BytesMut::with_capacity(PREFIX + packet.size_hint()));
     w.put_raw(&[0; PREFIX]);
     packet.write_fields(&mut w);
     let mut buf = w.into_inner();

@@ -139,6 +139,15 @@ pub struct RequestPacket {
 impl Struct for RequestPacket {
     const NAME: &'static str = "RequestPacket";
 
+    fn size_hint(&self) -> usize {
+        map_size(&self.context)
+            + map_size(&self.status)
+            + 48
+            + self.s_servant_name.len()
+            + self.s_func_name.len()
+            + self.s_buffer.len()
+    }
+
     fn write_fields(&self, w: &mut Writer) {
         w.write_int(1, i64::from(self.i_version));
         w.write_int(2, i64::from(self.c_packet_type));
@@ -194,6 +203,10 @@ pub struct ResponsePacket {
 impl Struct for ResponsePacket {
     const NAME: &'static str = "ResponsePacket";
 
+    fn size_hint(&self) -> usize {
+        map_size(&self.context) + map_size(&self.status) + 40 + self.s_result_desc.len() + self.s_buffer.len()
+    }
+
     fn write_fields(&self, w: &mut Writer) {
         w.write_int(1, i64::from(self.i_version));
         w.write_int(2, i64::from(self.c_packet_type));
@@ -227,6 +240,11 @@ impl Struct for ResponsePacket {
         }
         Ok(())
     }
+}
+
+/// Roughly the encoded size of a string map.
+fn map_size(m: &StringMap) -> usize {
+    m.iter().map(|(k, v)| 4 + k.len() + v.len()).sum::<usize>() + 3
 }
 
 impl RequestPacket {

@@ -39,9 +39,15 @@ pub trait Struct: Default {
     /// a default-initialised value.
     fn read_fields(&mut self, r: &mut Reader<'_>) -> Result<(), DecodeError>;
 
+    /// A guess at the encoded size, used to size the output buffer once. Envelope types with
+    /// large payloads override it; being wrong only costs a reallocation.
+    fn size_hint(&self) -> usize {
+        64
+    }
+
     /// Encodes as a top-level body (no struct markers).
     fn encode(&self) -> Bytes {
-        let mut w = Writer::new();
+        let mut w = Writer::with_capacity(self.size_hint());
         self.write_fields(&mut w);
         w.freeze()
     }
