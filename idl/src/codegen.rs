@@ -162,6 +162,22 @@ fn map_key_structs(program: &Program) -> BTreeSet<(String, String)> {
     acc
 }
 
+/// Whether values of `t` print as a plain string (what a routekey can carry).
+fn is_displayable(t: &RType) -> bool {
+    matches!(
+        t,
+        RType::String
+            | RType::Bool
+            | RType::Byte
+            | RType::UByte
+            | RType::Short
+            | RType::UShort
+            | RType::Int
+            | RType::UInt
+            | RType::Long
+    )
+}
+
 /// The name generated modules give the runtime crate, to keep paths short.
 const RT_ALIAS: &str = "__tars";
 
@@ -712,7 +728,21 @@ impl Gen<'_> {
                 _ => line!(self, "            w.write({}, {:?}, &{v});", p.tag, p.name),
             }
         }
-        line!(self, "            let reply = {rt}::rpc::call(&self.transport, &self.servant, {:?}, w.finish(), &self.options, {oneway}).await?;", op.name);
+        // A `routekey` parameter travels in status as STATUS_GRID_KEY, as TarsCpp proxies send it.
+        let routekey = op.params.iter().find(|p| p.routekey && !p.out && is_displayable(&p.ty));
+        let options = match routekey {
+            Some(p) => {
+                line!(self, "            let mut options = self.options.clone();");
+                line!(
+                    self,
+                    "            options.status.insert({rt}::packet::status_key::GRID_KEY.to_owned(), {}.to_string());",
+                    snake_case(&p.name)
+                );
+                "&options"
+            }
+            None => "&self.options",
+        };
+        line!(self, "            let reply = {rt}::rpc::call(&self.transport, &self.servant, {:?}, w.finish(), {options}, {oneway}).await?;", op.name);
         if oneway {
             line!(self, "            let _ = reply;");
             line!(self, "            ::core::result::Result::Ok(())");

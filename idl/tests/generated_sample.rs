@@ -168,6 +168,10 @@ impl sample::Demo for DemoImpl {
     }
 
     async fn notify_all(&self, current: &mut Current, who: String, c: Color) -> Result<(), ServantError> {
+        // The proxy put the routekey parameter into status.
+        if current.status.get("STATUS_GRID_KEY") != Some(&who) {
+            return Err(ServantError::unknown(format!("routekey missing from status: {:?}", current.status)));
+        }
         current.response_status.insert("who".into(), format!("{who}:{c:?}"));
         Ok(())
     }
