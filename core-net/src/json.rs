@@ -226,57 +226,56 @@ impl Parser<'_> {
     fn array(&mut self, depth: usize) -> Result<Value, JsonError> {
         self.check_depth(depth)?;
         self.pos += 1; // '['
-        self.skip_ws();
         let mut items = Vec::new();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            return Ok(Value::Array(items));
-        }
-        loop {
-            items.push(self.value(depth)?);
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_ws();
-                }
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(Value::Array(items));
-                }
-                _ => return Err(self.unexpected()),
-            }
-        }
+        self.sequence(b']', |p| {
+            items.push(p.value(depth)?);
+            Ok(())
+        })?;
+        Ok(Value::Array(items))
     }
 
     fn object(&mut self, depth: usize) -> Result<Value, JsonError> {
         self.check_depth(depth)?;
         self.pos += 1; // '{'
-        self.skip_ws();
         let mut members = BTreeMap::new();
-        if self.peek() == Some(b'}') {
+        self.sequence(b'}', |p| {
+            if p.peek() != Some(b'"') {
+                return Err(p.unexpected());
+            }
+            let key = p.string()?;
+            p.skip_ws();
+            p.expect(b':')?;
+            p.skip_ws();
+            let v = p.value(depth)?;
+            members.insert(key, v);
+            Ok(())
+        })?;
+        Ok(Value::Object(members))
+    }
+
+    /// Parses `item`s separated by commas up to and including `close` (the opening bracket is
+    /// already consumed). Shared by arrays and objects.
+    fn sequence(
+        &mut self,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Result<(), JsonError>,
+    ) -> Result<(), JsonError> {
+        self.skip_ws();
+        if self.peek() == Some(close) {
             self.pos += 1;
-            return Ok(Value::Object(members));
+            return Ok(());
         }
         loop {
-            if self.peek() != Some(b'"') {
-                return Err(self.unexpected());
-            }
-            let key = self.string()?;
-            self.skip_ws();
-            self.expect(b':')?;
-            self.skip_ws();
-            let v = self.value(depth)?;
-            members.insert(key, v);
+            item(self)?;
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {
                     self.pos += 1;
                     self.skip_ws();
                 }
-                Some(b'}') => {
+                Some(c) if c == close => {
                     self.pos += 1;
-                    return Ok(Value::Object(members));
+                    return Ok(());
                 }
                 _ => return Err(self.unexpected()),
             }
