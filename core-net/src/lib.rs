@@ -6,6 +6,8 @@
 //! - [`frame`]: the 4-byte big-endian length prefix (it counts itself) and a streaming
 //!   frame decoder with a size limit.
 //! - [`tup`]: TUP (iVersion 3) parameters by name; [`json`]: the JSON protocol (iVersion 5).
+//! - [`config`]: the TARS config-file grammar (`<domain>`, `key=value`, paths, merge).
+//! - [`endpoint`]: `tcp -h H -p P -t T` endpoints and `Obj#hash@ep:ep` object strings.
 //! - [`rpc`]: what generated servants and proxies share: parameter codecs for all three
 //!   versions, [`rpc::Current`], and the [`rpc::Transport`] seam a client plugs into.
 //!
@@ -14,6 +16,8 @@
 //! `thiserror` only.
 
 pub mod codec;
+pub mod config;
+pub mod endpoint;
 pub mod frame;
 pub mod json;
 pub mod packet;
