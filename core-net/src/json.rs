@@ -573,6 +573,11 @@ fn mismatch(expected: &'static str, v: &Value) -> DecodeError {
 }
 
 #[cold]
+/// Parses a stringified number used as a JSON object key.
+fn parse_key<T: std::str::FromStr>(k: &str, name: &str) -> Result<T, DecodeError> {
+    k.parse().map_err(|_| invalid(format!("map key {k:?} is not a valid {name}")))
+}
+
 fn invalid(msg: String) -> DecodeError {
     DecodeError::new(DecodeErrorKind::Invalid(msg))
 }
@@ -619,7 +624,7 @@ macro_rules! json_integer {
                 self.to_string()
             }
             fn from_key(k: &str) -> Result<Self, DecodeError> {
-                k.parse().map_err(|_| invalid(format!("map key {k:?} is not a valid {}", $name)))
+                parse_key(k, $name)
             }
         }
     )*};
@@ -770,7 +775,7 @@ macro_rules! json_float_key {
                 self.to_string()
             }
             fn from_key(k: &str) -> Result<Self, DecodeError> {
-                k.parse().map_err(|_| invalid(format!("map key {k:?} is not a valid {}", $name)))
+                parse_key(k, $name)
             }
         }
     )*};
@@ -793,6 +798,23 @@ pub fn get_member<T: JsonField>(
         Some(Value::Null) => Ok(T::from_json(&Value::Null).ok()),
         Some(v) => T::from_json(v).map(Some).map_err(|e| e.at(owner, name)),
     }
+}
+
+/// Reads member `name` of a generated struct into `slot`. An absent member leaves the default
+/// in place, unless it is `require`d: then it is an error naming `owner.name`.
+pub fn read_member<T: JsonField>(
+    obj: &BTreeMap<String, Value>,
+    owner: &'static str,
+    name: &'static str,
+    required: Option<u8>,
+    slot: &mut T,
+) -> Result<(), DecodeError> {
+    match (get_member(obj, owner, name)?, required) {
+        (Some(v), _) => *slot = v,
+        (None, Some(tag)) => return Err(DecodeError::new(DecodeErrorKind::RequiredMissing { tag }).at(owner, name)),
+        (None, None) => {}
+    }
+    Ok(())
 }
 
 /// The object inside `v`, or a TypeMismatch error naming `owner`.

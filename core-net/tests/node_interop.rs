@@ -19,8 +19,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
-use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
 
 use tars_core_net::codec::{
@@ -32,7 +30,8 @@ use tars_core_net::rpc::{reply_frame, Current, ParamWriter, Reply, ServantError}
 use tars_core_net::tup::UniAttribute;
 use tars_core_net::{Bytes, BytesMut};
 
-const INTEROP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../interop");
+#[path = "../../interop/node.rs"]
+mod node;
 
 /// Node cases with this prefix belong to `protocol/tests/node_interop.rs`.
 const FRAMEWORK_PREFIX: &str = "fw_";
@@ -47,31 +46,10 @@ fn node_vectors() -> &'static BTreeMap<String, Vec<u8>> {
 }
 
 fn load_node_vectors() -> BTreeMap<String, Vec<u8>> {
-    const SETUP: &str = "run `npm ci --prefix interop` from the workspace root (needs Node.js and npm)";
-    let dir = Path::new(INTEROP_DIR);
-    for pkg in ["@tars/stream", "@tars/rpc"] {
-        let manifest = dir.join("node_modules").join(pkg).join("package.json");
-        assert!(manifest.exists(), "Node interop: {} is missing: {SETUP}", manifest.display());
-    }
-    let out = match Command::new("node").arg("vectors.js").current_dir(dir).output() {
-        Ok(out) => out,
-        Err(e) => panic!("Node interop: cannot run `node` ({e}): install Node.js, then {SETUP}"),
-    };
-    assert!(
-        out.status.success(),
-        "Node interop: `node interop/vectors.js` failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("vectors.js printed invalid JSON");
+    let stdout = node::run_vectors();
+    let json: serde_json::Value = serde_json::from_slice(&stdout).expect("vectors.js printed invalid JSON");
     let obj = json.as_object().expect("vectors.js must print a JSON object");
-    obj.iter()
-        .map(|(name, hex)| {
-            let hex = hex.as_str().unwrap_or_else(|| panic!("case {name}: value is not a string"));
-            let bytes = hex::decode(hex).unwrap_or_else(|e| panic!("case {name}: bad hex: {e}"));
-            (name.clone(), bytes)
-        })
-        .collect()
+    obj.iter().map(|(name, hex)| node::case_bytes(name, hex.as_str())).collect()
 }
 
 // =============================================================================================

@@ -522,15 +522,17 @@ impl Gen<'_> {
         line!(self, "            let m = {rt}::json::expect_object(v, {n:?})?;");
         line!(self, "            let mut s = Self::default();");
         for f in &s.fields {
-            let field = snake_case(&f.name);
-            line!(self, "            match {rt}::json::get_member(m, {n:?}, {:?})? {{", f.name);
-            line!(self, "                ::core::option::Option::Some(v) => s.{field} = v,");
-            if f.required {
-                line!(self, "                ::core::option::Option::None => return ::core::result::Result::Err({rt}::codec::DecodeError::new({rt}::codec::DecodeErrorKind::RequiredMissing {{ tag: {} }}).at({n:?}, {:?})),", f.tag, f.name);
+            let required = if f.required {
+                format!("::core::option::Option::Some({})", f.tag)
             } else {
-                line!(self, "                ::core::option::Option::None => {{}}");
-            }
-            line!(self, "            }}");
+                "::core::option::Option::None".to_owned()
+            };
+            line!(
+                self,
+                "            {rt}::json::read_member(m, {n:?}, {:?}, {required}, &mut s.{})?;",
+                f.name,
+                snake_case(&f.name)
+            );
         }
         line!(self, "            ::core::result::Result::Ok(s)");
         line!(self, "        }}");

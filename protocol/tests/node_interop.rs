@@ -13,45 +13,31 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
-use std::path::Path;
-use std::process::Command;
 
 use bytes::Bytes;
 use tars_core_net::codec::{Field, Reader, Struct, Writer};
 use tars_core_net::json;
 use tars_protocol::tars;
 
-const INTEROP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../interop");
+#[path = "../../interop/node.rs"]
+mod node;
 
 /// The Node cases this test owns.
 const FRAMEWORK_PREFIX: &str = "fw_";
 
 /// Runs vectors.js and returns its `fw_*` cases, `name -> bytes`.
 fn node_framework_vectors() -> BTreeMap<String, Vec<u8>> {
-    const SETUP: &str = "run `npm ci --prefix interop` from the workspace root (needs Node.js and npm)";
-    let dir = Path::new(INTEROP_DIR);
-    for pkg in ["@tars/stream", "@tars/rpc"] {
-        let manifest = dir.join("node_modules").join(pkg).join("package.json");
-        assert!(manifest.exists(), "Node interop: {} is missing: {SETUP}", manifest.display());
-    }
-    let out = match Command::new("node").arg("vectors.js").current_dir(dir).output() {
-        Ok(out) => out,
-        Err(e) => panic!("Node interop: cannot run `node` ({e}): install Node.js, then {SETUP}"),
-    };
-    assert!(
-        out.status.success(),
-        "Node interop: `node interop/vectors.js` failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let parsed = json::parse(&out.stdout).expect("vectors.js printed invalid JSON");
+    let stdout = node::run_vectors();
+    let parsed = json::parse(&stdout).expect("vectors.js printed invalid JSON");
     let obj = parsed.as_object().expect("vectors.js must print a JSON object");
     obj.iter()
         .filter(|(name, _)| name.starts_with(FRAMEWORK_PREFIX))
         .map(|(name, v)| {
-            let json::Value::String(hex) = v else { panic!("case {name}: value is not a string") };
-            let bytes = hex::decode(hex).unwrap_or_else(|e| panic!("case {name}: bad hex: {e}"));
-            (name.clone(), bytes)
+            let hex = match v {
+                json::Value::String(h) => Some(h.as_str()),
+                _ => None,
+            };
+            node::case_bytes(name, hex)
         })
         .collect()
 }
