@@ -24,5 +24,9 @@ pub mod packet;
 pub mod rpc;
 pub mod tup;
 
+pub mod client;
+pub mod rt;
+pub mod server;
+
 pub use bytes::{Bytes, BytesMut};
 pub use codec::{DecodeError, Field, Reader, Struct, Writer};

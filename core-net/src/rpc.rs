@@ -223,6 +223,26 @@ impl Current {
         }
     }
 
+    /// The call described by `req`, taking its strings and maps instead of copying them;
+    /// returns the parameters beside it.
+    pub fn from_packet(req: RequestPacket, peer: Option<SocketAddr>) -> (Self, Bytes) {
+        let current = Current {
+            version: req.i_version,
+            packet_type: req.c_packet_type,
+            message_type: req.i_message_type,
+            request_id: req.i_request_id,
+            servant: req.s_servant_name,
+            func: req.s_func_name,
+            timeout_ms: req.i_timeout,
+            context: req.context,
+            status: req.status,
+            peer,
+            response_context: StringMap::new(),
+            response_status: StringMap::new(),
+        };
+        (current, req.s_buffer)
+    }
+
     /// The caller expects no reply.
     pub fn is_oneway(&self) -> bool {
         self.packet_type == packet_type::ONEWAY

@@ -14,7 +14,8 @@
 //! - const → a Rust const.
 //! - interface → a servant trait (async methods, `out` parameters as `&mut`), a
 //!   `dispatch_<iface>` function that decodes by version (1 by tag, 3 TUP, 5 JSON), calls the
-//!   servant and encodes the results, and a `<Iface>Proxy` client over any `Transport`.
+//!   servant and encodes the results, a `<Iface>Servant<S>` wrapper that a server adapter
+//!   serves, and a `<Iface>Proxy` client over any `Transport`.
 
 use crate::error::IdlError;
 use crate::resolve::{
@@ -628,6 +629,19 @@ impl Gen<'_> {
             self.dispatch_arm(i, op);
         }
         line!(self, "            _ => ::core::result::Result::Err({rt}::rpc::ServantError::no_func(&current.func)),");
+        line!(self, "        }}");
+        line!(self, "    }}");
+        let wrapper = format!("{}Servant", i.name);
+        line!(self, "");
+        line!(self, "    /// Serves an implementation of `{}` from a TARS server adapter (one per shard).", i.name);
+        line!(self, "    #[derive(Debug, Clone, Default)]");
+        line!(self, "    pub struct {wrapper}<S>(pub S);");
+        line!(self, "    impl<S: {} + 'static> {rt}::server::Dispatch for {wrapper}<S> {{", i.name);
+        line!(self, "        fn dispatch(self: ::std::rc::Rc<Self>, mut current: {rt}::rpc::Current, body: {rt}::Bytes) -> {rt}::server::DispatchFuture {{");
+        line!(self, "            ::std::boxed::Box::pin(async move {{");
+        line!(self, "                let result = {fname}(&self.0, &mut current, &body).await;");
+        line!(self, "                (current, result)");
+        line!(self, "            }})");
         line!(self, "        }}");
         line!(self, "    }}");
     }

@@ -68,7 +68,9 @@ impl TcpListener {
     /// Waits for the next connection.
     pub async fn accept(&self) -> io::Result<TcpStream> {
         match &self.0 {
-            ListenerInner::Uring(l) => l.accept().await.map(|s| TcpStream(StreamInner::Uring(s))).map_err(io::Error::from),
+            ListenerInner::Uring(l) => {
+                l.accept().await.map(|s| TcpStream(StreamInner::Uring(s))).map_err(io::Error::from)
+            }
             ListenerInner::Epoll(l) => poll_fn(|cx| l.poll_accept(cx)).await.map(|s| TcpStream(StreamInner::Epoll(s))),
         }
     }
@@ -92,7 +94,9 @@ impl TcpStream {
                 .await
                 .map(|s| TcpStream(StreamInner::Uring(s)))
                 .map_err(io::Error::from),
-            IoMode::EpollEt | IoMode::EpollLt => epoll::net::Stream::connect(addr).await.map(|s| TcpStream(StreamInner::Epoll(s))),
+            IoMode::EpollEt | IoMode::EpollLt => {
+                epoll::net::Stream::connect(addr).await.map(|s| TcpStream(StreamInner::Epoll(s)))
+            }
         }
     }
 
@@ -184,11 +188,9 @@ impl TcpStream {
         match &self.0 {
             // glommio's shutdown is a synchronous syscall behind an async signature, so it
             // is ready on its first poll.
-            StreamInner::Uring(s) => {
-                futures_lite::future::block_on(futures_lite::future::poll_once(s.shutdown(how)))
-                    .unwrap_or_else(|| Err(glommio::GlommioError::from(io::Error::from(io::ErrorKind::WouldBlock))))
-                    .map_err(io::Error::from)
-            }
+            StreamInner::Uring(s) => futures_lite::future::block_on(futures_lite::future::poll_once(s.shutdown(how)))
+                .unwrap_or_else(|| Err(glommio::GlommioError::from(io::Error::from(io::ErrorKind::WouldBlock))))
+                .map_err(io::Error::from),
             StreamInner::Epoll(s) => s.shutdown(how),
         }
     }

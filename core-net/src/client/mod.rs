@@ -1,0 +1,4 @@
+//! Client side (being built).
+
+pub mod balance;
+pub mod config;

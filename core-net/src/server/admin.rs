@@ -1,0 +1,181 @@
+//! `AdminObj`: the admin servant every TARS server serves on its `local` endpoint
+//! (`AdminF.tars`: `shutdown()`, `string notify(string command)`, `long getPid()`).
+//!
+//! tarsnode stops servers through `shutdown` and relays the web console's commands through
+//! `notify`. A command is `name params`, split at the first space. Built in:
+//!
+//! | command | answer |
+//! |---|---|
+//! | `tars.help` | the commands this server knows |
+//! | `tars.viewstatus` | identity, uptime, driver and shards, and each adapter's endpoint, limits, connections and request count |
+//! | `tars.viewversion` | the server's version |
+//! | `tars.setloglevel LEVEL` | `NONE`, `ERROR`, `WARN`, `INFO`, `DEBUG` or `TARS`; passed to the binary's logger hook |
+//! | `tars.connection` | every open connection: adapter, peer, shard, age |
+//! | `tars.loadconfig FILE` | runs the command a service registered under that name; the config service client is not built yet, so without one it says so |
+//!
+//! Services add their own with `ServerBuilder::admin_command`. An unknown command gets an
+//! empty answer, as TarsCpp's.
+//!
+//! The servant is written by hand, not generated, because `AdminF.tars` lives in
+//! `tars-protocol`, which depends on this crate.
+
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+use super::{DispatchFuture, ServerShared};
+use crate::rpc::{Current, ParamReader, ParamWriter, ServantError};
+use crate::server::dispatch::Dispatch;
+
+/// A registered admin command: gets the text after the command name, returns the answer.
+pub type CommandFn = Arc<dyn Fn(&str) -> String + Send + Sync>;
+/// Applies a new log level, or says why it cannot.
+pub type LogLevelHook = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// The log levels TarsCpp's `tars.setloglevel` accepts.
+pub const LOG_LEVELS: [&str; 6] = ["NONE", "ERROR", "WARN", "INFO", "DEBUG", "TARS"];
+
+/// `AdminObj` on one shard.
+pub(crate) struct AdminServant {
+    shared: Arc<ServerShared>,
+}
+
+impl AdminServant {
+    pub(crate) fn new(shared: Arc<ServerShared>) -> AdminServant {
+        AdminServant { shared }
+    }
+}
+
+impl Dispatch for AdminServant {
+    fn dispatch(self: Rc<Self>, current: Current, body: Bytes) -> DispatchFuture {
+        let result = self.call(&current, &body);
+        Box::pin(async move { (current, result) })
+    }
+}
+
+impl AdminServant {
+    fn call(&self, current: &Current, body: &Bytes) -> Result<Bytes, ServantError> {
+        let mut w = ParamWriter::new(current.version);
+        match current.func.as_str() {
+            "shutdown" => {
+                tracing::info!("shutdown requested through AdminObj");
+                self.shared.stop();
+            }
+            "notify" => {
+                let mut p = ParamReader::new(current.version, body).map_err(|e| ServantError::decode(&e))?;
+                let command: String =
+                    p.read(1, "command").map_err(|e| ServantError::decode(&e.at("AdminF.notify", "command")))?;
+                let answer = run_command(&self.shared, &command);
+                w.write_ret(&answer);
+            }
+            "getPid" => w.write_ret(&i64::from(std::process::id())),
+            other => return Err(ServantError::no_func(other)),
+        }
+        Ok(w.finish())
+    }
+}
+
+/// Runs one admin command line and returns its answer.
+pub(crate) fn run_command(shared: &ServerShared, line: &str) -> String {
+    let line = line.trim();
+    let (name, params) = match line.split_once(' ') {
+        Some((n, p)) => (n, p.trim()),
+        None => (line, ""),
+    };
+    tracing::info!(command = %name, "admin command");
+    if let Some((_, f)) = shared.commands.iter().find(|(n, _)| n == name) {
+        return f(params);
+    }
+    match name {
+        "tars.help" => help(shared),
+        "tars.viewstatus" => view_status(shared),
+        "tars.viewversion" => format!("version: {}", shared.version),
+        "tars.setloglevel" => set_log_level(shared, params),
+        "tars.connection" => connections(shared),
+        "tars.loadconfig" => format!("tars.loadconfig {params}: no config service client is available in this server"),
+        _ => String::new(),
+    }
+}
+
+fn help(shared: &ServerShared) -> String {
+    let mut out = String::from(
+        "tars.help\ntars.viewstatus\ntars.viewversion\ntars.setloglevel\ntars.connection\ntars.loadconfig\n",
+    );
+    for (n, _) in &shared.commands {
+        out.push_str(n);
+        out.push('\n');
+    }
+    out
+}
+
+fn line(out: &mut String, key: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "{key:<24}{value}");
+}
+
+fn view_status(shared: &ServerShared) -> String {
+    let c = &shared.config;
+    let mut out = String::new();
+    line(&mut out, "[proxy config]:", "");
+    line(&mut out, "app", &c.app);
+    line(&mut out, "server", &c.server);
+    line(&mut out, "version", &shared.version);
+    line(&mut out, "pid", std::process::id());
+    let up = SystemTime::now().duration_since(shared.started).unwrap_or_default();
+    line(&mut out, "uptime(s)", up.as_secs());
+    line(&mut out, "loglevel", shared.log_level.lock().map(|l| l.clone()).unwrap_or_default());
+    let io = shared.io.lock().map(|v| v.clone()).unwrap_or_default();
+    let bound = shared.bound.lock().map(|b| b.clone()).unwrap_or_default();
+    for a in c.all_adapters() {
+        out.push_str("--------------------------------------------------\n");
+        line(&mut out, "name", &a.name);
+        line(&mut out, "servant", &a.servant);
+        line(&mut out, "endpoint", &a.endpoint);
+        if let Some(addr) = bound.get(&a.name) {
+            line(&mut out, "bound", addr);
+        }
+        if let Some((_, mode, shards)) = io.iter().find(|(n, _, _)| n == &a.name) {
+            line(&mut out, "io", mode);
+            line(&mut out, "shards", shards);
+        }
+        line(&mut out, "maxconns", a.max_conns);
+        line(&mut out, "queuecap", a.queue_cap);
+        line(&mut out, "queuetimeout(ms)", a.queue_timeout.as_millis());
+        line(&mut out, "idletimeout(ms)", a.idle_timeout.as_millis());
+        if let Some(s) = shared.stats.get(&a.name) {
+            line(&mut out, "connections", s.conns.load(Ordering::Relaxed));
+            line(&mut out, "requests", s.requests.load(Ordering::Relaxed));
+        }
+    }
+    out
+}
+
+fn set_log_level(shared: &ServerShared, params: &str) -> String {
+    let level = params.trim().to_ascii_uppercase();
+    if !LOG_LEVELS.contains(&level.as_str()) {
+        return format!("set log level [{params}] failed: expected one of {}", LOG_LEVELS.join("|"));
+    }
+    if let Some(hook) = &shared.log_level_hook {
+        if let Err(e) = hook(&level) {
+            return format!("set log level [{level}] failed: {e}");
+        }
+    }
+    if let Ok(mut l) = shared.log_level.lock() {
+        *l = level.clone();
+    }
+    format!("set log level [{level}] ok")
+}
+
+fn connections(shared: &ServerShared) -> String {
+    let conns = shared.connections();
+    let now = SystemTime::now();
+    let mut out = format!("connections: {}\n", conns.len());
+    for c in conns {
+        let age = now.duration_since(c.since).unwrap_or_default().as_secs();
+        let _ = writeln!(out, "{}\t{}\tshard {}\t{} s", c.adapter, c.peer, c.shard, age);
+    }
+    out
+}

@@ -1,0 +1,335 @@
+//! One accepted connection, driven as a hand-written state machine on its shard.
+//!
+//! Each turn: collect replies finished by spawned calls, flush output, then read and handle
+//! every complete frame. Requests are pipelined: a call that completes on its first poll
+//! (the common case) is answered inline, in order, with no task spawned; a call that waits
+//! becomes a task whose reply is appended when it finishes, so replies may overtake each
+//! other, as TARS request ids allow. All replies produced in one turn leave in one write.
+//!
+//! Memory per connection is bounded: a frame over the decoder's limit closes the
+//! connection, and once `HIGH_WATER` bytes of replies wait for a peer that does not read,
+//! we stop reading its requests until it does.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_lite::FutureExt;
+
+use super::shard::{AdapterRt, ShardServer};
+use crate::codec::Struct;
+use crate::frame::FrameDecoder;
+use crate::packet::{packet_type, ret, RequestPacket, PING_FUNC};
+use crate::rpc::{reply_frame, Current, ServantError};
+use crate::rt::{self, net::TcpStream, sync::Notify};
+
+/// Replies queued beyond this stop us reading more requests from the connection.
+const HIGH_WATER: usize = 4 * 1024 * 1024;
+/// Bytes read per turn before handling what arrived.
+const READ_MAX: usize = 256 * 1024;
+/// Turns a busy connection takes before yielding to its shard's other tasks.
+const TURN_BUDGET: usize = 16;
+/// A connection's input buffer is given back when it empties above this capacity.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+/// State shared between a connection and the calls it spawned. Lives on one shard.
+#[derive(Debug, Default)]
+pub(super) struct ConnShared {
+    replies: RefCell<Vec<Bytes>>,
+    inflight: Cell<usize>,
+    /// Wakes the connection for a finished call or for shutdown.
+    pub(super) notify: Notify,
+}
+
+/// One connection of one adapter. Lives on the shard that accepted it.
+pub(super) struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    adapter: Rc<AdapterRt>,
+    shard: Rc<ShardServer>,
+    shared: Rc<ConnShared>,
+    decoder: FrameDecoder,
+    input: BytesMut,
+    out: BytesMut,
+    write_armed: bool,
+    read_closed: bool,
+    last_read: Instant,
+    last_write: Instant,
+    timer: Option<Pin<Box<dyn Future<Output = ()>>>>,
+}
+
+enum Close {
+    Done,
+}
+
+impl Conn {
+    pub(super) fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        adapter: Rc<AdapterRt>,
+        shard: Rc<ShardServer>,
+        shared: Rc<ConnShared>,
+    ) -> Conn {
+        let now = Instant::now();
+        Conn {
+            stream,
+            peer,
+            decoder: adapter.decoder.clone(),
+            adapter,
+            shard,
+            shared,
+            input: BytesMut::new(),
+            out: BytesMut::new(),
+            write_armed: false,
+            read_closed: false,
+            last_read: now,
+            last_write: now,
+            timer: None,
+        }
+    }
+
+    /// Serves the connection until it closes.
+    pub(super) async fn run(mut self) {
+        std::future::poll_fn(|cx| self.poll(cx)).await;
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut turns = 0;
+        loop {
+            // Consume the notification before looking at replies, so none is missed.
+            let _ = self.shared.notify.poll_notified(cx);
+            for r in self.shared.replies.borrow_mut().drain(..) {
+                self.out.extend_from_slice(&r);
+            }
+            if self.flush(cx).is_err() {
+                return Poll::Ready(());
+            }
+            let stopping = self.shard.stopping.get();
+            if (self.read_closed || stopping) && self.shared.inflight.get() == 0 && self.out.is_empty() {
+                return Poll::Ready(());
+            }
+            if self.read_closed || stopping || self.out.len() >= HIGH_WATER {
+                break;
+            }
+            match self.stream.poll_read_buf(cx, &mut self.input, READ_MAX) {
+                Poll::Ready(Ok(0)) => self.read_closed = true,
+                Poll::Ready(Ok(_)) => {
+                    self.last_read = Instant::now();
+                    if self.handle_input(cx).is_err() {
+                        // A protocol error: answer what was answered, then close.
+                        let _ = self.flush(cx);
+                        return Poll::Ready(());
+                    }
+                }
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!(peer = %self.peer, error = %e, "read failed; closing");
+                    return Poll::Ready(());
+                }
+                Poll::Pending => break,
+            }
+            turns += 1;
+            if turns >= TURN_BUDGET {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        }
+        self.poll_timer(cx)
+    }
+
+    /// Writes queued output until done or the socket is full.
+    fn flush(&mut self, cx: &mut Context<'_>) -> Result<(), Close> {
+        while !self.out.is_empty() {
+            match self.stream.poll_write_some(cx, &self.out) {
+                Poll::Ready(Ok(0)) => return Err(Close::Done),
+                Poll::Ready(Ok(n)) => {
+                    self.out.advance(n);
+                    self.last_write = Instant::now();
+                }
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!(peer = %self.peer, error = %e, "write failed; closing");
+                    return Err(Close::Done);
+                }
+                Poll::Pending => {
+                    self.write_armed = true;
+                    return Ok(());
+                }
+            }
+        }
+        if self.write_armed {
+            self.write_armed = false;
+            if self.stream.write_idle().is_err() {
+                return Err(Close::Done);
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes a connection idle for the adapter's timeout (`-t`), or whose peer has not
+    /// taken any output for that long.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let idle = self.adapter.config.idle_timeout;
+        loop {
+            let timer = self.timer.get_or_insert_with(|| {
+                let deadline = Instant::now() + idle.max(Duration::from_millis(10));
+                Box::pin(rt::sleep_until(deadline))
+            });
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.timer = None;
+            let now = Instant::now();
+            let stalled_write = !self.out.is_empty() && now.duration_since(self.last_write) >= idle;
+            let idle_read =
+                self.shared.inflight.get() == 0 && self.out.is_empty() && now.duration_since(self.last_read) >= idle;
+            if stalled_write || idle_read {
+                tracing::debug!(peer = %self.peer, adapter = %self.adapter.config.name, "idle timeout; closing");
+                return Poll::Ready(());
+            }
+        }
+    }
+
+    /// Handles every complete frame in the input buffer.
+    fn handle_input(&mut self, cx: &mut Context<'_>) -> Result<(), Close> {
+        let received = Instant::now();
+        loop {
+            match self.decoder.decode(&mut self.input) {
+                Ok(Some(frame)) => self.handle_frame(cx, frame, received)?,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(peer = %self.peer, error = %e, "bad frame; closing");
+                    return Err(Close::Done);
+                }
+            }
+        }
+        if self.input.is_empty() && self.input.capacity() > KEEP_CAPACITY {
+            self.input = BytesMut::new();
+        }
+        Ok(())
+    }
+
+    fn handle_frame(&mut self, cx: &mut Context<'_>, frame: Bytes, received: Instant) -> Result<(), Close> {
+        let req = match RequestPacket::decode_bytes(&frame) {
+            Ok(r) => r,
+            Err(e) => {
+                // As TarsCpp: a request that does not decode closes the connection.
+                tracing::debug!(peer = %self.peer, error = %e, "undecodable request; closing");
+                return Err(Close::Done);
+            }
+        };
+        self.shard.count_request(&self.adapter);
+        let (current, body) = Current::from_packet(req, Some(self.peer));
+        if current.func == PING_FUNC {
+            self.reply(&current, Ok(Bytes::new()));
+            return Ok(());
+        }
+        if current.servant != self.adapter.config.servant {
+            let e = ServantError::new(ret::NO_SERVANT, format!("no servant '{}' on this adapter", current.servant));
+            self.reply(&current, Err(e));
+            return Ok(());
+        }
+        let waited = Instant::now().duration_since(received);
+        let client_limit = u64::try_from(current.timeout_ms).ok().filter(|&t| t > 0).map(Duration::from_millis);
+        if waited > self.adapter.config.queue_timeout || client_limit.is_some_and(|l| waited > l) {
+            let e =
+                ServantError::new(ret::QUEUE_TIMEOUT, format!("request waited {} ms in the queue", waited.as_millis()));
+            self.reply(&current, Err(e));
+            return Ok(());
+        }
+        let cap = self.adapter.config.queue_cap;
+        if cap > 0 && self.adapter.inflight.get() >= cap {
+            self.reply(&current, Err(ServantError::new(ret::OVERLOAD, "server queue is full")));
+            return Ok(());
+        }
+        let oneway = current.packet_type == packet_type::ONEWAY;
+        let envelope = Envelope::of(&current);
+        let mut fut = AssertUnwindSafe(self.adapter.servant.clone().dispatch(current, body)).catch_unwind();
+        match Pin::new(&mut fut).poll(cx) {
+            Poll::Ready(done) => {
+                let (current, result) = settle(done, envelope);
+                if !oneway {
+                    self.reply(&current, result);
+                }
+            }
+            Poll::Pending => {
+                let shared = self.shared.clone();
+                let adapter = self.adapter.clone();
+                shared.inflight.set(shared.inflight.get() + 1);
+                adapter.inflight.set(adapter.inflight.get() + 1);
+                rt::spawn(async move {
+                    let (current, result) = settle(fut.await, envelope);
+                    shared.inflight.set(shared.inflight.get() - 1);
+                    adapter.inflight.set(adapter.inflight.get() - 1);
+                    if let Some(frame) = reply_frame(&current, result) {
+                        shared.replies.borrow_mut().push(frame);
+                    }
+                    shared.notify.notify();
+                })
+                .detach();
+            }
+        }
+        Ok(())
+    }
+
+    fn reply(&mut self, current: &Current, result: Result<Bytes, ServantError>) {
+        if let Some(frame) = reply_frame(current, result) {
+            self.out.extend_from_slice(&frame);
+        }
+    }
+}
+
+type Settled = (Current, Result<Bytes, ServantError>);
+
+/// What a reply needs from its call, kept aside in case the servant panics and takes the
+/// call's [`Current`] with it.
+struct Envelope {
+    version: i16,
+    packet_type: i8,
+    message_type: i32,
+    request_id: i32,
+    /// TUP replies repeat servant and function; other versions do not need them.
+    names: Option<(String, String)>,
+}
+
+impl Envelope {
+    fn of(c: &Current) -> Envelope {
+        Envelope {
+            version: c.version,
+            packet_type: c.packet_type,
+            message_type: c.message_type,
+            request_id: c.request_id,
+            names: (c.version == crate::packet::version::TUP).then(|| (c.servant.clone(), c.func.clone())),
+        }
+    }
+}
+
+/// A servant that panicked answers −99 instead of taking the shard down.
+fn settle(done: Result<Settled, Box<dyn std::any::Any + Send>>, envelope: Envelope) -> Settled {
+    match done {
+        Ok(d) => d,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "servant panicked".to_owned());
+            tracing::error!(panic = %what, "servant panicked");
+            let (servant, func) = envelope.names.unwrap_or_default();
+            let current = Current {
+                version: envelope.version,
+                packet_type: envelope.packet_type,
+                message_type: envelope.message_type,
+                request_id: envelope.request_id,
+                servant,
+                func,
+                ..Current::default()
+            };
+            (current, Err(ServantError::unknown(format!("servant panicked: {what}"))))
+        }
+    }
+}

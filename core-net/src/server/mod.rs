@@ -1,0 +1,461 @@
+//! The TARS server: adapters from config, served by every shard.
+//!
+//! Each shard binds every adapter's endpoint with `SO_REUSEPORT`, accepts its own
+//! connections and runs its own servant instances, so the request path takes no lock and
+//! crosses no thread. Start one with [`ServerBuilder`]:
+//!
+//! ```text
+//! let server = ServerBuilder::from_config_file("App.Server.config.conf")?
+//!     .servant("App.Server.EchoObj", |_shard| EchoServant(MyEcho::default()))
+//!     .start()?;
+//! server.wait();
+//! ```
+//!
+//! Every server also serves `AdminObj` on its `local` endpoint (see [`admin`]).
+
+pub mod adapter;
+pub mod admin;
+pub mod allow;
+mod conn;
+mod dispatch;
+mod shard;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+pub use dispatch::{Dispatch, DispatchFuture};
+
+use crate::config::Config;
+use crate::rt::{IoMode, ShardInfo, Shards, UnknownIoMode};
+use adapter::{AdapterConfig, AdapterConfigError, ServerConfig, ADMIN_SERVANT};
+use admin::{AdminServant, CommandFn, LogLevelHook};
+
+/// Builds a servant instance on a shard.
+pub type ServantFactory = Arc<dyn Fn(ShardInfo) -> Rc<dyn Dispatch> + Send + Sync>;
+
+/// A server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The config file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    ReadConfig {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The config text is malformed.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// An adapter or server key is wrong.
+    #[error(transparent)]
+    Adapter(#[from] AdapterConfigError),
+    /// `io` names no driver.
+    #[error(transparent)]
+    Io(#[from] UnknownIoMode),
+    /// An adapter's servant has no implementation registered.
+    #[error("adapter {adapter} serves {servant}, but no servant of that name was registered")]
+    MissingServant {
+        /// The adapter.
+        adapter: String,
+        /// Its servant.
+        servant: String,
+    },
+    /// An endpoint's host does not resolve.
+    #[error("adapter {adapter}: cannot resolve {host}:{port}: {reason}")]
+    Resolve {
+        /// The adapter.
+        adapter: String,
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+        /// Why.
+        reason: String,
+    },
+    /// A shard failed to bind or start.
+    #[error("shard failed to start: {0}")]
+    Shard(String),
+    /// The runtime failed.
+    #[error(transparent)]
+    Runtime(#[from] crate::rt::RtError),
+}
+
+/// Counters of one adapter across shards, read by admin commands.
+#[derive(Debug, Default)]
+pub(crate) struct AdapterStats {
+    pub(crate) conns: AtomicUsize,
+    pub(crate) requests: AtomicU64,
+}
+
+/// One open connection, as `tars.connection` lists it.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnInfo {
+    pub(crate) adapter: String,
+    pub(crate) peer: SocketAddr,
+    pub(crate) shard: usize,
+    pub(crate) since: SystemTime,
+}
+
+/// What every shard of one server shares. Touched on connect/close and by admin commands,
+/// never per request (the per-request counters are relaxed atomics).
+pub(crate) struct ServerShared {
+    pub(crate) config: ServerConfig,
+    pub(crate) version: String,
+    pub(crate) io: Mutex<Vec<(String, IoMode, usize)>>,
+    pub(crate) started: SystemTime,
+    pub(crate) stats: BTreeMap<String, Arc<AdapterStats>>,
+    pub(crate) bound: Mutex<BTreeMap<String, SocketAddr>>,
+    pub(crate) commands: Vec<(String, CommandFn)>,
+    pub(crate) log_level: Mutex<String>,
+    pub(crate) log_level_hook: Option<LogLevelHook>,
+    servants: HashMap<String, ServantFactory>,
+    conns: Mutex<BTreeMap<u64, ConnInfo>>,
+    next_conn: AtomicU64,
+    stop_tx: async_channel::Sender<()>,
+    pub(crate) stop_rx: async_channel::Receiver<()>,
+    pub(crate) drain_timeout: Duration,
+    pub(crate) max_frame: usize,
+}
+
+impl std::fmt::Debug for ServerShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerShared").field("app", &self.config.app).field("server", &self.config.server).finish()
+    }
+}
+
+impl ServerShared {
+    fn make_servant(self: &Arc<Self>, name: &str, info: ShardInfo) -> Option<Rc<dyn Dispatch>> {
+        if name == ADMIN_SERVANT && !self.servants.contains_key(name) {
+            return Some(Rc::new(AdminServant::new(self.clone())));
+        }
+        self.servants.get(name).map(|f| f(info))
+    }
+
+    fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn conn_opened(&self, id: u64, info: ConnInfo) {
+        if let Ok(mut m) = self.conns.lock() {
+            m.insert(id, info);
+        }
+    }
+
+    fn conn_closed(&self, id: u64) {
+        if let Ok(mut m) = self.conns.lock() {
+            m.remove(&id);
+        }
+    }
+
+    pub(crate) fn connections(&self) -> Vec<ConnInfo> {
+        self.conns.lock().map(|m| m.values().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Begins a graceful stop: shards stop accepting, finish in-flight calls, then exit.
+    pub(crate) fn stop(&self) {
+        self.stop_tx.close();
+    }
+}
+
+/// Configures and starts a server.
+pub struct ServerBuilder {
+    config: ServerConfig,
+    servants: HashMap<String, ServantFactory>,
+    commands: Vec<(String, CommandFn)>,
+    version: String,
+    io: Option<IoMode>,
+    shards: Option<usize>,
+    log_level_hook: Option<LogLevelHook>,
+    max_frame: usize,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("app", &self.config.app)
+            .field("server", &self.config.server)
+            .field("servants", &self.servants.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl ServerBuilder {
+    /// A server for `config`.
+    pub fn new(config: ServerConfig) -> ServerBuilder {
+        ServerBuilder {
+            config,
+            servants: HashMap::new(),
+            commands: Vec::new(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            io: None,
+            shards: None,
+            log_level_hook: None,
+            max_frame: crate::frame::DEFAULT_MAX_FRAME,
+        }
+    }
+
+    /// A server for the parsed TARS config `config`.
+    pub fn from_config(config: &Config) -> Result<ServerBuilder, ServerError> {
+        Ok(ServerBuilder::new(ServerConfig::from_config(config)?))
+    }
+
+    /// A server for the TARS config file at `path`, as `--config=FILE` gives it.
+    pub fn from_config_file(path: impl AsRef<std::path::Path>) -> Result<ServerBuilder, ServerError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ServerError::ReadConfig { path: path.display().to_string(), source })?;
+        ServerBuilder::from_config(&Config::parse(&text)?)
+    }
+
+    /// The parsed server config.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Registers the servant `name`; `make` builds one instance on each shard.
+    pub fn servant<D: Dispatch>(
+        mut self,
+        name: impl Into<String>,
+        make: impl Fn(ShardInfo) -> D + Send + Sync + 'static,
+    ) -> Self {
+        let f: ServantFactory = Arc::new(move |info| Rc::new(make(info)) as Rc<dyn Dispatch>);
+        self.servants.insert(name.into(), f);
+        self
+    }
+
+    /// Registers an admin command, answered through `AdminObj.notify("name params")`.
+    pub fn admin_command(
+        mut self,
+        name: impl Into<String>,
+        f: impl Fn(&str) -> String + Send + Sync + 'static,
+    ) -> Self {
+        self.commands.push((name.into(), Arc::new(f)));
+        self
+    }
+
+    /// Called by `tars.setloglevel` with the new level; lets the binary reconfigure its logger.
+    pub fn on_set_log_level(mut self, f: impl Fn(&str) -> Result<(), String> + Send + Sync + 'static) -> Self {
+        self.log_level_hook = Some(Arc::new(f));
+        self
+    }
+
+    /// The version `tars.viewversion` reports.
+    pub fn version(mut self, v: impl Into<String>) -> Self {
+        self.version = v.into();
+        self
+    }
+
+    /// Overrides `io` from the config for every adapter.
+    pub fn io(mut self, io: IoMode) -> Self {
+        self.io = Some(io);
+        self
+    }
+
+    /// Overrides `shards` from the config for every adapter.
+    pub fn shards(mut self, n: usize) -> Self {
+        self.shards = Some(n);
+        self
+    }
+
+    /// The largest request frame accepted (default 10 MiB; at most 100 MiB).
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.max_frame = bytes;
+        self
+    }
+
+    /// Binds every adapter on every shard and starts serving. Returns once all are bound.
+    pub fn start(self) -> Result<ServerHandle, ServerError> {
+        let ServerBuilder { config, servants, commands, version, io, shards, log_level_hook, max_frame } = self;
+        crate::frame::FrameDecoder::with_max_frame(max_frame).map_err(|e| ServerError::Shard(e.to_string()))?;
+        // Adapters that share a driver and shard count run on one set of shards.
+        let mut groups: BTreeMap<(String, usize), Vec<(AdapterConfig, SocketAddr)>> = BTreeMap::new();
+        let mut reservations = Vec::new();
+        for a in config.all_adapters() {
+            if a.servant != ADMIN_SERVANT && !servants.contains_key(&a.servant) {
+                return Err(ServerError::MissingServant { adapter: a.name.clone(), servant: a.servant.clone() });
+            }
+            let mode = match io {
+                Some(m) => m,
+                None => config.io_for(a).parse()?,
+            };
+            let n = shards.unwrap_or_else(|| config.shards_for(a));
+            let (addr, reservation) = resolve(a)?;
+            reservations.extend(reservation);
+            groups.entry((mode.as_str().to_owned(), n)).or_default().push((a.clone(), addr));
+        }
+        let (stop_tx, stop_rx) = async_channel::bounded(1);
+        let stats = config.all_adapters().map(|a| (a.name.clone(), Arc::new(AdapterStats::default()))).collect();
+        let drain_timeout = config.deactivating_timeout.max(Duration::from_secs(1));
+        let log_level = config.log_level.clone().unwrap_or_else(|| "DEBUG".to_owned());
+        let shared = Arc::new(ServerShared {
+            config,
+            version,
+            io: Mutex::new(Vec::new()),
+            started: SystemTime::now(),
+            stats,
+            bound: Mutex::new(BTreeMap::new()),
+            commands,
+            log_level: Mutex::new(log_level),
+            log_level_hook,
+            servants,
+            conns: Mutex::new(BTreeMap::new()),
+            next_conn: AtomicU64::new(1),
+            stop_tx,
+            stop_rx,
+            drain_timeout,
+            max_frame,
+        });
+        let mut sets = Vec::new();
+        for ((mode, n), adapters) in groups {
+            let mode: IoMode = mode.parse()?;
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+            let ready_tx = Mutex::new(ready_tx);
+            let name = format!("{}.{}", shared.config.app, shared.config.server);
+            let group: Vec<_> = adapters
+                .into_iter()
+                .map(|(a, addr)| {
+                    let stats = shared.stats.get(&a.name).cloned().unwrap_or_default();
+                    (a, addr, stats)
+                })
+                .collect();
+            let names: Vec<String> = group.iter().map(|(a, _, _)| a.name.clone()).collect();
+            let shared2 = shared.clone();
+            let set = Shards::start(&name, n, mode, move |info| {
+                let ready = ready_tx.lock().ok().map(|t| t.clone());
+                let shared = shared2.clone();
+                let group = group.clone();
+                async move {
+                    if let Some(ready) = ready {
+                        shard::run_shard(info, shared, group, ready).await;
+                    }
+                }
+            })?;
+            let count = set_count(n);
+            for _ in 0..count {
+                match ready_rx.recv() {
+                    Ok(Ok(bound)) => {
+                        if let Ok(mut b) = shared.bound.lock() {
+                            b.extend(bound);
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        shared.stop();
+                        return Err(ServerError::Shard(e));
+                    }
+                    Err(_) => {
+                        shared.stop();
+                        return Err(ServerError::Shard("a shard exited while starting".into()));
+                    }
+                }
+            }
+            if let Ok(mut io) = shared.io.lock() {
+                for a in names {
+                    io.push((a, set.io(), count));
+                }
+            }
+            sets.push(set);
+        }
+        drop(reservations);
+        for (name, addr) in shared.bound.lock().map(|b| b.clone()).unwrap_or_default() {
+            tracing::info!(adapter = %name, %addr, "listening");
+        }
+        Ok(ServerHandle { shared, sets })
+    }
+}
+
+fn set_count(n: usize) -> usize {
+    if n == 0 {
+        crate::rt::default_shards()
+    } else {
+        n
+    }
+}
+
+/// Resolves an adapter's endpoint. Port 0 is turned into a concrete free port held by a
+/// bound, non-listening `SO_REUSEPORT` socket until every shard has bound it, so all shards
+/// share one port.
+fn resolve(a: &AdapterConfig) -> Result<(SocketAddr, Option<socket2::Socket>), ServerError> {
+    let host = a.endpoint.host.as_str();
+    let host = if host == "*" { "0.0.0.0" } else { host };
+    let port = a.endpoint.port;
+    let err = |reason: String| ServerError::Resolve { adapter: a.name.clone(), host: host.to_owned(), port, reason };
+    let mut addr = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| err(e.to_string()))?
+        .next()
+        .ok_or_else(|| err("no address".into()))?;
+    if port != 0 {
+        return Ok((addr, None));
+    }
+    let sock = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)
+        .map_err(|e| err(e.to_string()))?;
+    sock.set_reuse_port(true).map_err(|e| err(e.to_string()))?;
+    sock.bind(&addr.into()).map_err(|e| err(e.to_string()))?;
+    let local = sock.local_addr().ok().and_then(|a| a.as_socket()).ok_or_else(|| err("no local address".into()))?;
+    addr.set_port(local.port());
+    Ok((addr, Some(sock)))
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct ServerHandle {
+    shared: Arc<ServerShared>,
+    sets: Vec<Shards>,
+}
+
+impl ServerHandle {
+    /// Where adapter `name` listens (the real port when the config said 0).
+    pub fn addr(&self, adapter: &str) -> Option<SocketAddr> {
+        self.shared.bound.lock().ok().and_then(|b| b.get(adapter).copied())
+    }
+
+    /// Every adapter's address.
+    pub fn addrs(&self) -> BTreeMap<String, SocketAddr> {
+        self.shared.bound.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+
+    /// The driver each adapter runs on, after any uring fallback.
+    pub fn io_of(&self, adapter: &str) -> Option<IoMode> {
+        self.shared.io.lock().ok().and_then(|v| v.iter().find(|(a, _, _)| a == adapter).map(|(_, m, _)| *m))
+    }
+
+    /// Starts a graceful stop (as `AdminObj.shutdown` does); [`ServerHandle::wait`] returns
+    /// when it is complete.
+    pub fn shutdown(&self) {
+        self.shared.stop();
+    }
+
+    /// A cloneable trigger for [`ServerHandle::shutdown`], e.g. for a signal handler.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.shared.clone())
+    }
+
+    /// Open connections across shards.
+    pub fn connection_count(&self) -> usize {
+        self.shared.stats.values().map(|s| s.conns.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Waits until every shard has stopped.
+    pub fn wait(self) -> Result<(), ServerError> {
+        for s in self.sets {
+            s.join()?;
+        }
+        Ok(())
+    }
+}
+
+/// Stops a server from anywhere.
+#[derive(Debug, Clone)]
+pub struct Stopper(Arc<ServerShared>);
+
+impl Stopper {
+    /// Starts a graceful stop.
+    pub fn stop(&self) {
+        self.0.stop();
+    }
+}
