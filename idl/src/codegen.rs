@@ -623,12 +623,12 @@ impl Gen<'_> {
         line!(self, "");
         line!(self, "    /// Decodes the call in `current` / `body` (any protocol version), runs it on `servant`");
         line!(self, "    /// and returns the encoded results for the reply.");
-        line!(self, "    pub async fn {fname}<S: {} + ?Sized>(servant: &S, current: &mut {rt}::rpc::Current, body: &{rt}::Bytes) -> ::core::result::Result<{rt}::Bytes, {rt}::rpc::ServantError> {{", i.name);
-        line!(self, "        match current.func.as_str() {{");
+        line!(self, "    pub async fn {fname}<S: {} + ?Sized>(__servant: &S, __current: &mut {rt}::rpc::Current, __body: &{rt}::Bytes) -> ::core::result::Result<{rt}::Bytes, {rt}::rpc::ServantError> {{", i.name);
+        line!(self, "        match __current.func.as_str() {{");
         for op in &i.operations {
             self.dispatch_arm(i, op);
         }
-        line!(self, "            _ => ::core::result::Result::Err({rt}::rpc::ServantError::no_func(&current.func)),");
+        line!(self, "            _ => ::core::result::Result::Err({rt}::rpc::ServantError::no_func(&__current.func)),");
         line!(self, "        }}");
         line!(self, "    }}");
         let wrapper = format!("{}Servant", i.name);
@@ -651,28 +651,28 @@ impl Gen<'_> {
         let owner = format!("{}.{}", i.name, op.name);
         line!(self, "            {:?} => {{", op.name);
         // Even a call without parameters must use a protocol version we speak.
-        let bind = if op.params.is_empty() { "_" } else { "mut p" };
-        line!(self, "                let {bind} = {rt}::rpc::ParamReader::new(current.version, body).map_err(|e| {rt}::rpc::ServantError::decode(&e))?;");
+        let bind = if op.params.is_empty() { "_" } else { "mut __p" };
+        line!(self, "                let {bind} = {rt}::rpc::ParamReader::new(__current.version, __body).map_err(|e| {rt}::rpc::ServantError::decode(&e))?;");
         let mut call_args = Vec::new();
         for p in &op.params {
             let v = snake_case(&p.name);
             let ty = self.ty(&p.ty);
             let read = if p.out { "read_out" } else { "read" };
-            line!(self, "                let mut {v}: {ty} = p.{read}({}, {:?}).map_err(|e| {rt}::rpc::ServantError::decode(&e.at({owner:?}, {:?})))?;", p.tag, p.name, p.name);
+            line!(self, "                let mut {v}: {ty} = __p.{read}({}, {:?}).map_err(|e| {rt}::rpc::ServantError::decode(&e.at({owner:?}, {:?})))?;", p.tag, p.name, p.name);
             call_args.push(if p.out { format!("&mut {v}") } else { v });
         }
         let args = if call_args.is_empty() { String::new() } else { format!(", {}", call_args.join(", ")) };
-        line!(self, "                let ret = servant.{}(current{args}).await?;", snake_case(&op.name));
-        line!(self, "                let mut w = {rt}::rpc::ParamWriter::new(current.version);");
+        line!(self, "                let __ret = __servant.{}(__current{args}).await?;", snake_case(&op.name));
+        line!(self, "                let mut __w = {rt}::rpc::ParamWriter::new(__current.version);");
         if op.ret.is_some() {
-            line!(self, "                w.write_ret(&ret);");
+            line!(self, "                __w.write_ret(&__ret);");
         } else {
-            line!(self, "                let () = ret;");
+            line!(self, "                let () = __ret;");
         }
         for p in op.params.iter().filter(|p| p.out) {
-            line!(self, "                w.write({}, {:?}, &{});", p.tag, p.name, snake_case(&p.name));
+            line!(self, "                __w.write({}, {:?}, &{});", p.tag, p.name, snake_case(&p.name));
         }
-        line!(self, "                ::core::result::Result::Ok(w.finish())");
+        line!(self, "                ::core::result::Result::Ok(__w.finish())");
         line!(self, "            }}");
     }
 
@@ -733,54 +733,54 @@ impl Gen<'_> {
         };
         line!(self, "        /// Calls `{}`{}.", op.name, if oneway { " without waiting for a reply" } else { "" });
         line!(self, "        pub async fn {name}({args}) -> ::core::result::Result<{ret}, {rt}::rpc::CallError> {{");
-        line!(self, "            let mut w = {rt}::rpc::ParamWriter::new(self.options.version);");
+        line!(self, "            let mut __w = {rt}::rpc::ParamWriter::new(self.options.version);");
         for p in op.params.iter().filter(|p| !p.out) {
             let v = snake_case(&p.name);
             match p.ty {
-                RType::String => line!(self, "            w.write_str({}, {:?}, {v});", p.tag, p.name),
+                RType::String => line!(self, "            __w.write_str({}, {:?}, {v});", p.tag, p.name),
                 RType::Vector(_) | RType::Map(..) | RType::Struct { .. } => {
-                    line!(self, "            w.write({}, {:?}, {v});", p.tag, p.name)
+                    line!(self, "            __w.write({}, {:?}, {v});", p.tag, p.name)
                 }
-                _ => line!(self, "            w.write({}, {:?}, &{v});", p.tag, p.name),
+                _ => line!(self, "            __w.write({}, {:?}, &{v});", p.tag, p.name),
             }
         }
         // A `routekey` parameter travels in status as STATUS_GRID_KEY, as TarsCpp proxies send it.
         let routekey = op.params.iter().find(|p| p.routekey && !p.out && is_displayable(&p.ty));
         let options = match routekey {
             Some(p) => {
-                line!(self, "            let mut options = self.options.clone();");
+                line!(self, "            let mut __options = self.options.clone();");
                 line!(
                     self,
-                    "            options.status.insert({rt}::packet::status_key::GRID_KEY.to_owned(), {}.to_string());",
+                    "            __options.status.insert({rt}::packet::status_key::GRID_KEY.to_owned(), {}.to_string());",
                     snake_case(&p.name)
                 );
-                "&options"
+                "&__options"
             }
             None => "&self.options",
         };
-        line!(self, "            let reply = {rt}::rpc::call(&self.transport, &self.servant, {:?}, w.finish(), {options}, {oneway}).await?;", op.name);
+        line!(self, "            let __reply = {rt}::rpc::call(&self.transport, &self.servant, {:?}, __w.finish(), {options}, {oneway}).await?;", op.name);
         if oneway {
-            line!(self, "            let _ = reply;");
+            line!(self, "            let _ = __reply;");
             line!(self, "            ::core::result::Result::Ok(())");
             line!(self, "        }}");
             return;
         }
         let outs: Vec<_> = op.params.iter().filter(|p| p.out).collect();
         if op.ret.is_none() && outs.is_empty() {
-            line!(self, "            let _ = reply;");
+            line!(self, "            let _ = __reply;");
             line!(self, "            ::core::result::Result::Ok(())");
             line!(self, "        }}");
             return;
         }
-        line!(self, "            let mut r = reply.params()?;");
+        line!(self, "            let mut __r = __reply.params()?;");
         // Tag order: the return value (tag 0) before the out parameters.
         if op.ret.is_some() {
-            line!(self, "            let ret = r.read_ret().map_err(|e| e.at({owner:?}, \"return\"))?;");
+            line!(self, "            let __ret = __r.read_ret().map_err(|e| e.at({owner:?}, \"return\"))?;");
         }
         for p in outs {
             line!(
                 self,
-                "            *{} = r.read({}, {:?}).map_err(|e| e.at({owner:?}, {:?}))?;",
+                "            *{} = __r.read({}, {:?}).map_err(|e| e.at({owner:?}, {:?}))?;",
                 snake_case(&p.name),
                 p.tag,
                 p.name,
@@ -788,7 +788,7 @@ impl Gen<'_> {
             );
         }
         if op.ret.is_some() {
-            line!(self, "            ::core::result::Result::Ok(ret)");
+            line!(self, "            ::core::result::Result::Ok(__ret)");
         } else {
             line!(self, "            ::core::result::Result::Ok(())");
         }

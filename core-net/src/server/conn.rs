@@ -102,8 +102,9 @@ impl Conn {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let mut turns = 0;
         loop {
-            // Consume the notification before looking at replies, so none is missed.
-            let _ = self.shared.notify.poll_notified(cx);
+            // Consume any notification and leave our waker registered before looking at
+            // replies, so a reply pushed after this point wakes us again.
+            while self.shared.notify.poll_notified(cx).is_ready() {}
             for r in self.shared.replies.borrow_mut().drain(..) {
                 self.out.extend_from_slice(&r);
             }

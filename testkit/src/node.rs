@@ -1,0 +1,108 @@
+//! Runs the official Node.js SDK (`@tars/rpc`, pinned in `interop/package.json`) as a peer:
+//! `interop/rpc_server.js` as a server our client calls, `interop/rpc_client.js` as a client
+//! calling our server. Missing Node or packages fail loudly, never skip.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+/// The workspace's `interop/` folder.
+pub fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("interop")
+}
+
+fn check_installed() {
+    const SETUP: &str = "run `npm ci --prefix interop` from the workspace root (needs Node.js and npm)";
+    for pkg in ["@tars/stream", "@tars/rpc"] {
+        let manifest = interop_dir().join("node_modules").join(pkg).join("package.json");
+        assert!(manifest.exists(), "Node interop: {} is missing: {SETUP}", manifest.display());
+    }
+}
+
+/// A running `rpc_server.js`; killed on drop (it also exits when its stdin closes).
+#[derive(Debug)]
+pub struct NodeServer {
+    child: Child,
+    _stdin: Option<ChildStdin>,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl NodeServer {
+    /// Starts the Node interop server on a free port and waits for its `READY` line.
+    pub fn start() -> NodeServer {
+        check_installed();
+        let mut child = Command::new("node")
+            .arg("rpc_server.js")
+            .arg("0")
+            .current_dir(interop_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("Node interop: cannot run `node` ({e})"));
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("Node interop: no stdout pipe"));
+        let mut line = String::new();
+        let mut reader = BufReader::new(stdout);
+        if reader.read_line(&mut line).is_err() || !line.starts_with("READY ") {
+            let _ = child.kill();
+            panic!("Node interop: rpc_server.js did not start (printed {line:?})");
+        }
+        let port: u16 = line["READY ".len()..].trim().parse().unwrap_or_else(|_| panic!("bad READY line {line:?}"));
+        NodeServer { child, _stdin: stdin, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
+    }
+}
+
+impl Drop for NodeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What one run of `rpc_client.js` reported.
+#[derive(Debug)]
+pub struct NodeClientRun {
+    /// Checks that passed.
+    pub passed: usize,
+    /// Checks that failed.
+    pub failed: usize,
+    /// Every line it printed (one JSON object per check, then `DONE p f`).
+    pub lines: Vec<String>,
+    /// Its stderr.
+    pub stderr: String,
+    /// Whether it exited 0.
+    pub success: bool,
+}
+
+/// Runs the Node interop client against `addr` with protocol `version` (1 or 3).
+pub fn run_client(addr: SocketAddr, version: i16) -> NodeClientRun {
+    check_installed();
+    let out = Command::new("node")
+        .arg("rpc_client.js")
+        .arg(addr.ip().to_string())
+        .arg(addr.port().to_string())
+        .arg(version.to_string())
+        .current_dir(interop_dir())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("Node interop: cannot run `node` ({e})"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let (passed, failed) = lines
+        .iter()
+        .find_map(|l| {
+            let mut it = l.strip_prefix("DONE ")?.split_whitespace();
+            Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+        })
+        .unwrap_or((0, usize::MAX));
+    NodeClientRun {
+        passed,
+        failed,
+        lines,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        success: out.status.success(),
+    }
+}
