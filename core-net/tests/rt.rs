@@ -1,4 +1,5 @@
 //! The runtime seam on every driver: tasks, timers, cross-thread wake-ups, sockets.
+#![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

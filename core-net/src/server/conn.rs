@@ -226,7 +226,9 @@ impl Conn {
         self.shard.count_request(&self.adapter);
         let (current, body) = Current::from_packet(req, Some(self.peer));
         if current.func == PING_FUNC {
-            self.reply(&current, Ok(Bytes::new()));
+            // An empty result in the request's own encoding: TUP clients decode even this one.
+            let empty = crate::rpc::ParamWriter::new(current.version).finish();
+            self.reply(&current, Ok(empty));
             return Ok(());
         }
         if current.servant != self.adapter.config.servant {
