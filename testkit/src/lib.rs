@@ -4,6 +4,7 @@
 //! the Node.js `@tars/rpc` peer scripts in `interop/`.
 
 pub mod node;
+pub mod process;
 pub mod raw;
 pub mod servants;
 

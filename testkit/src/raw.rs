@@ -119,6 +119,20 @@ impl RawConn {
     }
 }
 
+/// Sends `command` to the `AdminObj` at `addr` (`AdminF.notify`) and returns its answer.
+pub fn admin_notify(addr: SocketAddr, command: &str) -> io::Result<String> {
+    let mut c = RawConn::connect(addr)?;
+    let mut w = ParamWriter::new(version::TARS);
+    w.write_str(1, "command", command);
+    let req = c.request("AdminObj", "notify", version::TARS, w.finish());
+    let reply = c.call(&req)?;
+    if reply.ret != 0 {
+        return Err(io::Error::other(format!("AdminObj.notify failed: {} {}", reply.ret, reply.desc)));
+    }
+    let mut p = reply.params().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    p.read_ret().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+}
+
 /// Encodes `req` the way a peer would, for tests that cut or corrupt the bytes.
 pub fn frame_bytes(req: &RequestPacket) -> Vec<u8> {
     encode_frame(req).to_vec()

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tars_core_net::client::{BlockingClient, ObjectProxy};
 use tars_core_net::client::config::ClientConfig;
+use tars_core_net::client::{BlockingClient, ObjectProxy};
 use tars_core_net::rpc::{CallError, CallOptions};
 use tars_core_net::rt::{self, IoMode};
 use tars_testkit::TarsTest::{InteropProxy, Payload};

@@ -61,6 +61,11 @@ pub(super) struct Conn {
     read_closed: bool,
     last_read: Instant,
     last_write: Instant,
+    /// When the frame now partly in `input` began to arrive: a peer trickling bytes
+    /// (slowloris) resets `last_read` forever, but not this.
+    partial_since: Option<Instant>,
+    /// Complete frames may wait in `input`, held back by [`HIGH_WATER`].
+    input_held: bool,
     timer: Option<Pin<Box<dyn Future<Output = ()>>>>,
 }
 
@@ -90,6 +95,8 @@ impl Conn {
             read_closed: false,
             last_read: now,
             last_write: now,
+            partial_since: None,
+            input_held: false,
             timer: None,
         }
     }
@@ -102,6 +109,11 @@ impl Conn {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let mut turns = 0;
         loop {
+            turns += 1;
+            if turns > TURN_BUDGET {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             // Consume any notification and leave our waker registered before looking at
             // replies, so a reply pushed after this point wakes us again.
             while self.shared.notify.poll_notified(cx).is_ready() {}
@@ -115,7 +127,18 @@ impl Conn {
             if (self.read_closed || stopping) && self.shared.inflight.get() == 0 && self.out.is_empty() {
                 return Poll::Ready(());
             }
-            if self.read_closed || stopping || self.out.len() >= HIGH_WATER {
+            if self.out.len() >= HIGH_WATER {
+                break;
+            }
+            if self.input_held {
+                // Frames held back while output was over the high-water mark.
+                if self.handle_input(cx).is_err() {
+                    let _ = self.flush(cx);
+                    return Poll::Ready(());
+                }
+                continue;
+            }
+            if self.read_closed || stopping {
                 break;
             }
             match self.stream.poll_read_buf(cx, &mut self.input, READ_MAX) {
@@ -133,11 +156,6 @@ impl Conn {
                     return Poll::Ready(());
                 }
                 Poll::Pending => break,
-            }
-            turns += 1;
-            if turns >= TURN_BUDGET {
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
             }
         }
         self.poll_timer(cx)
@@ -171,8 +189,8 @@ impl Conn {
         Ok(())
     }
 
-    /// Closes a connection idle for the adapter's timeout (`-t`), or whose peer has not
-    /// taken any output for that long.
+    /// Closes a connection idle for the adapter's timeout (`-t`), whose peer has not taken
+    /// any output for that long, or whose current frame has taken that long to arrive.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let idle = self.adapter.config.idle_timeout;
         loop {
@@ -188,7 +206,8 @@ impl Conn {
             let stalled_write = !self.out.is_empty() && now.duration_since(self.last_write) >= idle;
             let idle_read =
                 self.shared.inflight.get() == 0 && self.out.is_empty() && now.duration_since(self.last_read) >= idle;
-            if stalled_write || idle_read {
+            let slow_frame = self.partial_since.is_some_and(|t| now.duration_since(t) >= idle);
+            if stalled_write || idle_read || slow_frame {
                 tracing::debug!(peer = %self.peer, adapter = %self.adapter.config.name, "idle timeout; closing");
                 return Poll::Ready(());
             }
@@ -198,7 +217,13 @@ impl Conn {
     /// Handles every complete frame in the input buffer.
     fn handle_input(&mut self, cx: &mut Context<'_>) -> Result<(), Close> {
         let received = Instant::now();
+        self.input_held = false;
         loop {
+            if self.out.len() >= HIGH_WATER {
+                // The peer is not taking its replies: answer no more until it does.
+                self.input_held = true;
+                return Ok(());
+            }
             match self.decoder.decode(&mut self.input) {
                 Ok(Some(frame)) => self.handle_frame(cx, frame, received)?,
                 Ok(None) => break,
@@ -208,8 +233,13 @@ impl Conn {
                 }
             }
         }
-        if self.input.is_empty() && self.input.capacity() > KEEP_CAPACITY {
-            self.input = BytesMut::new();
+        if self.input.is_empty() {
+            self.partial_since = None;
+            if self.input.capacity() > KEEP_CAPACITY {
+                self.input = BytesMut::new();
+            }
+        } else if self.partial_since.is_none() {
+            self.partial_since = Some(received);
         }
         Ok(())
     }

@@ -435,6 +435,21 @@ impl ServerHandle {
         Stopper(self.shared.clone())
     }
 
+    /// Stops the server gracefully on SIGTERM or SIGINT, as tarsnode stops servers it does
+    /// not reach through `AdminObj`.
+    pub fn stop_on_signals(&self) -> std::io::Result<()> {
+        let mut signals =
+            signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])?;
+        let stopper = self.stopper();
+        std::thread::Builder::new().name("signals".into()).spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                tracing::info!(signal = sig, "stopping on signal");
+                stopper.stop();
+            }
+        })?;
+        Ok(())
+    }
+
     /// Open connections across shards.
     pub fn connection_count(&self) -> usize {
         self.shared.stats.values().map(|s| s.conns.load(Ordering::Relaxed)).sum()
