@@ -168,7 +168,7 @@ fn ten_thousand_idle(io: IoMode) {
     }
     // Every one accepted: the server holds them as file descriptors.
     let accepted =
-        tars_testkit::wait_for(Duration::from_secs(20), || server.fd_count().filter(|&n| n >= 10_000).map(|n| n));
+        tars_testkit::wait_for(Duration::from_secs(20), || server.fd_count().filter(|&n| n >= 10_000));
     assert!(accepted.is_some(), "server holds {:?} fds, expected 10k connections", server.fd_count());
     assert_serving(addr, "10k idle connections");
     let rss = server.rss_kib().unwrap();
