@@ -66,6 +66,8 @@ pub(super) struct Conn {
     partial_since: Option<Instant>,
     /// Complete frames may wait in `input`, held back by [`HIGH_WATER`].
     input_held: bool,
+    /// When the last bytes were read.
+    read_at: Instant,
     timer: Option<Pin<Box<dyn Future<Output = ()>>>>,
 }
 
@@ -97,6 +99,7 @@ impl Conn {
             last_write: now,
             partial_since: None,
             input_held: false,
+            read_at: now,
             timer: None,
         }
     }
@@ -145,6 +148,7 @@ impl Conn {
                 Poll::Ready(Ok(0)) => self.read_closed = true,
                 Poll::Ready(Ok(_)) => {
                     self.last_read = Instant::now();
+                    self.read_at = self.last_read;
                     if self.handle_input(cx).is_err() {
                         // A protocol error: answer what was answered, then close.
                         let _ = self.flush(cx);
@@ -216,7 +220,9 @@ impl Conn {
 
     /// Handles every complete frame in the input buffer.
     fn handle_input(&mut self, cx: &mut Context<'_>) -> Result<(), Close> {
-        let received = Instant::now();
+        // Queue time counts from when the bytes arrived, including any time the frames were
+        // held back by a peer not reading its replies.
+        let received = self.read_at;
         self.input_held = false;
         loop {
             if self.out.len() >= HIGH_WATER {
