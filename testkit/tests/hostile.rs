@@ -183,18 +183,7 @@ fn ten_thousand_idle(io: IoMode) {
     assert!(server.stop(), "server did not stop cleanly");
 }
 
-macro_rules! on_every_driver {
-    ($($name:ident => $body:expr;)*) => {
-        $(mod $name {
-            use super::*;
-            #[test] fn uring() { $body(IoMode::Uring) }
-            #[test] fn epoll_et() { $body(IoMode::EpollEt) }
-            #[test] fn epoll_lt() { $body(IoMode::EpollLt) }
-        })*
-    };
-}
-
-on_every_driver! {
+tars_testkit::on_every_driver! {
     peers => hostile_peers;
     idle_10k => ten_thousand_idle;
 }

@@ -25,17 +25,6 @@ fn node_client_passes(io: IoMode) {
     server.wait().unwrap();
 }
 
-#[test]
-fn uring() {
-    node_client_passes(IoMode::Uring)
-}
-
-#[test]
-fn epoll_et() {
-    node_client_passes(IoMode::EpollEt)
-}
-
-#[test]
-fn epoll_lt() {
-    node_client_passes(IoMode::EpollLt)
+tars_testkit::on_every_driver! {
+    node_client => node_client_passes;
 }

@@ -10,17 +10,6 @@ use tars_core_net::rt::IoMode;
 use tars_testkit::raw::RawConn;
 use tars_testkit::{start_interop, INTEROP_ADAPTER, INTEROP_OBJ};
 
-macro_rules! on_every_driver {
-    ($($name:ident => $body:expr;)*) => {
-        $(mod $name {
-            use super::*;
-            #[test] fn uring() { $body(IoMode::Uring) }
-            #[test] fn epoll_et() { $body(IoMode::EpollEt) }
-            #[test] fn epoll_lt() { $body(IoMode::EpollLt) }
-        })*
-    };
-}
-
 fn slow_echo_body(v: i32, delay: i32) -> tars_core_net::Bytes {
     let mut w = ParamWriter::new(version::TARS);
     w.write(1, "v", &v);
@@ -85,7 +74,7 @@ fn standard_codes(io: IoMode) {
     server.wait().unwrap();
 }
 
-on_every_driver! {
+tars_testkit::on_every_driver! {
     pipelined => pipelined_slow_calls;
     codes => standard_codes;
 }

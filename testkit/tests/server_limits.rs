@@ -11,17 +11,6 @@ use tars_core_net::rt::IoMode;
 use tars_testkit::raw::{admin_notify, frame_bytes, RawConn};
 use tars_testkit::{start_interop, INTEROP_ADAPTER, INTEROP_OBJ};
 
-macro_rules! on_every_driver {
-    ($($name:ident => $body:expr;)*) => {
-        $(mod $name {
-            use super::*;
-            #[test] fn uring() { $body(IoMode::Uring) }
-            #[test] fn epoll_et() { $body(IoMode::EpollEt) }
-            #[test] fn epoll_lt() { $body(IoMode::EpollLt) }
-        })*
-    };
-}
-
 fn slow_echo(c: &mut RawConn, v: i32, delay: i32, timeout_ms: i32) -> tars_core_net::packet::RequestPacket {
     let mut w = ParamWriter::new(version::TARS);
     w.write(1, "v", &v);
@@ -150,7 +139,7 @@ fn admin_and_graceful_stop(io: IoMode) {
     assert!(std::net::TcpStream::connect(addr).is_err(), "a stopped server must not accept");
 }
 
-on_every_driver! {
+tars_testkit::on_every_driver! {
     overload_refused => overload;
     queue_timeout_refused => queue_timeout;
     maxconns => max_conns;

@@ -107,18 +107,7 @@ fn our_server(io: IoMode) {
     server.wait().unwrap();
 }
 
-macro_rules! on_every_driver {
-    ($($name:ident => $body:expr;)*) => {
-        $(mod $name {
-            use super::*;
-            #[test] fn uring() { $body(IoMode::Uring) }
-            #[test] fn epoll_et() { $body(IoMode::EpollEt) }
-            #[test] fn epoll_lt() { $body(IoMode::EpollLt) }
-        })*
-    };
-}
-
-on_every_driver! {
+tars_testkit::on_every_driver! {
     node_peer => node_server;
     ours => our_server;
 }
