@@ -1,1 +1,24 @@
-//! Benchmarks for tars-rs; see `benches/` and `RESULTS.md`.
+//! Benchmarks for tars-rs: the codec micro-benchmarks in `benches/`, and the TARS load
+//! generator with its reference servers. Results: `RESULTS.md`.
+//!
+//! - [`load`]: the load generator behind `tars-bench`: closed loop (C connections × D in
+//!   flight) or open loop (a target rate, latency measured from each request's intended send
+//!   time so coordinated omission is not hidden), over our runtime with a lean pipelined
+//!   connection driver of its own.
+//! - [`proto`]: the echo call `int f(string in, out string out)` pre-encoded once per
+//!   connection (only the request id is patched per call), the raw length-prefixed frame of
+//!   the reference server, and the reply checks.
+//! - [`echo`]: the servers `tars-echo-server` runs: a TARS echo servant on our server, and a
+//!   minimal raw echo server on the same runtime as the reference ceiling.
+//! - [`schedule`]: open-loop intended send times; [`hist`]: latency histograms.
+//! - [`cpu`]: process CPU time from `/proc/<pid>/stat`; [`matrix`]: the matrix runner.
+//! - [`cli`]: the small argument parser the binaries share.
+
+pub mod cli;
+pub mod cpu;
+pub mod echo;
+pub mod hist;
+pub mod load;
+pub mod matrix;
+pub mod proto;
+pub mod schedule;
