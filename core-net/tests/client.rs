@@ -23,18 +23,6 @@ use tars_core_net::server::adapter::ServerConfig;
 use tars_core_net::server::{Dispatch, DispatchFuture, ServerBuilder, ServerHandle};
 use tars_core_net::{Bytes, BytesMut, Reader, Writer};
 
-/// Declares one test per IO mode running `$body(mode)`.
-macro_rules! on_every_driver {
-    ($($name:ident => $body:expr;)*) => {
-        $(mod $name {
-            use super::*;
-            #[test] fn uring() { $body(IoMode::Uring) }
-            #[test] fn epoll_et() { $body(IoMode::EpollEt) }
-            #[test] fn epoll_lt() { $body(IoMode::EpollLt) }
-        })*
-    };
-}
-
 const ECHO: &str = "T.S.EchoObj";
 const QUERY: &str = "tars.tarsregistry.QueryObj";
 
@@ -621,7 +609,7 @@ fn raw_peer(mode: IoMode) {
     });
 }
 
-on_every_driver! {
+tars_core_net::on_every_driver! {
     raw_peer_pushes_and_coalescing => raw_peer;
     pipelined_1000 => pipelined;
     timeout => timeouts;

@@ -8,18 +8,6 @@ use tars_core_net::rt::net::{TcpListener, TcpStream};
 use tars_core_net::rt::{self, IoMode, Shards};
 use tars_core_net::BytesMut;
 
-/// Declares one test per IO mode running `$body(mode)`.
-macro_rules! on_every_driver {
-    ($($name:ident => $body:expr;)*) => {
-        $(mod $name {
-            use super::*;
-            #[test] fn uring() { $body(IoMode::Uring) }
-            #[test] fn epoll_et() { $body(IoMode::EpollEt) }
-            #[test] fn epoll_lt() { $body(IoMode::EpollLt) }
-        })*
-    };
-}
-
 fn local() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
@@ -173,7 +161,7 @@ fn shards_share_a_port(mode: IoMode) {
     assert_eq!(seen.iter().sum::<usize>(), 64);
 }
 
-on_every_driver! {
+tars_core_net::on_every_driver! {
     timers => tasks_and_timers;
     cross_thread_wake => wake_from_another_thread;
     echo_4mb => tcp_echo;

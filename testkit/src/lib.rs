@@ -41,19 +41,7 @@ pub fn start_interop(io: IoMode, shards: usize, extra: &str) -> Result<ServerHan
         .start()
 }
 
-/// Declares one `#[test]` per IO driver (`uring`, `epoll_et`, `epoll_lt`) for each
-/// `name => function;` pair, inside a module `name`; the function takes the [`IoMode`].
-#[macro_export]
-macro_rules! on_every_driver {
-    ($($name:ident => $body:expr;)*) => {
-        $(mod $name {
-            use super::*;
-            #[test] fn uring() { $body(::tars_core_net::rt::IoMode::Uring) }
-            #[test] fn epoll_et() { $body(::tars_core_net::rt::IoMode::EpollEt) }
-            #[test] fn epoll_lt() { $body(::tars_core_net::rt::IoMode::EpollLt) }
-        })*
-    };
-}
+pub use tars_core_net::on_every_driver;
 
 /// Polls `f` until it returns `Some`, for at most `limit`.
 pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {

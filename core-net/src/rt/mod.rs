@@ -230,6 +230,21 @@ pub async fn yield_now() {
     futures_lite::future::yield_now().await;
 }
 
+/// Declares one `#[test]` per IO driver (`uring`, `epoll_et`, `epoll_lt`) for each
+/// `name => function;` pair, inside a module `name`; the function takes the [`IoMode`].
+/// Every network test is declared this way, so none runs on one driver only.
+#[macro_export]
+macro_rules! on_every_driver {
+    ($($name:ident => $body:expr;)*) => {
+        $(mod $name {
+            use super::*;
+            #[test] fn uring() { $body($crate::rt::IoMode::Uring) }
+            #[test] fn epoll_et() { $body($crate::rt::IoMode::EpollEt) }
+            #[test] fn epoll_lt() { $body($crate::rt::IoMode::EpollLt) }
+        })*
+    };
+}
+
 /// Where a shard sits among its siblings; passed to each shard's root function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShardInfo {
