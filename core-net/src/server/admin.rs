@@ -147,7 +147,7 @@ fn view_status(shared: &ServerShared) -> String {
         line(&mut out, "idletimeout(ms)", a.idle_timeout.as_millis());
         if let Some(s) = shared.stats.get(&a.name) {
             line(&mut out, "connections", s.conns.load(Ordering::Relaxed));
-            line(&mut out, "requests", s.requests.load(Ordering::Relaxed));
+            line(&mut out, "requests", s.requests());
         }
     }
     out

@@ -88,8 +88,27 @@ pub enum ServerError {
 /// Counters of one adapter across shards, read by admin commands.
 #[derive(Debug, Default)]
 pub(crate) struct AdapterStats {
+    /// Touched on connect and close only.
     pub(crate) conns: AtomicUsize,
-    pub(crate) requests: AtomicU64,
+    /// One request counter per shard, so the per-request increment never shares a cache
+    /// line with another core; the admin view sums them.
+    per_shard: Mutex<Vec<Arc<AtomicU64>>>,
+}
+
+impl AdapterStats {
+    /// A new counter for one shard's requests.
+    pub(crate) fn shard_counter(&self) -> Arc<AtomicU64> {
+        let c = Arc::new(AtomicU64::new(0));
+        if let Ok(mut v) = self.per_shard.lock() {
+            v.push(c.clone());
+        }
+        c
+    }
+
+    /// Requests across shards.
+    pub(crate) fn requests(&self) -> u64 {
+        self.per_shard.lock().map(|v| v.iter().map(|c| c.load(Ordering::Relaxed)).sum()).unwrap_or(0)
+    }
 }
 
 /// One open connection, as `tars.connection` lists it.
