@@ -1,3 +1,26 @@
 //! Schemas and storage for `db_tars`, `tars_stat` and `tars_property`.
 //!
-//! Not built yet: tracked by the storage issue.
+//! - [`schema`]: every table as data, compatible with upstream's DDL so TarsWeb reads ours.
+//! - [`ddl`]: renders tables for MySQL and for the embedded SQLite backend.
+//! - [`migrate`]: numbered, idempotent, never-destructive migrations recorded per database.
+//! - [`Store`]: one interface over both backends; statements run on dedicated blocking
+//!   threads fed by channels, never on an IO shard.
+//! - [`admin`]: the `tars.storage` admin command's text.
+
+pub mod admin;
+pub mod ddl;
+mod error;
+pub mod migrate;
+pub mod schema;
+mod store;
+mod url;
+mod value;
+
+pub use ddl::{Dialect, InsertMode};
+pub use error::StoreError;
+pub use store::{
+    create_table, encode_tsv, insert_rows, load_rows, transaction, Health, HealthReport, Session, Store, StoreOptions,
+    StoreState,
+};
+pub use url::{redact, PoolParams, StoreUrl};
+pub use value::{FromValue, Row, Value};
