@@ -112,7 +112,7 @@ impl Session for SqliteSession {
     fn query(&mut self, sql: &str, values: &[Value]) -> Result<Vec<Row>, StoreError> {
         let r = (|| {
             let mut st = self.conn.prepare_cached(sql)?;
-            let columns: Arc<[String]> = st.column_names().into_iter().map(str::to_owned).collect();
+            let columns: Arc<[String]> = st.column_names().map(str::to_owned).collect();
             let n = columns.len();
             let mut rows = st.query(rusqlite::params_from_iter(values.iter().map(bind)))?;
             let mut out = Vec::new();

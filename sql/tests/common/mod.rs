@@ -5,19 +5,19 @@ use tars_sql::Store;
 use tars_testkit::process::TempDir;
 
 /// A backend a test runs against, and what keeps its database alive.
-pub struct Backend {
-    pub url: String,
+pub(crate) struct Backend {
+    pub(crate) url: String,
     _dir: Option<TempDir>,
 }
 
 /// A new, empty database on the test MariaDB (`TARS_TEST_MYSQL_URL`); fails loudly without one.
-pub fn mysql(tag: &str) -> Backend {
+pub(crate) fn mysql(tag: &str) -> Backend {
     let base = tars_testkit::mysql::mysql_url();
     mysql_on(&base, tag)
 }
 
 /// A new, empty database on the server of `base`.
-pub fn mysql_on(base: &str, tag: &str) -> Backend {
+pub(crate) fn mysql_on(base: &str, tag: &str) -> Backend {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let db = format!("tarsrs_{tag}_{}_{n}", std::process::id());
@@ -36,14 +36,14 @@ pub fn mysql_on(base: &str, tag: &str) -> Backend {
 }
 
 /// A new SQLite database file in its own temp dir.
-pub fn sqlite(tag: &str) -> Backend {
+pub(crate) fn sqlite(tag: &str) -> Backend {
     let dir = TempDir::new(&format!("sql-{tag}")).expect("temp dir");
     let url = format!("sqlite:{}/{tag}.sqlite3", dir.0.display());
     Backend { url, _dir: Some(dir) }
 }
 
 impl Backend {
-    pub fn store(&self) -> Store {
+    pub(crate) fn store(&self) -> Store {
         Store::open(&self.url).expect("store opens")
     }
 }
