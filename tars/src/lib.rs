@@ -1,0 +1,143 @@
+//! The framework host: what `tars up` runs in one process.
+//!
+//! It opens the three framework databases (`db_tars`, `tars_stat`, `tars_property`), brings
+//! their schemas up to date, and serves every framework service built so far on one set of
+//! shards, with one `AdminObj` on the `local` endpoint. Storage health is visible there through
+//! the `tars.storage` admin command.
+//!
+//! Services join by adding their servants to [`up`]'s builder; until the registry, stat and
+//! property services land, the host serves storage and administration only.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use tars_core_net::config::Config;
+use tars_core_net::rt::IoMode;
+use tars_core_net::server::{ServerBuilder, ServerError, ServerHandle};
+use tars_sql::migrate::MigrationReport;
+use tars_sql::schema::{db_tars, monitor};
+use tars_sql::{Store, StoreError, StoreUrl};
+
+/// Why the framework did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum UpError {
+    /// A database could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The server could not be configured or started.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// The generated config did not parse (a bug).
+    #[error("framework config: {0}")]
+    Config(String),
+}
+
+/// The framework's databases. Clones of the handles are shared by every service.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    /// `db_tars`: configuration and state.
+    pub db_tars: Store,
+    /// `tars_stat`: hourly call statistics.
+    pub stat: Store,
+    /// `tars_property`: hourly custom metrics.
+    pub property: Store,
+}
+
+impl Stores {
+    /// The embedded databases in `dir` (created if missing): one SQLite file each.
+    pub fn embedded(dir: &Path) -> Result<Stores, StoreError> {
+        let open = |name| Store::open_url(StoreUrl::embedded(dir, name), Default::default());
+        Ok(Stores { db_tars: open("db_tars")?, stat: open("tars_stat")?, property: open("tars_property")? })
+    }
+
+    /// Databases at three URLs (`mysql://...` or `sqlite:...`).
+    pub fn open(db_tars: &str, stat: &str, property: &str) -> Result<Stores, StoreError> {
+        Ok(Stores { db_tars: Store::open(db_tars)?, stat: Store::open(stat)?, property: Store::open(property)? })
+    }
+
+    /// Applies every pending migration. Blocks; call before serving.
+    pub fn migrate(&self) -> Result<Vec<MigrationReport>, StoreError> {
+        Ok(vec![
+            self.db_tars.migrate(db_tars::schema())?,
+            self.stat.migrate(monitor::stat_schema())?,
+            self.property.migrate(monitor::property_schema())?,
+        ])
+    }
+
+    /// `(name, store)` pairs, for the admin command.
+    pub fn named(&self) -> Vec<(&'static str, Store)> {
+        vec![("db_tars", self.db_tars.clone()), ("tars_stat", self.stat.clone()), ("tars_property", self.property.clone())]
+    }
+}
+
+/// What `tars up` needs to know.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// Where the embedded databases live.
+    pub data_dir: PathBuf,
+    /// Address the endpoints bind.
+    pub host: String,
+    /// Port of the `local` (AdminObj) endpoint; 0 picks a free one.
+    pub admin_port: u16,
+    /// IO driver (default: the config default, io_uring with fallback).
+    pub io: Option<IoMode>,
+    /// Shards (default: one per core).
+    pub shards: Option<usize>,
+}
+
+/// The running framework.
+#[derive(Debug)]
+pub struct Running {
+    /// The server (all services and the AdminObj).
+    pub server: ServerHandle,
+    /// The databases.
+    pub stores: Stores,
+    /// What each migration run did.
+    pub migrations: Vec<MigrationReport>,
+    /// `(object, endpoint)` for every endpoint served.
+    pub endpoints: Vec<(String, String)>,
+}
+
+/// Default `local` (admin) port of the framework host: the registry's admin port, since the
+/// registry is the first service this process will host.
+pub const DEFAULT_ADMIN_PORT: u16 = 17897;
+
+fn endpoint_string(addr: SocketAddr) -> String {
+    format!("tcp -h {} -p {}", addr.ip(), addr.port())
+}
+
+/// Opens and migrates the embedded databases, then serves.
+pub fn up(opts: &UpOptions) -> Result<Running, UpError> {
+    let stores = Stores::embedded(&opts.data_dir)?;
+    let migrations = stores.migrate()?;
+    serve(opts, stores, migrations)
+}
+
+/// Serves the framework over already-open, migrated `stores`.
+pub fn serve(opts: &UpOptions, stores: Stores, migrations: Vec<MigrationReport>) -> Result<Running, UpError> {
+    let text = format!(
+        "<tars>\n<application>\n<server>\napp=tars\nserver=tarsframework\nlocal=tcp -h {} -p {} -t 60000\n</server>\n</application>\n</tars>\n",
+        opts.host, opts.admin_port
+    );
+    let config = Config::parse(&text).map_err(|e| UpError::Config(e.to_string()))?;
+    let named = stores.named();
+    let mut builder = ServerBuilder::from_config(&config)?
+        .admin_command(tars_sql::admin::COMMAND, move |_| tars_sql::admin::describe(&named));
+    if let Some(io) = opts.io {
+        builder = builder.io(io);
+    }
+    if let Some(n) = opts.shards {
+        builder = builder.shards(n);
+    }
+    let server = builder.start()?;
+    let endpoints =
+        server.addrs().into_iter().map(|(adapter, addr)| (adapter_object(&adapter), endpoint_string(addr))).collect();
+    Ok(Running { server, stores, migrations, endpoints })
+}
+
+fn adapter_object(adapter: &str) -> String {
+    match adapter {
+        "AdminAdapter" => "tars.tarsframework.AdminObj".to_owned(),
+        other => other.strip_suffix("Adapter").unwrap_or(other).to_owned(),
+    }
+}

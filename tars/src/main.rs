@@ -1,0 +1,134 @@
+//! `tars`: run the framework on one machine, or manage its databases.
+//!
+//! ```text
+//! tars up [--data-dir=DIR] [--host=ADDR] [--admin-port=PORT] [--io=MODE] [--shards=N]
+//! tars migrate --db-tars=URL [--stat=URL] [--property=URL]
+//! tars schema [--dialect=mysql|sqlite]
+//! ```
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use tars::{UpOptions, DEFAULT_ADMIN_PORT};
+use tars_core_net::rt::IoMode;
+use tars_sql::schema::{db_tars, monitor};
+use tars_sql::{Dialect, Store};
+
+const USAGE: &str = "usage:
+  tars up [--data-dir=DIR] [--host=ADDR] [--admin-port=PORT] [--io=uring|epoll-et|epoll-lt] [--shards=N]
+      run the framework in one process on the embedded databases in DIR (default ./tars-data)
+  tars migrate --db-tars=URL [--stat=URL] [--property=URL]
+      bring MySQL (mysql://user:pass@host:port/db) or embedded (sqlite:PATH) databases up to date
+  tars schema [--dialect=mysql|sqlite]
+      print the DDL of every framework database";
+
+fn flags(args: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let Some(flag) = a.strip_prefix("--") else { bail!("unexpected argument {a:?}\n{USAGE}") };
+        match flag.split_once('=') {
+            Some((k, v)) => out.push((k.to_owned(), v.to_owned())),
+            None => {
+                let v = it.next().with_context(|| format!("--{flag} needs a value"))?;
+                out.push((flag.to_owned(), v.clone()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn up(args: &[String]) -> anyhow::Result<()> {
+    let mut opts = UpOptions {
+        data_dir: PathBuf::from("tars-data"),
+        host: "127.0.0.1".into(),
+        admin_port: DEFAULT_ADMIN_PORT,
+        io: None,
+        shards: None,
+    };
+    for (k, v) in flags(args)? {
+        match k.as_str() {
+            "data-dir" => opts.data_dir = PathBuf::from(v),
+            "host" => opts.host = v,
+            "admin-port" => opts.admin_port = v.parse().context("--admin-port")?,
+            "io" => opts.io = Some(v.parse::<IoMode>()?),
+            "shards" => opts.shards = Some(v.parse().context("--shards")?),
+            _ => bail!("unknown flag --{k}\n{USAGE}"),
+        }
+    }
+    let running = tars::up(&opts)?;
+    running.server.stop_on_signals()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "tars up: data in {}", opts.data_dir.display())?;
+    for ((name, store), report) in running.stores.named().iter().zip(&running.migrations) {
+        writeln!(out, "  {name:<14} {} (schema version {})", store.url(), report.version)?;
+    }
+    for (object, endpoint) in &running.endpoints {
+        writeln!(out, "  {object:<30} {endpoint}")?;
+    }
+    writeln!(out, "READY")?;
+    out.flush()?;
+    drop(out);
+    running.server.wait()?;
+    Ok(())
+}
+
+fn migrate(args: &[String]) -> anyhow::Result<()> {
+    let (mut db, mut stat, mut property) = (None, None, None);
+    for (k, v) in flags(args)? {
+        match k.as_str() {
+            "db-tars" => db = Some(v),
+            "stat" => stat = Some(v),
+            "property" => property = Some(v),
+            _ => bail!("unknown flag --{k}\n{USAGE}"),
+        }
+    }
+    if db.is_none() && stat.is_none() && property.is_none() {
+        bail!("nothing to migrate\n{USAGE}");
+    }
+    let jobs = [(db, db_tars::schema()), (stat, monitor::stat_schema()), (property, monitor::property_schema())];
+    for (url, set) in jobs {
+        let Some(url) = url else { continue };
+        let store = Store::open(&url)?;
+        let r = store.migrate(set)?;
+        println!("{} at {}: version {} (applied {:?})", r.database, store.url(), r.version, r.applied);
+    }
+    Ok(())
+}
+
+fn schema(args: &[String]) -> anyhow::Result<()> {
+    let mut dialect = Dialect::Mysql;
+    for (k, v) in flags(args)? {
+        match (k.as_str(), v.as_str()) {
+            ("dialect", "mysql") => dialect = Dialect::Mysql,
+            ("dialect", "sqlite") => dialect = Dialect::Sqlite,
+            _ => bail!("unknown flag --{k}={v}\n{USAGE}"),
+        }
+    }
+    for set in [db_tars::schema(), monitor::stat_schema(), monitor::property_schema()] {
+        println!("{}", set.render(dialect)?);
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("up") => up(&args[1..]),
+        Some("migrate") => migrate(&args[1..]),
+        Some("schema") => schema(&args[1..]),
+        Some("help" | "--help" | "-h") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown command {other:?}\n{USAGE}"),
+    }
+}

@@ -1,0 +1,114 @@
+//! `tars up`: the framework starts on the embedded databases and answers, in process on every
+//! driver and as the release binary built by `cargo run --release`, exactly as the README says.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tars::UpOptions;
+use tars_core_net::rt::IoMode;
+use tars_testkit::process::TempDir;
+use tars_testkit::raw::admin_notify;
+
+fn opts(dir: &TempDir, io: IoMode) -> UpOptions {
+    UpOptions { data_dir: dir.0.join("data"), host: "127.0.0.1".into(), admin_port: 0, io: Some(io), shards: Some(2) }
+}
+
+fn admin_addr(running: &tars::Running) -> SocketAddr {
+    running.server.addr("AdminAdapter").unwrap()
+}
+
+/// Starts, migrates, reports healthy storage through the admin command; a restart on the same
+/// data directory finds the schema current and keeps what was written.
+fn up_in_process(io: IoMode) {
+    let dir = TempDir::new("tars-up").unwrap();
+    let running = tars::up(&opts(&dir, io)).unwrap();
+    assert_eq!(running.migrations.iter().map(|r| r.version).collect::<Vec<_>>(), [3, 1, 1]);
+    assert!(running.endpoints.iter().any(|(o, e)| o == "tars.tarsframework.AdminObj" && e.starts_with("tcp -h 127.0.0.1 -p ")));
+    let text = admin_notify(admin_addr(&running), "tars.storage").unwrap();
+    for name in ["db_tars", "tars_stat", "tars_property"] {
+        let line = text.lines().find(|l| l.starts_with(&format!("{name}: "))).unwrap_or_else(|| panic!("{text}"));
+        assert!(line.contains("state=up") && line.contains("backend=sqlite"), "{line}");
+    }
+    let help = admin_notify(admin_addr(&running), "tars.help").unwrap();
+    assert!(help.contains("tars.storage"), "{help}");
+    running
+        .stores
+        .db_tars
+        .run_blocking(|s| {
+            s.exec("INSERT INTO t_node_info (node_name, endpoint_ip) VALUES (?, ?)", &tars_sql::params!["node-1", "10.0.0.9"])
+        })
+        .unwrap();
+    running.server.shutdown();
+    running.server.wait().unwrap();
+
+    let again = tars::up(&opts(&dir, io)).unwrap();
+    assert!(again.migrations.iter().all(|r| r.applied.is_empty()), "{:?}", again.migrations);
+    let rows = again.stores.db_tars.run_blocking(|s| s.query("SELECT endpoint_ip FROM t_node_info", &[])).unwrap();
+    assert_eq!(rows[0].get::<String>(0).unwrap(), "10.0.0.9");
+    again.server.shutdown();
+    again.server.wait().unwrap();
+}
+
+tars_core_net::on_every_driver! { up_in_process => up_in_process; }
+
+/// The README's first command, run as written (with a private data dir and a free port):
+/// `cargo run --release --bin tars -- up`. It must print its endpoints, answer, and stop
+/// cleanly on SIGTERM.
+#[test]
+fn cargo_run_release_tars_up_answers() {
+    let dir = TempDir::new("tars-up-release").unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut child = Command::new(cargo)
+        .current_dir(root)
+        .args(["run", "--release", "-q", "--bin", "tars", "--", "up", "--admin-port", "0", "--data-dir"])
+        .arg(dir.0.join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Generous: on a fresh clone this includes the release build.
+    let deadline = Instant::now() + Duration::from_secs(1500);
+    let mut admin = None;
+    let mut lines = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).unwrap_or_else(|_| panic!("no READY from `tars up`; got {lines:?}"));
+        if line.contains("AdminObj") {
+            let port = line.rsplit(' ').next().unwrap().parse::<u16>().unwrap();
+            admin = Some(SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+        let done = line == "READY";
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    assert!(lines.iter().any(|l| l.contains("db_tars") && l.contains("schema version 3")), "{lines:?}");
+    let admin = admin.unwrap_or_else(|| panic!("no AdminObj endpoint printed: {lines:?}"));
+    let text = admin_notify(admin, "tars.storage").unwrap();
+    assert_eq!(text.lines().filter(|l| l.contains("state=up")).count(), 3, "{text}");
+    let pid = child.id();
+    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let t = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "tars up exited with {status}");
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "tars up did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
