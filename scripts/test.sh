@@ -6,6 +6,11 @@
 #
 # Needs: cargo, node + npm (for the official @tars/* peers). Installs: the npm peers into
 # interop/node_modules, and cargo-fuzz when missing.
+#
+# Starts a private MariaDB (scripts/mariadb.sh; apt-get installs mariadb-server when missing) in
+# a temp dir on a free port for the database tests, exports its URL as TARS_TEST_MYSQL_URL and the
+# script's path as TARS_TEST_MARIADB_SCRIPT, and stops it and removes the dir on exit. A system
+# MariaDB on port 3306 is never touched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +31,24 @@ cargo fmt --all --check
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets -j "$JOBS" -- -D warnings
+
+step "private MariaDB for the database tests"
+MARIADB_DIR=$(mktemp -d)
+stop_mariadb() {
+    bash scripts/mariadb.sh stop "$MARIADB_DIR" >/dev/null 2>&1 || true
+    rm -rf "$MARIADB_DIR"
+}
+trap stop_mariadb EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+TARS_TEST_MYSQL_URL=$(bash scripts/mariadb.sh start "$MARIADB_DIR")
+export TARS_TEST_MYSQL_URL
+TARS_TEST_MARIADB_SCRIPT="$(pwd)/scripts/mariadb.sh"
+export TARS_TEST_MARIADB_SCRIPT
+echo "private MariaDB at ${TARS_TEST_MYSQL_URL/:tars2015@/:***@}"
+
+step "release build of the tars binary (the README's first command; tars/tests/up.rs runs it)"
+cargo build --release --bin tars -j "$JOBS"
 
 step "cargo test"
 cargo test --workspace -j "$JOBS" 2>&1 | tee target/test-output.txt
