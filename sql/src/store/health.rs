@@ -36,6 +36,9 @@ pub struct Health {
     pub(crate) connects: AtomicU64,
     pub(crate) failures: AtomicU64,
     pub(crate) completed: AtomicU64,
+    /// Bumped whenever any worker loses its connection: the other workers' connections to the
+    /// same server are then suspect and get pinged before their next job.
+    pub(crate) losses: AtomicU64,
 }
 
 /// A snapshot for the admin command and tests.
@@ -93,6 +96,7 @@ impl Health {
             connects: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             completed: AtomicU64::new(0),
+            losses: AtomicU64::new(0),
         }
     }
 
@@ -126,6 +130,7 @@ impl Health {
     }
 
     pub(crate) fn lost(&self) {
+        self.losses.fetch_add(1, Ordering::Relaxed);
         self.set(StoreState::Down, None);
     }
 

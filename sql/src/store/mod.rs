@@ -58,6 +58,9 @@ impl Default for StoreOptions {
     }
 }
 
+/// A connection idle longer than this is pinged before its next job.
+const IDLE_PING_AFTER: Duration = Duration::from_secs(1);
+
 type JobFn = Box<dyn FnOnce(Result<&mut dyn Session, StoreError>) + Send>;
 
 struct Job {
@@ -108,6 +111,8 @@ impl Store {
                 rx: rx.clone(),
                 health: health.clone(),
                 session: None,
+                last_used: Instant::now(),
+                losses_seen: 0,
                 next_attempt: None,
                 backoff: opts.backoff_min,
                 opts: opts.clone(),
@@ -251,6 +256,11 @@ struct Worker {
     rx: Receiver<Job>,
     health: Arc<Health>,
     session: Option<Box<dyn Session + Send>>,
+    /// When the connection last finished a job: an idle connection may have been closed by the
+    /// server (restart, wait_timeout) without us noticing.
+    last_used: Instant,
+    /// `health.losses` when this connection was last known good.
+    losses_seen: u64,
     next_attempt: Option<Instant>,
     backoff: Duration,
     opts: StoreOptions,
@@ -273,6 +283,7 @@ impl Worker {
                         self.health.lost();
                         self.schedule_retry(Duration::ZERO);
                     }
+                    self.last_used = Instant::now();
                 }
                 Err(e) => (job.run)(Err(e)),
             }
@@ -293,6 +304,16 @@ impl Worker {
     }
 
     fn session(&mut self) -> Result<&mut dyn Session, StoreError> {
+        let losses = self.health.losses.load(Ordering::Relaxed);
+        if let Some(s) = self.session.as_deref_mut() {
+            // Check a connection that sat idle or may share a sibling's fate before trusting
+            // it with a job, so a database restart costs callers nothing once it is back.
+            let suspect = losses != self.losses_seen || self.last_used.elapsed() > IDLE_PING_AFTER;
+            if suspect && !s.ping() {
+                self.session = None;
+            }
+        }
+        self.losses_seen = losses;
         if self.session.is_none() {
             if let Some(at) = self.next_attempt {
                 if Instant::now() < at {

@@ -229,4 +229,11 @@ impl Session for MysqlSession {
     fn is_broken(&self) -> bool {
         self.broken
     }
+
+    fn ping(&mut self) -> bool {
+        if self.conn.ping().is_err() {
+            self.broken = true;
+        }
+        !self.broken
+    }
 }

@@ -33,6 +33,10 @@ pub trait Session {
     }
     /// True once the connection is known to be unusable; the worker then reconnects.
     fn is_broken(&self) -> bool;
+    /// Checks the connection with a round trip; false when it is gone.
+    fn ping(&mut self) -> bool {
+        true
+    }
 }
 
 /// Runs `f` in a transaction: committed when it returns `Ok`, rolled back otherwise. A
