@@ -323,3 +323,15 @@ mod from_shards {
 
     tars_core_net::on_every_driver! { await_from_shard => await_from_shard; }
 }
+
+/// A job that panics costs its caller one error, not the worker: the store keeps answering.
+#[test]
+fn a_panicking_job_does_not_kill_the_store() {
+    let b = common::sqlite("panic");
+    let store = b.store();
+    let e = store.run_blocking(|_| -> Result<(), StoreError> { panic!("bug in a job") }).unwrap_err();
+    assert!(matches!(e, StoreError::Closed { .. }), "{e:?}");
+    for _ in 0..3 {
+        assert_eq!(store.run_blocking(|s| s.query("SELECT 5", &[])).unwrap()[0].get::<i64>(0).unwrap(), 5);
+    }
+}

@@ -277,7 +277,18 @@ impl Worker {
             }
             match self.session() {
                 Ok(session) => {
-                    (job.run)(Ok(session));
+                    // A job that panics must not take the worker (and its connection slot) with
+                    // it; its caller sees the store as closed for that call. The connection may
+                    // be mid-statement, so it is replaced.
+                    let run = job.run;
+                    let panicked =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || run(Ok(session)))).is_err();
+                    if panicked {
+                        tracing::error!(store = %self.label, "a storage job panicked; reconnecting");
+                        self.session = None;
+                        continue;
+                    }
+                    let Some(session) = self.session.as_deref_mut() else { continue };
                     if session.is_broken() {
                         self.session = None;
                         self.health.lost();
