@@ -101,6 +101,28 @@ impl StoreUrl {
         ))
     }
 
+    /// The database described by an upstream config section such as `/tars/db` or
+    /// `/tars/statdb/db1`: `dbhost`, `dbport` (default 3306), `dbuser`, `dbpass`, `dbname`.
+    /// Our extension: a `url` key (`mysql://...` or `sqlite:PATH`) takes precedence.
+    /// `Ok(None)` when the section does not exist.
+    pub fn from_config(config: &tars_core_net::config::Config, section: &str) -> Result<Option<StoreUrl>, StoreError> {
+        if !config.has_domain(section) {
+            return Ok(None);
+        }
+        let key = |k: &str| config.get(&format!("{section}<{k}>")).map(str::trim).filter(|v| !v.is_empty());
+        if let Some(url) = key("url") {
+            return StoreUrl::parse(url).map(Some);
+        }
+        let bad = |reason: String| StoreError::BadUrl { url: format!("config section {section}"), reason };
+        let host = key("dbhost").ok_or_else(|| bad("dbhost is missing".into()))?;
+        let db = key("dbname").ok_or_else(|| bad("dbname is missing".into()))?;
+        let port = match key("dbport") {
+            Some(p) => p.parse::<u16>().map_err(|_| bad(format!("dbport {p:?} is not a port")))?,
+            None => 3306,
+        };
+        StoreUrl::from_db_section(host, port, key("dbuser").unwrap_or(""), key("dbpass").unwrap_or(""), db).map(Some)
+    }
+
     /// The embedded database `name` in data directory `dir`.
     pub fn embedded(dir: &std::path::Path, name: &str) -> StoreUrl {
         StoreUrl::Sqlite {

@@ -64,9 +64,50 @@ impl Stores {
         ])
     }
 
+    /// The databases an upstream-style config names: `/tars/db` (db_tars), `/tars/statdb/db1`
+    /// and `/tars/propertydb/db1` (each section: `dbhost`, `dbport`, `dbuser`, `dbpass`,
+    /// `dbname`, or our `url=` key). A missing stat or property section means the `db_tars`
+    /// server with database `tars_stat` / `tars_property`.
+    pub fn from_config(config: &Config) -> Result<Stores, StoreError> {
+        let db = StoreUrl::from_config(config, "/tars/db")?.ok_or_else(|| StoreError::BadUrl {
+            url: "config".into(),
+            reason: "no <db> section under <tars> (dbhost, dbport, dbuser, dbpass, dbname, or url)".into(),
+        })?;
+        let sibling = |name: &str| -> Result<StoreUrl, StoreError> {
+            match &db {
+                StoreUrl::Mysql { driver_url, .. } => {
+                    let (head, query) =
+                        driver_url.split_once('?').map_or((driver_url.as_str(), None), |(h, q)| (h, Some(q)));
+                    let server = head.rsplit_once('/').map_or(head, |(s, _)| s);
+                    StoreUrl::parse(&match query {
+                        Some(q) => format!("{server}/{name}?{q}"),
+                        None => format!("{server}/{name}"),
+                    })
+                }
+                StoreUrl::Sqlite { path, .. } => {
+                    Ok(StoreUrl::embedded(path.parent().unwrap_or_else(|| Path::new(".")), name))
+                }
+            }
+        };
+        let stat = match StoreUrl::from_config(config, "/tars/statdb/db1")? {
+            Some(u) => u,
+            None => sibling("tars_stat")?,
+        };
+        let property = match StoreUrl::from_config(config, "/tars/propertydb/db1")? {
+            Some(u) => u,
+            None => sibling("tars_property")?,
+        };
+        let open = |u: StoreUrl| Store::open_url(u, Default::default());
+        Ok(Stores { db_tars: open(db)?, stat: open(stat)?, property: open(property)? })
+    }
+
     /// `(name, store)` pairs, for the admin command.
     pub fn named(&self) -> Vec<(&'static str, Store)> {
-        vec![("db_tars", self.db_tars.clone()), ("tars_stat", self.stat.clone()), ("tars_property", self.property.clone())]
+        vec![
+            ("db_tars", self.db_tars.clone()),
+            ("tars_stat", self.stat.clone()),
+            ("tars_property", self.property.clone()),
+        ]
     }
 }
 
@@ -120,15 +161,32 @@ pub fn serve(opts: &UpOptions, stores: Stores, migrations: Vec<MigrationReport>)
         opts.host, opts.admin_port
     );
     let config = Config::parse(&text).map_err(|e| UpError::Config(e.to_string()))?;
-    let named = stores.named();
-    let mut builder = ServerBuilder::from_config(&config)?
-        .admin_command(tars_sql::admin::COMMAND, move |_| tars_sql::admin::describe(&named));
+    let mut builder = ServerBuilder::from_config(&config)?;
     if let Some(io) = opts.io {
         builder = builder.io(io);
     }
     if let Some(n) = opts.shards {
         builder = builder.shards(n);
     }
+    start(builder, stores, migrations)
+}
+
+/// Runs the framework as an upstream-style server: `tars serve --config=FILE`. The file has
+/// the usual `<tars><application><server>` part (app, server, `local`, adapters, `io`,
+/// `shards`) and the `<db>` / `<statdb>` / `<propertydb>` sections of upstream's
+/// `tars.framework-db` template; the databases are migrated before serving.
+pub fn serve_config(path: &Path) -> Result<Running, UpError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| UpError::Config(format!("reading {}: {e}", path.display())))?;
+    let config = Config::parse(&text).map_err(|e| UpError::Config(format!("{}: {e}", path.display())))?;
+    let stores = Stores::from_config(&config)?;
+    let migrations = stores.migrate()?;
+    start(ServerBuilder::from_config(&config)?, stores, migrations)
+}
+
+fn start(builder: ServerBuilder, stores: Stores, migrations: Vec<MigrationReport>) -> Result<Running, UpError> {
+    let named = stores.named();
+    let builder = builder.admin_command(tars_sql::admin::COMMAND, move |_| tars_sql::admin::describe(&named));
     let server = builder.start()?;
     let endpoints =
         server.addrs().into_iter().map(|(adapter, addr)| (adapter_object(&adapter), endpoint_string(addr))).collect();

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! tars up [--data-dir=DIR] [--host=ADDR] [--admin-port=PORT] [--io=MODE] [--shards=N]
+//! tars serve --config=FILE
 //! tars migrate --db-tars=URL [--stat=URL] [--property=URL]
 //! tars schema [--dialect=mysql|sqlite]
 //! ```
@@ -18,6 +19,9 @@ use tars_sql::{Dialect, Store};
 const USAGE: &str = "usage:
   tars up [--data-dir=DIR] [--host=ADDR] [--admin-port=PORT] [--io=uring|epoll-et|epoll-lt] [--shards=N]
       run the framework in one process on the embedded databases in DIR (default ./tars-data)
+  tars serve --config=FILE
+      the same services as an upstream-style server: <tars><application><server> plus the <db>,
+      <statdb><db1> and <propertydb><db1> sections of upstream's tars.framework-db template
   tars migrate --db-tars=URL [--stat=URL] [--property=URL]
       bring MySQL (mysql://user:pass@host:port/db) or embedded (sqlite:PATH) databases up to date
   tars schema [--dialect=mysql|sqlite]
@@ -58,9 +62,27 @@ fn up(args: &[String]) -> anyhow::Result<()> {
         }
     }
     let running = tars::up(&opts)?;
+    report(running, &format!("tars up: data in {}", opts.data_dir.display()))
+}
+
+fn serve(args: &[String]) -> anyhow::Result<()> {
+    let mut config = None;
+    for (k, v) in flags(args)? {
+        match k.as_str() {
+            "config" => config = Some(PathBuf::from(v)),
+            _ => bail!("unknown flag --{k}\n{USAGE}"),
+        }
+    }
+    let config = config.with_context(|| format!("--config=FILE is required\n{USAGE}"))?;
+    let running = tars::serve_config(&config)?;
+    report(running, &format!("tars serve: config {}", config.display()))
+}
+
+/// Prints where everything is, then serves until a signal or AdminObj.shutdown.
+fn report(running: tars::Running, title: &str) -> anyhow::Result<()> {
     running.server.stop_on_signals()?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "tars up: data in {}", opts.data_dir.display())?;
+    writeln!(out, "{title}")?;
     for ((name, store), report) in running.stores.named().iter().zip(&running.migrations) {
         writeln!(out, "  {name:<14} {} (schema version {})", store.url(), report.version)?;
     }
@@ -123,6 +145,7 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("up") => up(&args[1..]),
+        Some("serve") => serve(&args[1..]),
         Some("migrate") => migrate(&args[1..]),
         Some("schema") => schema(&args[1..]),
         Some("help" | "--help" | "-h") | None => {

@@ -26,7 +26,10 @@ fn up_in_process(io: IoMode) {
     let dir = TempDir::new("tars-up").unwrap();
     let running = tars::up(&opts(&dir, io)).unwrap();
     assert_eq!(running.migrations.iter().map(|r| r.version).collect::<Vec<_>>(), [3, 1, 1]);
-    assert!(running.endpoints.iter().any(|(o, e)| o == "tars.tarsframework.AdminObj" && e.starts_with("tcp -h 127.0.0.1 -p ")));
+    assert!(running
+        .endpoints
+        .iter()
+        .any(|(o, e)| o == "tars.tarsframework.AdminObj" && e.starts_with("tcp -h 127.0.0.1 -p ")));
     let text = admin_notify(admin_addr(&running), "tars.storage").unwrap();
     for name in ["db_tars", "tars_stat", "tars_property"] {
         let line = text.lines().find(|l| l.starts_with(&format!("{name}: "))).unwrap_or_else(|| panic!("{text}"));
@@ -38,7 +41,10 @@ fn up_in_process(io: IoMode) {
         .stores
         .db_tars
         .run_blocking(|s| {
-            s.exec("INSERT INTO t_node_info (node_name, endpoint_ip) VALUES (?, ?)", &tars_sql::params!["node-1", "10.0.0.9"])
+            s.exec(
+                "INSERT INTO t_node_info (node_name, endpoint_ip) VALUES (?, ?)",
+                &tars_sql::params!["node-1", "10.0.0.9"],
+            )
         })
         .unwrap();
     running.server.shutdown();
@@ -110,5 +116,58 @@ fn cargo_run_release_tars_up_answers() {
         }
         assert!(t.elapsed() < Duration::from_secs(20), "tars up did not stop on SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `tars serve --config=FILE` with upstream's `<db>` keys (and our `url=` key) on the test
+/// MariaDB: the databases are migrated, served, and reported healthy.
+#[test]
+fn serve_with_upstream_db_sections_on_mysql() {
+    let base = tars_testkit::mysql::mysql_url();
+    let rest = base.strip_prefix("mysql://").unwrap();
+    let (auth, rest) = rest.split_once('@').unwrap();
+    let (user, pass) = auth.split_once(':').unwrap();
+    let (hostport, _) = rest.split_once('/').unwrap();
+    let (host, port) = hostport.rsplit_once(':').unwrap();
+    let tag = format!("tarsrs_serve_{}", std::process::id());
+    let admin = tars_sql::Store::open(&base).unwrap();
+    let dbs = [format!("{tag}_db"), format!("{tag}_stat"), format!("{tag}_prop")];
+    for db in dbs.clone() {
+        admin
+            .run_blocking(move |s| s.exec_script(&format!("DROP DATABASE IF EXISTS `{db}`; CREATE DATABASE `{db}`")))
+            .unwrap();
+    }
+    let dir = TempDir::new("tars-serve").unwrap();
+    let path = dir.0.join("tars.framework.conf");
+    std::fs::write(
+        &path,
+        format!(
+            "<tars>\n<application>\n<server>\napp=tars\nserver=tarsframework\nlocal=tcp -h 127.0.0.1 -p 0 -t 10000\nshards=1\n\
+             </server>\n</application>\n\
+             <db>\ndbhost={host}\ndbport={port}\ndbuser={user}\ndbpass={pass}\ndbname={}\ncharset=utf8\n</db>\n\
+             <statdb>\n<db1>\ndbhost={host}\ndbport={port}\ndbuser={user}\ndbpass={pass}\ndbname={}\ntbname=tars_stat_\n</db1>\n</statdb>\n\
+             <propertydb>\n<db1>\nurl=mysql://{user}:{pass}@{host}:{port}/{}\n</db1>\n</propertydb>\n</tars>\n",
+            dbs[0], dbs[1], dbs[2]
+        ),
+    )
+    .unwrap();
+    let running = tars::serve_config(&path).unwrap();
+    assert_eq!(running.migrations.iter().map(|r| r.version).collect::<Vec<_>>(), [3, 1, 1]);
+    let text = admin_notify(admin_addr(&running), "tars.storage").unwrap();
+    assert_eq!(text.lines().filter(|l| l.contains("backend=mysql") && l.contains("state=up")).count(), 3, "{text}");
+    assert!(!text.contains(pass), "password shown by tars.storage: {text}");
+    let db = dbs[0].clone();
+    let n = admin
+        .run_blocking(move |s| {
+            s.query("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?", &[db.into()])
+        })
+        .unwrap()[0]
+        .get::<i64>(0)
+        .unwrap();
+    assert_eq!(n, 21, "db_tars tables (20 and the version table)");
+    running.server.shutdown();
+    running.server.wait().unwrap();
+    for db in dbs {
+        admin.run_blocking(move |s| s.exec_script(&format!("DROP DATABASE `{db}`"))).unwrap();
     }
 }
