@@ -22,3 +22,4 @@ pub mod load;
 pub mod matrix;
 pub mod proto;
 pub mod schedule;
+pub mod store;
