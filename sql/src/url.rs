@@ -166,15 +166,17 @@ impl fmt::Debug for StoreUrl {
     }
 }
 
-/// Masks the password in anything that looks like `scheme://user:password@host`.
+/// Masks the password in anything that looks like `scheme://user:password@host`. A password
+/// may itself hold `/`, `?` or `@` (unencoded, as people type them), so the user info runs to
+/// the last `@` before the next whitespace: masking too much is fine, too little is not.
 pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("://") {
         let (head, tail) = rest.split_at(i + 3);
         out.push_str(head);
-        let auth_end = tail.find(['/', '?', ' ', '\n']).unwrap_or(tail.len());
-        match tail[..auth_end].rfind('@') {
+        let token_end = tail.find(char::is_whitespace).unwrap_or(tail.len());
+        match tail[..token_end].rfind('@') {
             Some(at) => {
                 let userinfo = &tail[..at];
                 match userinfo.split_once(':') {

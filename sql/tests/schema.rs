@@ -179,4 +179,8 @@ fn urls_parse_and_never_show_passwords() {
     }
     assert_eq!(redact("connect mysql://root:hunter2@db:3306/x failed"), "connect mysql://root:***@db:3306/x failed");
     assert_eq!(redact("mysql://root@db/x"), "mysql://root@db/x");
+    // Unencoded `/`, `?` and `@` in a password are still masked.
+    assert_eq!(redact("mysql://root:pa/s?s@w@db/x"), "mysql://root:***@db/x");
+    let e = StoreUrl::parse("mysql://root:pa/s?s@w@db/x").unwrap_err();
+    assert!(!e.to_string().contains("pa/s"), "{e}");
 }
