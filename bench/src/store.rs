@@ -463,20 +463,6 @@ pub fn stat_rows(n: usize, seed: u64) -> Vec<Vec<Value>> {
     rows
 }
 
-/// `url` with `db` as its database, its query string kept.
-pub fn with_database(url: &str, db: &str) -> String {
-    let (head, query) = url.split_once('?').map_or((url, None), |(h, q)| (h, Some(q)));
-    let after_scheme = head.find("://").map_or(0, |i| i + 3);
-    let server = match head[after_scheme..].find('/') {
-        Some(i) => &head[..after_scheme + i],
-        None => head,
-    };
-    match query {
-        Some(q) if !q.is_empty() => format!("{server}/{db}?{q}"),
-        _ => format!("{server}/{db}"),
-    }
-}
-
 /// `url` with `params` (`k=v&k=v`) put before its own query parameters, so the URL's win.
 pub fn with_params(url: &str, params: &str) -> String {
     match url.split_once('?') {
@@ -501,7 +487,7 @@ impl BenchDb {
         let admin = Store::open(&with_params(server_url, "pool=1")).context("opening the MySQL URL")?;
         let sql = format!("DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}` DEFAULT CHARSET utf8");
         admin.run_blocking(move |s| s.exec_script(&sql)).with_context(|| format!("creating database {name}"))?;
-        let url = with_params(&with_database(server_url, &name), "pool=1&op_timeout_ms=600000");
+        let url = with_params(&tars_sql::url_with_database(server_url, &name), "pool=1&op_timeout_ms=600000");
         Ok(BenchDb { admin, name, url })
     }
 
@@ -856,9 +842,6 @@ mod tests {
     #[test]
     fn urls() {
         let u = "mysql://tars:pw@127.0.0.1:3306/test";
-        assert_eq!(with_database(u, "b"), "mysql://tars:pw@127.0.0.1:3306/b");
-        assert_eq!(with_database("mysql://h:1?ssl=1", "b"), "mysql://h:1/b?ssl=1");
-        assert_eq!(with_database("mysql://h:1/x?ssl=1", "b"), "mysql://h:1/b?ssl=1");
         assert_eq!(with_params(u, "pool=1"), format!("{u}?pool=1"));
         assert_eq!(with_params("mysql://h/x?a=1", "pool=1"), "mysql://h/x?pool=1&a=1");
     }

@@ -22,5 +22,5 @@ pub use store::{
     create_table, encode_tsv, insert_rows, load_rows, transaction, Health, HealthReport, Session, Store, StoreOptions,
     StoreState,
 };
-pub use url::{redact, PoolParams, StoreUrl};
+pub use url::{redact, url_with_database, PoolParams, StoreUrl};
 pub use value::{FromValue, Row, Value};

@@ -166,6 +166,21 @@ impl fmt::Debug for StoreUrl {
     }
 }
 
+/// `url` (`mysql://user:pass@host:port/db?params`) with `db` as its database, the query string
+/// kept: the same server's other framework database, or a test's own database.
+pub fn url_with_database(url: &str, db: &str) -> String {
+    let (head, query) = url.split_once('?').map_or((url, None), |(h, q)| (h, Some(q)));
+    let after_scheme = head.find("://").map_or(0, |i| i + 3);
+    let server = match head[after_scheme..].find('/') {
+        Some(i) => &head[..after_scheme + i],
+        None => head,
+    };
+    match query {
+        Some(q) if !q.is_empty() => format!("{server}/{db}?{q}"),
+        _ => format!("{server}/{db}"),
+    }
+}
+
 /// Masks the password in anything that looks like `scheme://user:password@host`. A password
 /// may itself hold `/`, `?` or `@` (unencoded, as people type them), so the user info runs to
 /// the last `@` before the next whitespace: masking too much is fine, too little is not.

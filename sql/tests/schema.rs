@@ -179,6 +179,10 @@ fn urls_parse_and_never_show_passwords() {
     }
     assert_eq!(redact("connect mysql://root:hunter2@db:3306/x failed"), "connect mysql://root:***@db:3306/x failed");
     assert_eq!(redact("mysql://root@db/x"), "mysql://root@db/x");
+    let u = "mysql://tars:pw@127.0.0.1:3306/test";
+    assert_eq!(tars_sql::url_with_database(u, "b"), "mysql://tars:pw@127.0.0.1:3306/b");
+    assert_eq!(tars_sql::url_with_database("mysql://h:1?ssl=1", "b"), "mysql://h:1/b?ssl=1");
+    assert_eq!(tars_sql::url_with_database("mysql://h:1/x?ssl=1", "b"), "mysql://h:1/b?ssl=1");
     // Unencoded `/`, `?` and `@` in a password are still masked.
     assert_eq!(redact("mysql://root:pa/s?s@w@db/x"), "mysql://root:***@db/x");
     let e = StoreUrl::parse("mysql://root:pa/s?s@w@db/x").unwrap_err();

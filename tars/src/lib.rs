@@ -75,15 +75,7 @@ impl Stores {
         })?;
         let sibling = |name: &str| -> Result<StoreUrl, StoreError> {
             match &db {
-                StoreUrl::Mysql { driver_url, .. } => {
-                    let (head, query) =
-                        driver_url.split_once('?').map_or((driver_url.as_str(), None), |(h, q)| (h, Some(q)));
-                    let server = head.rsplit_once('/').map_or(head, |(s, _)| s);
-                    StoreUrl::parse(&match query {
-                        Some(q) => format!("{server}/{name}?{q}"),
-                        None => format!("{server}/{name}"),
-                    })
-                }
+                StoreUrl::Mysql { driver_url, .. } => StoreUrl::parse(&tars_sql::url_with_database(driver_url, name)),
                 StoreUrl::Sqlite { path, .. } => {
                     Ok(StoreUrl::embedded(path.parent().unwrap_or_else(|| Path::new(".")), name))
                 }

@@ -26,12 +26,7 @@ pub(crate) fn mysql_on(base: &str, tag: &str) -> Backend {
     admin.run_blocking(move |s| s.exec_script(&format!("DROP DATABASE IF EXISTS `{db}`; {create}"))).unwrap_or_else(
         |e| panic!("cannot create a test database on the test MariaDB ({e}); is TARS_TEST_MYSQL_URL right?"),
     );
-    let (head, query) = base.split_once('?').map_or((base, None), |(h, q)| (h, Some(q)));
-    let server = head.rsplit_once('/').map_or(head, |(s, _)| s);
-    let url = match query {
-        Some(q) => format!("{server}/tarsrs_{tag}_{}_{n}?{q}", std::process::id()),
-        None => format!("{server}/tarsrs_{tag}_{}_{n}", std::process::id()),
-    };
+    let url = tars_sql::url_with_database(base, &format!("tarsrs_{tag}_{}_{n}", std::process::id()));
     Backend { url, _dir: None }
 }
 
