@@ -202,21 +202,11 @@ fn sqlite_column(c: &Column, pk_inline: bool) -> Result<String, StoreError> {
     match c.default {
         DefaultValue::None => {}
         DefaultValue::Null => s.push_str(" DEFAULT NULL"),
-        DefaultValue::Str(v) => match c.ty {
-            // A numeric default stays numeric, so the column reads back as an integer.
-            ColType::TinyInt(_)
-            | ColType::SmallInt(_)
-            | ColType::Int(_)
-            | ColType::UInt(_)
-            | ColType::BigInt(_)
-            | ColType::UBigInt(_)
-            | ColType::Float
-                if v.parse::<f64>().is_ok() =>
-            {
-                s.push_str(&format!(" DEFAULT {v}"))
-            }
-            _ => s.push_str(&format!(" DEFAULT {}", escape_str_sqlite(v))),
-        },
+        // A numeric default stays numeric, so the column reads back as a number.
+        DefaultValue::Str(v) if sqlite_type(c.ty) != "TEXT" && v.parse::<f64>().is_ok() => {
+            s.push_str(&format!(" DEFAULT {v}"))
+        }
+        DefaultValue::Str(v) => s.push_str(&format!(" DEFAULT {}", escape_str_sqlite(v))),
         DefaultValue::Int(v) => s.push_str(&format!(" DEFAULT {v}")),
         DefaultValue::Now => s.push_str(&format!(" DEFAULT {SQLITE_NOW}")),
     }

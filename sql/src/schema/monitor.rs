@@ -153,16 +153,18 @@ fn ecstatus() -> Table {
 
 /// Every migration of `tars_stat`.
 pub fn stat_schema() -> SchemaSet {
-    SchemaSet {
-        database: "tars_stat",
-        migrations: vec![Migration { version: 1, name: "flush marker", ops: vec![Op::CreateTable(ecstatus())] }],
-    }
+    flush_marker_schema("tars_stat")
 }
 
 /// Every migration of `tars_property`.
 pub fn property_schema() -> SchemaSet {
+    flush_marker_schema("tars_property")
+}
+
+/// Both monitor databases hold the same fixed tables; only their hourly tables differ.
+fn flush_marker_schema(database: &'static str) -> SchemaSet {
     SchemaSet {
-        database: "tars_property",
+        database,
         migrations: vec![Migration { version: 1, name: "flush marker", ops: vec![Op::CreateTable(ecstatus())] }],
     }
 }
