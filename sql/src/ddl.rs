@@ -57,6 +57,39 @@ impl Dialect {
         }
     }
 
+    /// An expression for the instant `seconds` (one bound integer parameter, `?`) before the
+    /// SQL expression `at`, in the database's own clock and timestamp format. Liveness checks
+    /// compare against the database clock so registry and database clocks need not agree.
+    pub fn seconds_before(self, at: &str) -> String {
+        match self {
+            Dialect::Mysql => format!("({at} - INTERVAL ? SECOND)"),
+            Dialect::Sqlite => format!("datetime({at}, '-' || ? || ' seconds')"),
+        }
+    }
+
+    /// The tail of an `INSERT ... VALUES (...)` that turns it into an upsert on the unique key
+    /// `key`: MySQL's `ON DUPLICATE KEY UPDATE`, SQLite's `ON CONFLICT (key) DO UPDATE`. SQLite
+    /// needs the key spelled out and it must match a unique index; MySQL ignores it.
+    pub fn on_conflict_update(self, key: &[&str], set: &[(&str, SetTo<'_>)]) -> Result<String, StoreError> {
+        let mut assigns = Vec::with_capacity(set.len());
+        for (col, to) in set {
+            let q = self.quote(col)?;
+            let value = match (to, self) {
+                (SetTo::New, Dialect::Mysql) => format!("VALUES({q})"),
+                (SetTo::New, Dialect::Sqlite) => format!("excluded.{q}"),
+                (SetTo::Expr(e), _) => (*e).to_owned(),
+            };
+            assigns.push(format!("{q} = {value}"));
+        }
+        Ok(match self {
+            Dialect::Mysql => format!(" ON DUPLICATE KEY UPDATE {}", assigns.join(", ")),
+            Dialect::Sqlite => {
+                let key = key.iter().map(|k| self.quote(k)).collect::<Result<Vec<_>, _>>()?;
+                format!(" ON CONFLICT ({}) DO UPDATE SET {}", key.join(", "), assigns.join(", "))
+            }
+        })
+    }
+
     /// Name for logs and errors.
     pub fn name(self) -> &'static str {
         match self {
@@ -64,6 +97,15 @@ impl Dialect {
             Dialect::Sqlite => "sqlite",
         }
     }
+}
+
+/// What an upsert writes into a column of the existing row (see [`Dialect::on_conflict_update`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetTo<'a> {
+    /// The value the insert carried for that column.
+    New,
+    /// A SQL expression, e.g. `CURRENT_TIMESTAMP` (never built from input: use `New` for values).
+    Expr(&'a str),
 }
 
 /// What an insert does with a row whose key already exists.

@@ -16,7 +16,7 @@ mod store;
 mod url;
 mod value;
 
-pub use ddl::{Dialect, InsertMode};
+pub use ddl::{Dialect, InsertMode, SetTo};
 pub use error::StoreError;
 pub use store::{
     create_table, encode_tsv, insert_rows, load_rows, transaction, Health, HealthReport, Session, Store, StoreOptions,

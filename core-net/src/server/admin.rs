@@ -20,6 +20,8 @@
 //! `tars-protocol`, which depends on this crate.
 
 use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -33,6 +35,16 @@ use crate::server::dispatch::Dispatch;
 
 /// A registered admin command: gets the text after the command name, returns the answer.
 pub type CommandFn = Arc<dyn Fn(&str) -> String + Send + Sync>;
+/// An admin command whose answer needs waiting (a database, another service): builds, on the
+/// shard that received the call, a future resolving to the answer. It must not block.
+pub type AsyncCommandFn = Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = String>>> + Send + Sync>;
+
+/// A command as registered with the server.
+#[derive(Clone)]
+pub(crate) enum Command {
+    Sync(CommandFn),
+    Async(AsyncCommandFn),
+}
 /// Applies a new log level, or says why it cannot.
 pub type LogLevelHook = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
@@ -52,12 +64,44 @@ impl AdminServant {
 
 impl Dispatch for AdminServant {
     fn dispatch(self: Rc<Self>, current: Current, body: Bytes) -> DispatchFuture {
+        if current.func == "notify" {
+            if let Some(f) = self.async_command(&current, &body) {
+                return Box::pin(async move {
+                    let result = match f {
+                        Ok((f, params)) => {
+                            let answer = f(params).await;
+                            let mut w = ParamWriter::new(current.version);
+                            w.write_ret(&answer);
+                            Ok(w.finish())
+                        }
+                        Err(e) => Err(e),
+                    };
+                    (current, result)
+                });
+            }
+        }
         let result = self.call(&current, &body);
         Box::pin(async move { (current, result) })
     }
 }
 
 impl AdminServant {
+    /// The async command a `notify` call names, with its parameters; `None` when the command
+    /// is not an async one (the sync path answers it, including decode errors).
+    #[allow(clippy::type_complexity)]
+    fn async_command(&self, current: &Current, body: &Bytes) -> Option<Result<(AsyncCommandFn, String), ServantError>> {
+        let mut p = ParamReader::new(current.version, body).ok()?;
+        let command: String = p.read(1, "command").ok()?;
+        let (name, params) = split_command(&command);
+        self.shared.commands.iter().find_map(|(n, c)| match c {
+            Command::Async(f) if n == name => {
+                tracing::info!(command = %name, "admin command");
+                Some(Ok((f.clone(), params.to_owned())))
+            }
+            _ => None,
+        })
+    }
+
     fn call(&self, current: &Current, body: &Bytes) -> Result<Bytes, ServantError> {
         let mut w = ParamWriter::new(current.version);
         match current.func.as_str() {
@@ -81,14 +125,14 @@ impl AdminServant {
 
 /// Runs one admin command line and returns its answer.
 pub(crate) fn run_command(shared: &ServerShared, line: &str) -> String {
-    let line = line.trim();
-    let (name, params) = match line.split_once(' ') {
-        Some((n, p)) => (n, p.trim()),
-        None => (line, ""),
-    };
+    let (name, params) = split_command(line);
     tracing::info!(command = %name, "admin command");
-    if let Some((_, f)) = shared.commands.iter().find(|(n, _)| n == name) {
-        return f(params);
+    if let Some((_, c)) = shared.commands.iter().find(|(n, _)| n == name) {
+        return match c {
+            Command::Sync(f) => f(params),
+            // Reached only by in-process callers that cannot wait; AdminObj awaits these.
+            Command::Async(_) => format!("{name}: answered only through AdminObj.notify"),
+        };
     }
     match name {
         "tars.help" => help(shared),
@@ -98,6 +142,15 @@ pub(crate) fn run_command(shared: &ServerShared, line: &str) -> String {
         "tars.connection" => connections(shared),
         "tars.loadconfig" => format!("tars.loadconfig {params}: no config service client is available in this server"),
         _ => String::new(),
+    }
+}
+
+/// `name params`, split at the first space.
+fn split_command(line: &str) -> (&str, &str) {
+    let line = line.trim();
+    match line.split_once(' ') {
+        Some((n, p)) => (n, p.trim()),
+        None => (line, ""),
     }
 }
 

@@ -32,7 +32,7 @@ pub use dispatch::{Dispatch, DispatchFuture};
 use crate::config::Config;
 use crate::rt::{IoMode, ShardInfo, Shards, UnknownIoMode};
 use adapter::{AdapterConfig, AdapterConfigError, ServerConfig, ADMIN_SERVANT};
-use admin::{AdminServant, CommandFn, LogLevelHook};
+use admin::{AdminServant, LogLevelHook};
 
 /// Builds a servant instance on a shard.
 pub type ServantFactory = Arc<dyn Fn(ShardInfo) -> Rc<dyn Dispatch> + Send + Sync>;
@@ -129,7 +129,7 @@ pub(crate) struct ServerShared {
     pub(crate) started: SystemTime,
     pub(crate) stats: BTreeMap<String, Arc<AdapterStats>>,
     pub(crate) bound: Mutex<BTreeMap<String, SocketAddr>>,
-    pub(crate) commands: Vec<(String, CommandFn)>,
+    pub(crate) commands: Vec<(String, admin::Command)>,
     pub(crate) log_level: Mutex<String>,
     pub(crate) log_level_hook: Option<LogLevelHook>,
     servants: HashMap<String, ServantFactory>,
@@ -185,7 +185,7 @@ impl ServerShared {
 pub struct ServerBuilder {
     config: ServerConfig,
     servants: HashMap<String, ServantFactory>,
-    commands: Vec<(String, CommandFn)>,
+    commands: Vec<(String, admin::Command)>,
     version: String,
     io: Option<IoMode>,
     shards: Option<usize>,
@@ -253,7 +253,22 @@ impl ServerBuilder {
         name: impl Into<String>,
         f: impl Fn(&str) -> String + Send + Sync + 'static,
     ) -> Self {
-        self.commands.push((name.into(), Arc::new(f)));
+        self.commands.push((name.into(), admin::Command::Sync(Arc::new(f))));
+        self
+    }
+
+    /// Registers an admin command whose answer must be awaited (e.g. a database query). `f`
+    /// runs on the shard that received the call and returns the future of the answer.
+    pub fn admin_command_async<Fut>(
+        mut self,
+        name: impl Into<String>,
+        f: impl Fn(String) -> Fut + Send + Sync + 'static,
+    ) -> Self
+    where
+        Fut: std::future::Future<Output = String> + 'static,
+    {
+        let f: admin::AsyncCommandFn = Arc::new(move |params| Box::pin(f(params)));
+        self.commands.push((name.into(), admin::Command::Async(f)));
         self
     }
 
