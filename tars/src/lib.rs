@@ -5,8 +5,9 @@
 //! shards, with one `AdminObj` on the `local` endpoint. Storage health is visible there through
 //! the `tars.storage` admin command.
 //!
-//! Services join by adding their servants to [`up`]'s builder; until the registry, stat and
-//! property services land, the host serves storage and administration only.
+//! Services join by adding their servants to [`up`]'s builder. Served so far: the registry
+//! (`tars.tarsregistry.QueryObj`, `RegistryObj`, and the K8STARS container servant
+//! `tars.tarsregistry.Registry`), storage health and administration.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,8 @@ use std::path::{Path, PathBuf};
 use tars_core_net::config::Config;
 use tars_core_net::rt::IoMode;
 use tars_core_net::server::{ServerBuilder, ServerError, ServerHandle};
+use tars_registry::service::Prepared;
+use tars_registry::RegistryConfig;
 use tars_sql::migrate::MigrationReport;
 use tars_sql::schema::{db_tars, monitor};
 use tars_sql::{Store, StoreError, StoreUrl};
@@ -30,6 +33,9 @@ pub enum UpError {
     /// The generated config did not parse (a bug).
     #[error("framework config: {0}")]
     Config(String),
+    /// The registry could not start.
+    #[error(transparent)]
+    Registry(#[from] tars_registry::service::StartError),
 }
 
 /// The framework's databases. Clones of the handles are shared by every service.
@@ -116,7 +122,15 @@ pub struct UpOptions {
     pub io: Option<IoMode>,
     /// Shards (default: one per core).
     pub shards: Option<usize>,
+    /// Ports of the registry's QueryObj, RegistryObj and container servant (upstream: 17890,
+    /// 17891; the container servant has no upstream port, ours is 17892); 0 picks free ones.
+    pub registry_ports: [u16; 3],
+    /// `host:port` of the registry's Prometheus HTTP service-discovery endpoint, if wanted.
+    pub prometheus_sd: Option<String>,
 }
+
+/// Default registry ports: QueryObj, RegistryObj, container servant.
+pub const DEFAULT_REGISTRY_PORTS: [u16; 3] = [17890, 17891, 17892];
 
 /// The running framework.
 #[derive(Debug)]
@@ -129,6 +143,8 @@ pub struct Running {
     pub migrations: Vec<MigrationReport>,
     /// `(object, endpoint)` for every endpoint served.
     pub endpoints: Vec<(String, String)>,
+    /// The registry's background parts (route loader, jobs), when the registry is served.
+    pub registry: Option<tars_registry::service::Runtime>,
 }
 
 /// Default `local` (admin) port of the framework host: the registry's admin port, since the
@@ -148,9 +164,24 @@ pub fn up(opts: &UpOptions) -> Result<Running, UpError> {
 
 /// Serves the framework over already-open, migrated `stores`.
 pub fn serve(opts: &UpOptions, stores: Stores, migrations: Vec<MigrationReport>) -> Result<Running, UpError> {
+    let adapter = |obj: &str, port: u16| {
+        format!("<{obj}Adapter>\nendpoint=tcp -h {} -p {port} -t 60000\nservant={obj}\n</{obj}Adapter>\n", opts.host)
+    };
+    let [query, registry, container] = opts.registry_ports;
+    let sd = opts
+        .prometheus_sd
+        .as_deref()
+        .map(|a| format!("<container>\nprometheusSd={a}\n</container>\n"))
+        .unwrap_or_default();
     let text = format!(
-        "<tars>\n<application>\n<server>\napp=tars\nserver=tarsframework\nlocal=tcp -h {} -p {} -t 60000\n</server>\n</application>\n</tars>\n",
-        opts.host, opts.admin_port
+        "<tars>\n<application>\n<server>\napp=tars\nserver=tarsframework\nlocal=tcp -h {} -p {} -t 60000\n{}{}{}</server>\n</application>\n\
+         <objcache>\nFilePath={}\n</objcache>\n{sd}</tars>\n",
+        opts.host,
+        opts.admin_port,
+        adapter("tars.tarsregistry.QueryObj", query),
+        adapter("tars.tarsregistry.RegistryObj", registry),
+        adapter("tars.tarsregistry.Registry", container),
+        opts.data_dir.join("registry-routes.snapshot").display(),
     );
     let config = Config::parse(&text).map_err(|e| UpError::Config(e.to_string()))?;
     let mut builder = ServerBuilder::from_config(&config)?;
@@ -160,29 +191,49 @@ pub fn serve(opts: &UpOptions, stores: Stores, migrations: Vec<MigrationReport>)
     if let Some(n) = opts.shards {
         builder = builder.shards(n);
     }
-    start(builder, stores, migrations)
+    start(builder, &config, stores, migrations)
 }
 
 /// Runs the framework as an upstream-style server: `tars serve --config=FILE`. The file has
 /// the usual `<tars><application><server>` part (app, server, `local`, adapters, `io`,
 /// `shards`) and the `<db>` / `<statdb>` / `<propertydb>` sections of upstream's
-/// `tars.framework-db` template; the databases are migrated before serving.
+/// `tars.framework-db` template; the databases are migrated before serving. The registry is
+/// served when an adapter names its QueryObj; its settings are upstream's `<reap>` etc.
 pub fn serve_config(path: &Path) -> Result<Running, UpError> {
     let text =
         std::fs::read_to_string(path).map_err(|e| UpError::Config(format!("reading {}: {e}", path.display())))?;
     let config = Config::parse(&text).map_err(|e| UpError::Config(format!("{}: {e}", path.display())))?;
     let stores = Stores::from_config(&config)?;
     let migrations = stores.migrate()?;
-    start(ServerBuilder::from_config(&config)?, stores, migrations)
+    start(ServerBuilder::from_config(&config)?, &config, stores, migrations)
 }
 
-fn start(builder: ServerBuilder, stores: Stores, migrations: Vec<MigrationReport>) -> Result<Running, UpError> {
+fn start(
+    builder: ServerBuilder,
+    config: &Config,
+    stores: Stores,
+    migrations: Vec<MigrationReport>,
+) -> Result<Running, UpError> {
     let named = stores.named();
-    let builder = builder.admin_command(tars_sql::admin::COMMAND, move |_| tars_sql::admin::describe(&named));
+    let mut builder = builder.admin_command(tars_sql::admin::COMMAND, move |_| tars_sql::admin::describe(&named));
+    let server_config = builder.config().clone();
+    let reg_config = RegistryConfig::from_config(config, server_config.data_path.as_deref())
+        .map_err(tars_registry::service::StartError::from)?;
+    let registry = if server_config.adapter_for_servant(&reg_config.query_obj).is_some() {
+        let prepared = Prepared::new(stores.db_tars.clone(), reg_config)?;
+        builder = prepared.add_to(builder);
+        Some(prepared)
+    } else {
+        None
+    };
     let server = builder.start()?;
+    let registry = match registry {
+        Some(p) => Some(p.run(&server, &server_config)?),
+        None => None,
+    };
     let endpoints =
         server.addrs().into_iter().map(|(adapter, addr)| (adapter_object(&adapter), endpoint_string(addr))).collect();
-    Ok(Running { server, stores, migrations, endpoints })
+    Ok(Running { server, stores, migrations, endpoints, registry })
 }
 
 fn adapter_object(adapter: &str) -> String {

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! tars up [--data-dir=DIR] [--host=ADDR] [--admin-port=PORT] [--io=MODE] [--shards=N]
+//!         [--query-port=PORT] [--registry-port=PORT] [--container-port=PORT] [--prometheus-sd=ADDR]
 //! tars serve --config=FILE
 //! tars migrate --db-tars=URL [--stat=URL] [--property=URL]
 //! tars schema [--dialect=mysql|sqlite]
@@ -11,14 +12,16 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use tars::{UpOptions, DEFAULT_ADMIN_PORT};
+use tars::{UpOptions, DEFAULT_ADMIN_PORT, DEFAULT_REGISTRY_PORTS};
 use tars_core_net::rt::IoMode;
 use tars_sql::schema::{db_tars, monitor};
 use tars_sql::{Dialect, Store};
 
 const USAGE: &str = "usage:
   tars up [--data-dir=DIR] [--host=ADDR] [--admin-port=PORT] [--io=uring|epoll-et|epoll-lt] [--shards=N]
-      run the framework in one process on the embedded databases in DIR (default ./tars-data)
+          [--query-port=PORT] [--registry-port=PORT] [--container-port=PORT] [--prometheus-sd=HOST:PORT]
+      run the framework in one process on the embedded databases in DIR (default ./tars-data):
+      the registry (QueryObj 17890, RegistryObj 17891, container servant 17892), AdminObj 17897
   tars serve --config=FILE
       the same services as an upstream-style server: <tars><application><server> plus the <db>,
       <statdb><db1> and <propertydb><db1> sections of upstream's tars.framework-db template
@@ -50,6 +53,8 @@ fn up(args: &[String]) -> anyhow::Result<()> {
         admin_port: DEFAULT_ADMIN_PORT,
         io: None,
         shards: None,
+        registry_ports: DEFAULT_REGISTRY_PORTS,
+        prometheus_sd: None,
     };
     for (k, v) in flags(args)? {
         match k.as_str() {
@@ -58,6 +63,10 @@ fn up(args: &[String]) -> anyhow::Result<()> {
             "admin-port" => opts.admin_port = v.parse().context("--admin-port")?,
             "io" => opts.io = Some(v.parse::<IoMode>()?),
             "shards" => opts.shards = Some(v.parse().context("--shards")?),
+            "query-port" => opts.registry_ports[0] = v.parse().context("--query-port")?,
+            "registry-port" => opts.registry_ports[1] = v.parse().context("--registry-port")?,
+            "container-port" => opts.registry_ports[2] = v.parse().context("--container-port")?,
+            "prometheus-sd" => opts.prometheus_sd = Some(v),
             _ => bail!("unknown flag --{k}\n{USAGE}"),
         }
     }
@@ -88,6 +97,9 @@ fn report(running: tars::Running, title: &str) -> anyhow::Result<()> {
     }
     for (object, endpoint) in &running.endpoints {
         writeln!(out, "  {object:<30} {endpoint}")?;
+    }
+    if let Some(addr) = running.registry.as_ref().and_then(|r| r.prometheus_sd) {
+        writeln!(out, "  {:<30} http://{addr}/prometheus/sd", "prometheus http_sd")?;
     }
     writeln!(out, "READY")?;
     out.flush()?;

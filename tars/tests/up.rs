@@ -13,7 +13,15 @@ use tars_testkit::process::TempDir;
 use tars_testkit::raw::admin_notify;
 
 fn opts(dir: &TempDir, io: IoMode) -> UpOptions {
-    UpOptions { data_dir: dir.0.join("data"), host: "127.0.0.1".into(), admin_port: 0, io: Some(io), shards: Some(2) }
+    UpOptions {
+        data_dir: dir.0.join("data"),
+        host: "127.0.0.1".into(),
+        admin_port: 0,
+        io: Some(io),
+        shards: Some(2),
+        registry_ports: [0; 3],
+        prometheus_sd: None,
+    }
 }
 
 fn admin_addr(running: &tars::Running) -> SocketAddr {
@@ -36,7 +44,18 @@ fn up_in_process(io: IoMode) {
         assert!(line.contains("state=up") && line.contains("backend=sqlite"), "{line}");
     }
     let help = admin_notify(admin_addr(&running), "tars.help").unwrap();
-    assert!(help.contains("tars.storage"), "{help}");
+    assert!(help.contains("tars.storage") && help.contains("tars.routes"), "{help}");
+    // The registry publishes its three objects in t_registry_info and routes them.
+    assert!(running.endpoints.iter().any(|(o, _)| o == "tars.tarsregistry.QueryObj"), "{:?}", running.endpoints);
+    let t = Instant::now();
+    loop {
+        let routes = admin_notify(admin_addr(&running), "tars.routes").unwrap();
+        if routes.contains("servants routed: 3") {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "registry objects not routed: {routes}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     running
         .stores
         .db_tars
@@ -70,7 +89,8 @@ fn cargo_run_release_tars_up_answers() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let mut child = Command::new(cargo)
         .current_dir(root)
-        .args(["run", "--release", "-q", "--bin", "tars", "--", "up", "--admin-port", "0", "--data-dir"])
+        .args(["run", "--release", "-q", "--bin", "tars", "--", "up", "--admin-port", "0", "--query-port", "0"])
+        .args(["--registry-port", "0", "--container-port", "0", "--data-dir"])
         .arg(dir.0.join("data"))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -103,6 +123,7 @@ fn cargo_run_release_tars_up_answers() {
         }
     }
     assert!(lines.iter().any(|l| l.contains("db_tars") && l.contains("schema version 3")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("tars.tarsregistry.QueryObj")), "{lines:?}");
     let admin = admin.unwrap_or_else(|| panic!("no AdminObj endpoint printed: {lines:?}"));
     let text = admin_notify(admin, "tars.storage").unwrap();
     assert_eq!(text.lines().filter(|l| l.contains("state=up")).count(), 3, "{text}");
