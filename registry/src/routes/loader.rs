@@ -103,11 +103,8 @@ pub fn start(store: Store, hub: Arc<RouteHub>, config: &RegistryConfig) -> std::
     let (tx, rx) = mpsc::channel();
     let poll = config.change_poll;
     let thread = std::thread::Builder::new().name("tars-registry-loader".into()).spawn(move || {
-        loop {
-            match rx.recv_timeout(poll) {
-                Err(mpsc::RecvTimeoutError::Timeout) => loader.tick(),
-                _ => break,
-            }
+        while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(poll) {
+            loader.tick();
         }
         loader.write_snapshot(true);
     })?;

@@ -202,6 +202,7 @@ mod tests {
             assert!(decode(&bytes[..cut], Path::new("x")).is_err(), "cut at {cut}");
         }
         let other = RouteSnapshot { magic: "something else".into(), version: 1, ..Default::default() }.encode();
-        assert!(decode(&other, Path::new("x")).unwrap_err().to_string().contains("not a route snapshot"));
+        let err = decode(&other, Path::new("x")).expect_err("wrong magic");
+        assert!(err.to_string().contains("not a route snapshot"), "{err}");
     }
 }
