@@ -56,14 +56,15 @@ pub fn heartbeat(store: &Store, locator_id: &str, objects: &[OwnObject]) -> Resu
             &["locator_id", "servant"],
             &[
                 ("endpoint", SetTo::New),
-                ("last_heartbeat", SetTo::Expr("CURRENT_TIMESTAMP")),
+                ("last_heartbeat", SetTo::Expr(dialect.now())),
                 ("present_state", SetTo::Expr("'active'")),
                 ("tars_version", SetTo::New),
             ],
         )?;
         let sql = format!(
             "INSERT INTO t_registry_info (locator_id, servant, endpoint, last_heartbeat, present_state, tars_version) \
-             VALUES (?, ?, ?, CURRENT_TIMESTAMP, 'active', ?){tail}"
+             VALUES (?, ?, ?, {now}, 'active', ?){tail}",
+            now = dialect.now()
         );
         tars_sql::transaction(s, |s| {
             for o in &objects {
@@ -78,7 +79,7 @@ pub fn heartbeat(store: &Store, locator_id: &str, objects: &[OwnObject]) -> Resu
 pub fn expire_registries(store: &Store, timeout: Duration) -> Result<u64, StoreError> {
     let sql = format!(
         "UPDATE t_registry_info SET present_state = 'inactive' WHERE present_state <> 'inactive' AND last_heartbeat < {}",
-        store.dialect().seconds_before("CURRENT_TIMESTAMP")
+        store.dialect().seconds_before(store.dialect().now())
     );
     let secs = timeout.as_secs();
     store.run_blocking(move |s| s.exec(&sql, &params![secs]))
@@ -88,7 +89,7 @@ pub fn expire_registries(store: &Store, timeout: Duration) -> Result<u64, StoreE
 /// Returns `(servers, nodes)` changed. Rows already inactive are left alone so their
 /// `registry_timestamp` does not move on every run.
 pub fn expire_nodes(store: &Store, timeout: Duration) -> Result<(u64, u64), StoreError> {
-    let stale = format!("last_heartbeat < {}", store.dialect().seconds_before("CURRENT_TIMESTAMP"));
+    let stale = format!("last_heartbeat < {}", store.dialect().seconds_before(store.dialect().now()));
     let servers = format!(
         "UPDATE t_server_conf SET present_state = 'inactive', process_id = 0 \
          WHERE (present_state <> 'inactive' OR process_id <> 0) \
@@ -166,7 +167,7 @@ pub fn start(ctx: Arc<Context>, locator_id: String, objects: Vec<OwnObject>) -> 
             }
         }
         if timers[3].due(now) && !c.clean_inactive_after.is_zero() {
-            match futures_lite::future::block_on(crate::container::clean(&ctx, None, false)) {
+            match crate::container::clean_blocking(&ctx, None, false) {
                 Ok(report) => tracing::debug!(?report, "registry: container clean-up"),
                 Err(e) => tracing::warn!(error = %e, "registry: container clean-up failed"),
             }

@@ -57,6 +57,17 @@ impl Dialect {
         }
     }
 
+    /// The current time as the database's timestamp columns hold it: MySQL's session-time
+    /// `CURRENT_TIMESTAMP`; on SQLite local time, as the defaults and `ON UPDATE` triggers this
+    /// module renders write it (SQLite's own `CURRENT_TIMESTAMP` is UTC). Use it, never a bare
+    /// `CURRENT_TIMESTAMP`, in statements that compare or set timestamps.
+    pub fn now(self) -> &'static str {
+        match self {
+            Dialect::Mysql => "CURRENT_TIMESTAMP",
+            Dialect::Sqlite => "datetime('now','localtime')",
+        }
+    }
+
     /// An expression for the instant `seconds` (one bound integer parameter, `?`) before the
     /// SQL expression `at`, in the database's own clock and timestamp format. Liveness checks
     /// compare against the database clock so registry and database clocks need not agree.

@@ -312,12 +312,10 @@ fn text(row: &Row, i: usize) -> Result<String, StoreError> {
 
 fn read_poll(s: &mut dyn Session, dialect: Dialect, since: Option<&str>) -> Result<Poll, StoreError> {
     let clock = s.query(
-        &format!("SELECT CURRENT_TIMESTAMP, {}", dialect.seconds_before("CURRENT_TIMESTAMP")),
+        &format!("SELECT {}, {}", dialect.now(), dialect.seconds_before(dialect.now())),
         &params![OVERLAP_SECS],
     )?;
-    let clock = clock
-        .first()
-        .ok_or_else(|| StoreError::Column { column: "CURRENT_TIMESTAMP".into(), reason: "no row".into() })?;
+    let clock = clock.first().ok_or_else(|| StoreError::Column { column: "now".into(), reason: "no row".into() })?;
     let (now, since_next) = (text(clock, 0)?, text(clock, 1)?);
     let totals = s.query(
         "SELECT (SELECT COUNT(*) FROM t_server_conf), (SELECT COALESCE(SUM(id), 0) FROM t_server_conf), \
