@@ -248,6 +248,18 @@ fn head_end(buf: &[u8]) -> Option<usize> {
     }
 }
 
+/// Splits `input` into request heads as a connection reading it would, and parses each:
+/// `(method, path)` per head, `None` for a head that is not HTTP/1.x. The fuzz target's entry
+/// point; the server itself reads from its sockets.
+pub fn parse_requests(input: &[u8]) -> Vec<Option<(String, String)>> {
+    let mut buf = input.to_vec();
+    let mut out = Vec::new();
+    while let Ok(Some(head)) = read_head(&mut io::empty(), &mut buf) {
+        out.push(parse_request(&head).map(|r| (r.method, r.path)));
+    }
+    out
+}
+
 /// What the server needs from a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Request {
