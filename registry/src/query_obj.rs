@@ -2,12 +2,72 @@
 //! table; nothing here touches the database or another thread.
 
 use std::net::IpAddr;
+use std::rc::Rc;
 
-use tars_core_net::rpc::{Current, ServantError};
-use tars_protocol::tars::{EndpointF, GetMasterSlaveLock, QueryF};
+use bytes::Bytes;
+use tars_core_net::rpc::{Current, ParamReader, ServantError};
+use tars_core_net::server::{Dispatch, DispatchFuture};
+use tars_protocol::tars::{dispatch_query_f, EndpointF, GetMasterSlaveLock, QueryF};
 
 use crate::routes::find::{self, Found};
+use crate::routes::table::{EncodedAnswers, TARS_VERSION};
 use crate::routes::ShardRoutes;
+
+/// QueryObj as the server sees it. Every client refreshes its endpoint lists every few
+/// seconds, mostly with `findObjectById` / `findObjectById4Any` over TARS v1, and the answer
+/// only changes when the routes do: those calls get the bytes the loader encoded with the
+/// routes (also `findObjectById4All` / `InSameGroup` when the caller has no group, where they
+/// equal `4Any`). Everything else goes through the generated dispatcher. One per shard.
+#[derive(Debug)]
+pub struct QueryServant {
+    imp: QueryImp,
+    unknown: EncodedAnswers,
+}
+
+impl QueryServant {
+    /// Serves `imp`.
+    pub fn new(imp: QueryImp) -> QueryServant {
+        QueryServant { imp, unknown: EncodedAnswers::new(&Vec::new(), &Vec::new()) }
+    }
+
+    /// The pre-encoded answer to this call, if it has one.
+    fn fast(&self, current: &Current, body: &Bytes) -> Option<Result<Bytes, ServantError>> {
+        if current.version != TARS_VERSION {
+            return None;
+        }
+        let any_like = match current.func.as_str() {
+            "findObjectById" => false,
+            "findObjectById4Any" => true,
+            "findObjectById4All" | "findObjectByIdInSameGroup" => {
+                let ip = caller_ip(current);
+                if self.imp.routes.with("", |_, g| g.group_of_ip(&ip)) != -1 {
+                    return None;
+                }
+                true
+            }
+            _ => return None,
+        };
+        let id: String = match ParamReader::new(current.version, body).and_then(|mut p| p.read(1, "id")) {
+            Ok(id) => id,
+            Err(e) => return Some(Err(ServantError::decode(&e.at("QueryF", "id")))),
+        };
+        let answers = self.imp.routes.with(&id, |r, _| r.map(|r| r.encoded.clone()));
+        let answers = answers.as_ref().unwrap_or(&self.unknown);
+        Some(Ok(if any_like { answers.any.clone() } else { answers.by_id.clone() }))
+    }
+}
+
+impl Dispatch for QueryServant {
+    fn dispatch(self: Rc<Self>, mut current: Current, body: Bytes) -> DispatchFuture {
+        if let Some(result) = self.fast(&current, &body) {
+            return Box::pin(async move { (current, result) });
+        }
+        Box::pin(async move {
+            let result = dispatch_query_f(&self.imp, &mut current, &body).await;
+            (current, result)
+        })
+    }
+}
 
 /// The QueryObj servant. One per shard, built by the server's servant factory on that shard
 /// from [`crate::routes::RouteHub::subscribe`].

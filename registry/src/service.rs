@@ -15,14 +15,14 @@ use tars_core_net::endpoint::Endpoint;
 use tars_core_net::rt::IoMode;
 use tars_core_net::server::adapter::ServerConfig;
 use tars_core_net::server::{ServerBuilder, ServerError, ServerHandle};
-use tars_protocol::tars::{tarsregistryServant, QueryFServant, RegistryServant};
+use tars_protocol::tars::{tarsregistryServant, RegistryServant};
 use tars_sql::schema::db_tars;
 use tars_sql::{Store, StoreError, StoreUrl};
 
 use crate::config::ConfigError;
 use crate::container::ContainerImp;
 use crate::jobs::{JobsHandle, OwnObject};
-use crate::query_obj::QueryImp;
+use crate::query_obj::{QueryImp, QueryServant};
 use crate::registry_obj::RegistryImp;
 use crate::routes::{LoaderHandle, LoaderStatus, RouteHub};
 use crate::{Context, RegistryConfig};
@@ -101,7 +101,7 @@ impl Prepared {
         let (ctx1, ctx2, ctx3, ctx4) = (self.ctx.clone(), self.ctx.clone(), self.ctx.clone(), self.hub.clone());
         let status = self.loader.status.clone();
         builder
-            .servant(c.query_obj.clone(), move |_| QueryFServant(QueryImp::new(hub.subscribe())))
+            .servant(c.query_obj.clone(), move |_| QueryServant::new(QueryImp::new(hub.subscribe())))
             .servant(c.registry_obj.clone(), move |_| RegistryServant(RegistryImp::new(ctx1.clone())))
             .servant(c.container_obj.clone(), move |_| tarsregistryServant(ContainerImp::new(ctx2.clone())))
             .admin_command(ROUTES_COMMAND, move |_| describe(&ctx4, &status, &ctx3))

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use common::{add_server, start_registry, TestDb};
 use tars_core_net::client::config::ClientConfig;
 use tars_core_net::client::BlockingClient;
+use tars_core_net::rpc::CallOptions;
 use tars_core_net::rt::IoMode;
 use tars_protocol::tars::{EndpointF, LoadInfo, NodeInfo, QueryFProxy, RegistryProxy, ServerState, ServerStateInfo};
 use tars_sql::params;
@@ -23,6 +24,7 @@ const REGISTRY: &str = "tars.tarsregistry.RegistryObj";
 struct Querier {
     client: BlockingClient,
     object: String,
+    version: i16,
 }
 
 type Answer = (i32, Vec<String>, Vec<String>);
@@ -34,13 +36,21 @@ fn names(v: &[EndpointF]) -> Vec<String> {
 impl Querier {
     fn new(addr: SocketAddr, io: IoMode) -> Querier {
         let client = BlockingClient::start(ClientConfig::default(), io).expect("client starts");
-        Querier { client, object: format!("{QUERY}@tcp -h {} -p {} -t 10000", addr.ip(), addr.port()) }
+        Querier { client, object: format!("{QUERY}@tcp -h {} -p {} -t 10000", addr.ip(), addr.port()), version: 1 }
+    }
+
+    /// The same client speaking protocol `version` (1 takes QueryObj's pre-encoded answers,
+    /// 3 the generic path).
+    fn version(mut self, version: i16) -> Querier {
+        self.version = version;
+        self
     }
 
     fn call(&self, method: &'static str, id: &str, arg: &str) -> Answer {
-        let (object, id, arg) = (self.object.clone(), id.to_owned(), arg.to_owned());
+        let (object, id, arg, version) = (self.object.clone(), id.to_owned(), arg.to_owned(), self.version);
         self.client.run(move |comm| async move {
-            let p = QueryFProxy::new(comm.proxy(&object).expect("proxy"), QUERY);
+            let options = CallOptions { version, timeout_ms: 10_000, ..CallOptions::default() };
+            let p = QueryFProxy::new(comm.proxy(&object).expect("proxy"), QUERY).with_options(options);
             let (mut a, mut i) = (Vec::new(), Vec::new());
             let ret = match method {
                 "id" => {
@@ -138,6 +148,15 @@ fn find_rules(db: TestDb, io: IoMode) {
     // A set the servant does not have: group routing; nothing is grouped, so everything.
     let all_set = (0, s(&["10.2.0.1:9000", "10.2.0.3:9000", "10.2.0.4:9000", "10.2.0.5:9000"]), s(&["10.2.0.2:9000"]));
     assert_eq!(q.call("set", set, "gz.x.1"), all_set);
+    // TUP (v3) takes the generic path; v1 answers for findObjectById / 4Any / 4All /
+    // InSameGroup are pre-encoded. Both must agree, also for a caller with a group.
+    let q3 = Querier::new(reg.addr_of(QUERY).expect("bound"), io).version(3);
+    for (method, id) in [("id", grp), ("any", grp), ("all", grp), ("group", grp), ("any", set), ("id", "No.Such.Obj")] {
+        assert_eq!(q.call(method, id, ""), q3.call(method, id, ""), "{method} {id}");
+    }
+    db.exec("DELETE FROM t_server_group_rule WHERE group_id = 1", params![]);
+    within(Duration::from_secs(3), "caller without a group gets 4Any", || q.call("group", grp, "") == q.any(grp));
+    assert_eq!(q3.call("group", grp, ""), q.call("group", grp, ""));
     // Unknown objects.
     assert_eq!(q.any("No.Such.Obj"), (0, vec![], vec![]));
     assert_eq!(q.call("group", "No.Such.Obj", ""), (0, vec![], vec![]));

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use tars_core_net::endpoint::Endpoint;
+use tars_core_net::rpc::ParamWriter;
 use tars_protocol::tars::EndpointF;
 
 /// One row of the route query, as the database holds it.
@@ -160,7 +161,36 @@ pub struct ServantRoutes {
     pub inactive: Vec<EndpointF>,
     /// Set members by set name.
     pub sets: BTreeMap<String, Vec<SetMember>>,
+    /// The results of `findObjectById` and `findObjectById4Any` as a TARS (v1) reply body,
+    /// encoded once per change instead of once per call (see `query_obj::QueryServant`).
+    pub encoded: EncodedAnswers,
 }
+
+/// Pre-encoded TARS v1 reply bodies of one servant.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EncodedAnswers {
+    /// `findObjectById`: the active list as the return value.
+    pub by_id: bytes::Bytes,
+    /// `findObjectById4Any`: return 0, active (tag 2) and inactive (tag 3) lists.
+    pub any: bytes::Bytes,
+}
+
+impl EncodedAnswers {
+    /// Encodes the answers for `active` and `inactive`.
+    pub fn new(active: &Vec<EndpointF>, inactive: &Vec<EndpointF>) -> EncodedAnswers {
+        let mut w = ParamWriter::new(TARS_VERSION);
+        w.write_ret(active);
+        let by_id = w.finish();
+        let mut w = ParamWriter::new(TARS_VERSION);
+        w.write_ret(&0i32);
+        w.write(2, "activeEp", active);
+        w.write(3, "inactiveEp", inactive);
+        EncodedAnswers { by_id, any: w.finish() }
+    }
+}
+
+/// The protocol version whose replies are pre-encoded (`TARSVERSION`, what SDKs send).
+pub const TARS_VERSION: i16 = 1;
 
 impl ServantRoutes {
     /// Whether the servant has nothing to answer with.
@@ -274,6 +304,7 @@ pub fn build_servant<'a>(
     for members in out.sets.values_mut() {
         members.sort_by(|a, b| order(&a.endpoint).cmp(&order(&b.endpoint)));
     }
+    out.encoded = EncodedAnswers::new(&out.active, &out.inactive);
     (out, bad)
 }
 
