@@ -12,6 +12,8 @@
 //!   minimal raw echo server on the same runtime as the reference ceiling.
 //! - [`schedule`]: open-loop intended send times; [`hist`]: latency histograms.
 //! - [`cpu`]: process CPU time from `/proc/<pid>/stat`; [`matrix`]: the matrix runner.
+//! - [`registry`]: `tars-bench-registry`, the registry's QueryObj against the TARS echo
+//!   server side by side, and how fast a database change reaches QueryObj's answers.
 //! - [`cli`]: the small argument parser the binaries share.
 
 pub mod cli;
@@ -21,5 +23,6 @@ pub mod hist;
 pub mod load;
 pub mod matrix;
 pub mod proto;
+pub mod registry;
 pub mod schedule;
 pub mod store;

@@ -17,6 +17,10 @@
 //!   timeout in ms), so up to about 1 ms of a measured latency can be the client's own timer;
 //!   the uring driver's timers are precise but cost more client CPU (`--io uring`).
 //!
+//! What is sent: the echo call (or a raw frame) by default; with [`LoadConfig::call`], any
+//! TARS call with pre-encoded parameter variants, one picked at random (xorshift, per
+//! connection) for each request, and a custom check of every reply's results.
+//!
 //! Timeline: all connections are opened first; then `t0`; requests flow from `t0`; replies
 //! completing in `[t0 + warmup, end)` are measured (count, latency); at `end` every
 //! connection stops (outstanding requests are abandoned and reported as `unfinished`). With
@@ -43,7 +47,7 @@ use tars_core_net::rt::{self, IoMode, ShardInfo, Shards};
 
 use crate::cpu;
 use crate::hist::{round1, Latency, LatencySummary};
-use crate::proto::{Checker, Proto, Request};
+use crate::proto::{Checker, Proto, Request, ResultCheck};
 use crate::schedule::Schedule;
 
 /// How long a run lasts after warm-up.
@@ -85,6 +89,25 @@ pub struct LoadConfig {
     pub threads: usize,
     /// Print a progress line to stderr every second.
     pub progress: bool,
+    /// A custom TARS call instead of the echo (`size` is then unused).
+    pub call: Option<Call>,
+}
+
+/// A TARS call other than the echo: `servant.func` (from [`LoadConfig`]) with one of
+/// `bodies` as its parameters, picked at random per request, and `check` applied to the
+/// results of every reply.
+#[derive(Clone)]
+pub struct Call {
+    /// Encoded parameter bodies (`sBuffer`) for the config's TARS version.
+    pub bodies: Arc<Vec<bytes::Bytes>>,
+    /// Accepts or rejects a reply's results.
+    pub check: ResultCheck,
+}
+
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call").field("variants", &self.bodies.len()).finish_non_exhaustive()
+    }
 }
 
 impl Default for LoadConfig {
@@ -103,6 +126,7 @@ impl Default for LoadConfig {
             io: IoMode::EpollLt,
             threads: 1,
             progress: false,
+            call: None,
         }
     }
 }
@@ -171,6 +195,7 @@ impl Report {
             "conns": cfg.conns,
             "depth": cfg.depth,
             "size": cfg.size,
+            "call_variants": cfg.call.as_ref().map(|c| c.bodies.len()),
             "threads": cfg.threads,
             "io": self.io.as_str(),
             "warmup_s": cfg.warmup.as_secs_f64(),
@@ -194,12 +219,15 @@ impl Report {
             Some(r) => format!("open loop at {r:.0}/s over {} conns", cfg.conns),
             None => format!("closed loop, {} conns x {} in flight", cfg.conns, cfg.depth),
         };
+        let what = match &cfg.call {
+            Some(c) => format!("{}.{} ({} variants)", cfg.servant, cfg.func, c.bodies.len()),
+            None => format!("{} B", cfg.size),
+        };
         let mut s = format!(
-            "{mode}, {} B, {} client shard(s) on {}\n\
+            "{mode}, {what}, {} client shard(s) on {}\n\
              window {:.2} s: {} replies, {:.0} req/s, {} errors, {} sent, {} unfinished\n\
              latency us: p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}  (mean {:.1})\n\
              client CPU {:.2} us/req\n",
-            cfg.size,
             cfg.threads,
             self.io,
             self.window.as_secs_f64(),
@@ -288,11 +316,14 @@ pub fn run(cfg: &LoadConfig, observer: Option<&mut dyn FnMut(Edge)>) -> Result<R
             bail!("--rate must be positive");
         }
     }
-    let request = match cfg.proto {
-        Proto::Tars(v) => Request::tars(v, &cfg.servant, &cfg.func, cfg.size)?,
-        Proto::Raw => Request::raw(cfg.size),
+    let (request, checker) = match (&cfg.call, cfg.proto) {
+        (Some(call), Proto::Tars(v)) => {
+            (Request::calls(v, &cfg.servant, &cfg.func, &call.bodies)?, Checker::custom(v, call.check.clone()))
+        }
+        (Some(_), Proto::Raw) => bail!("a custom call needs the TARS protocol"),
+        (None, Proto::Tars(v)) => (Request::tars(v, &cfg.servant, &cfg.func, cfg.size)?, Checker::new(cfg.proto, cfg.size)),
+        (None, Proto::Raw) => (Request::raw(cfg.size), Checker::new(cfg.proto, cfg.size)),
     };
-    let checker = Checker::new(cfg.proto, cfg.size);
     let threads = cfg.threads.min(cfg.conns);
     let progress = Arc::new(Progress::default());
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
@@ -493,7 +524,7 @@ async fn shard_main(
             stream,
             state: state.clone(),
             request: request.clone(),
-            checker: *checker,
+            checker: checker.clone(),
             decoder: FrameDecoder::new(),
             input: BytesMut::with_capacity(64 * 1024),
             out: Vec::with_capacity(64 * 1024),
@@ -503,6 +534,8 @@ async fn shard_main(
             mode,
             quota,
             window,
+            // Any odd seed works for xorshift; distinct per connection.
+            pick: (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             end_timer: None,
             send_timer: None,
             done: quota == Some(0),
@@ -585,6 +618,8 @@ struct Conn {
     mode: Mode,
     quota: Option<u64>,
     window: Window,
+    /// xorshift state choosing the request variant.
+    pick: u64,
     end_timer: Option<Timer>,
     send_timer: Option<(Instant, Timer)>,
     done: bool,
@@ -611,7 +646,14 @@ impl Conn {
 
     fn send(&mut self, at: Instant) {
         let slot = self.slots.alloc(at);
-        self.request.append(&mut self.out, slot);
+        if self.request.variants() > 1 {
+            self.pick ^= self.pick << 13;
+            self.pick ^= self.pick >> 7;
+            self.pick ^= self.pick << 17;
+            self.request.append_variant(&mut self.out, slot, (self.pick >> 16) as usize);
+        } else {
+            self.request.append(&mut self.out, slot);
+        }
         self.state.sent.set(self.state.sent.get() + 1);
     }
 

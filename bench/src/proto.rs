@@ -9,6 +9,13 @@
 //!
 //! Raw: a frame of a 4-byte big-endian length that counts itself, then `size` bytes (at least
 //! 4) whose first 4 hold the request id; the reply must be the same frame.
+//!
+//! Custom TARS calls ([`Request::calls`], [`Checker::custom`]): any `servant.func` with
+//! pre-encoded parameter bodies, one variant each (a request picks one, e.g. at random), and
+//! a caller-supplied check of each reply's results (the registry benchmark sends
+//! `findObjectById` for random objects this way).
+
+use std::sync::Arc;
 
 use anyhow::{bail, ensure, Result};
 use bytes::Bytes;
@@ -35,9 +42,15 @@ pub enum Proto {
     Raw,
 }
 
-/// A pre-encoded request.
+/// A pre-encoded request: one or more variants (the same call with different parameters),
+/// each sent with only its request id patched.
 #[derive(Debug, Clone)]
 pub struct Request {
+    variants: Vec<Encoded>,
+}
+
+#[derive(Debug, Clone)]
+struct Encoded {
     frame: Vec<u8>,
     id_at: usize,
 }
@@ -49,27 +62,16 @@ impl Request {
         let payload = "a".repeat(size);
         let mut w = ParamWriter::new(ver);
         w.write_str(1, "sIn", &payload);
-        let frame = encode_frame(&RequestPacket {
-            i_version: ver,
-            c_packet_type: packet_type::NORMAL,
-            i_message_type: 0,
-            i_request_id: SENTINEL,
-            s_servant_name: servant.to_owned(),
-            s_func_name: func.to_owned(),
-            s_buffer: w.finish(),
-            i_timeout: REQUEST_TIMEOUT_MS,
-            context: StringMap::new(),
-            status: StringMap::new(),
-        })
-        .to_vec();
-        // Tag 4, type Int4 (head 0x42), then the sentinel: within the fixed-size header.
-        let mut needle = vec![0x42];
-        needle.extend_from_slice(&SENTINEL.to_be_bytes());
-        let head = &frame[..frame.len().min(32)];
-        let Some(at) = head.windows(needle.len()).position(|w| w == needle.as_slice()) else {
-            bail!("request id not found in the encoded request");
-        };
-        Ok(Request { frame, id_at: at + 1 })
+        Request::calls(ver, servant, func, &[w.finish()])
+    }
+
+    /// Any TARS call `servant.func`: one variant per parameter body (`sBuffer`, already encoded
+    /// for `ver`); [`Request::append_variant`] picks one per request.
+    pub fn calls(ver: i16, servant: &str, func: &str, bodies: &[Bytes]) -> Result<Request> {
+        ensure!(ver == version::TARS || ver == version::TUP, "--version must be 1 or 3, not {ver}");
+        ensure!(!bodies.is_empty(), "a request needs at least one parameter body");
+        let variants = bodies.iter().map(|b| encode_call(ver, servant, func, b.clone())).collect::<Result<_>>()?;
+        Ok(Request { variants })
     }
 
     /// The raw echo frame (payloads under 4 bytes are raised to 4, to hold the id).
@@ -79,26 +81,66 @@ impl Request {
         let mut frame = Vec::with_capacity(4 + size);
         frame.extend_from_slice(&len.to_be_bytes());
         frame.resize(4 + size, b'a');
-        Request { frame, id_at: 4 }
+        Request { variants: vec![Encoded { frame, id_at: 4 }] }
     }
 
-    /// Appends the request with id slot `slot` to `out`.
+    /// Appends the (first) request with id slot `slot` to `out`.
     pub fn append(&self, out: &mut Vec<u8>, slot: u32) {
-        let at = out.len() + self.id_at;
-        out.extend_from_slice(&self.frame);
+        self.append_variant(out, slot, 0);
+    }
+
+    /// Appends variant `pick` (modulo the number of variants) with id slot `slot` to `out`.
+    pub fn append_variant(&self, out: &mut Vec<u8>, slot: u32, pick: usize) {
+        let v = &self.variants[pick % self.variants.len()];
+        let at = out.len() + v.id_at;
+        out.extend_from_slice(&v.frame);
         out[at..at + 4].copy_from_slice(&(ID_BASE + slot).to_be_bytes());
     }
 
-    /// Encoded size in bytes, prefix included.
+    /// How many variants there are (1 for the echo and raw requests).
+    pub fn variants(&self) -> usize {
+        self.variants.len()
+    }
+
+    /// Encoded size in bytes of the first variant, prefix included.
     pub fn len(&self) -> usize {
-        self.frame.len()
+        self.variants[0].frame.len()
     }
 
     /// Never true: a request has at least its prefix.
     pub fn is_empty(&self) -> bool {
-        self.frame.is_empty()
+        self.variants[0].frame.is_empty()
     }
 }
+
+/// Encodes one request with the sentinel id and finds where the id sits.
+fn encode_call(ver: i16, servant: &str, func: &str, body: Bytes) -> Result<Encoded> {
+    let frame = encode_frame(&RequestPacket {
+        i_version: ver,
+        c_packet_type: packet_type::NORMAL,
+        i_message_type: 0,
+        i_request_id: SENTINEL,
+        s_servant_name: servant.to_owned(),
+        s_func_name: func.to_owned(),
+        s_buffer: body,
+        i_timeout: REQUEST_TIMEOUT_MS,
+        context: StringMap::new(),
+        status: StringMap::new(),
+    })
+    .to_vec();
+    // Tag 4, type Int4 (head 0x42), then the sentinel: within the fixed-size header.
+    let mut needle = vec![0x42];
+    needle.extend_from_slice(&SENTINEL.to_be_bytes());
+    let head = &frame[..frame.len().min(32)];
+    let Some(at) = head.windows(needle.len()).position(|w| w == needle.as_slice()) else {
+        bail!("request id not found in the encoded request");
+    };
+    Ok(Encoded { frame, id_at: at + 1 })
+}
+
+/// Checks the results of a reply to a custom call: called with the reply's iVersion and its
+/// encoded results (`sBuffer`) once the framework return code is known to be 0.
+pub type ResultCheck = Arc<dyn Fn(i16, &Bytes) -> Result<(), String> + Send + Sync>;
 
 /// A reply that is wrong; `slot` is set when its request could still be identified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,17 +152,34 @@ pub struct BadReply {
 }
 
 /// Checks replies (frame bodies, without the length prefix).
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct Checker {
     proto: Proto,
     size: usize,
+    results: Option<ResultCheck>,
+}
+
+impl std::fmt::Debug for Checker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checker")
+            .field("proto", &self.proto)
+            .field("size", &self.size)
+            .field("custom", &self.results.is_some())
+            .finish()
+    }
 }
 
 impl Checker {
     /// Checks replies to [`Request::tars`] / [`Request::raw`] with this `size`.
     pub fn new(proto: Proto, size: usize) -> Checker {
         let size = if proto == Proto::Raw { size.max(4) } else { size };
-        Checker { proto, size }
+        Checker { proto, size, results: None }
+    }
+
+    /// Checks replies to a custom call ([`Request::calls`]) in iVersion `ver`: the framework
+    /// return code must be 0 and `results` must accept the encoded results.
+    pub fn custom(ver: i16, results: ResultCheck) -> Checker {
+        Checker { proto: Proto::Tars(ver), size: 0, results: Some(results) }
     }
 
     /// The slot the reply answers, if it is a good reply.
@@ -153,6 +212,10 @@ impl Checker {
             return Err(bad(slot, format!("iRet {ret}: {}", desc.unwrap_or_default())));
         }
         let buf: Bytes = r.read_required(6).map_err(|e| bad(slot, format!("reply sBuffer: {e}")))?;
+        if let Some(check) = &self.results {
+            check(version::TARS, &buf).map_err(|why| bad(slot, why))?;
+            return slot.ok_or_else(|| bad(None, "no request id".into()));
+        }
         let mut p = Reader::from_bytes(&buf);
         let rv: i32 = p.read_required(0).map_err(|e| bad(slot, format!("return value: {e}")))?;
         let out_len = match p.skip_to_tag(2) {
@@ -171,6 +234,10 @@ impl Checker {
         let slot = Some((reply.request_id as u32).wrapping_sub(ID_BASE));
         if reply.ret != 0 {
             return Err(BadReply { slot, why: format!("iRet {}: {}", reply.ret, reply.desc) });
+        }
+        if let Some(check) = &self.results {
+            check(reply.version, &reply.body).map_err(|why| BadReply { slot, why })?;
+            return slot.ok_or_else(|| BadReply { slot: None, why: "no request id".into() });
         }
         let decoded = reply.params().and_then(|mut p| {
             let rv: i32 = p.read_ret()?;
@@ -235,6 +302,42 @@ mod tests {
         }
         // TarsCpp's async proxy sends 164-167 bytes for 100 B (167 with a 4-byte id).
         assert_eq!(Request::tars(1, "TestApp.StressServer.StressObj", "testStr", 100).unwrap().len(), 167);
+    }
+
+    #[test]
+    fn custom_calls_pick_variants_and_check_results() {
+        let bodies: Vec<Bytes> = ["A.B.Obj", "C.D.Obj"]
+            .iter()
+            .map(|id| {
+                let mut w = ParamWriter::new(1);
+                w.write_str(1, "id", id);
+                w.finish()
+            })
+            .collect();
+        let req = Request::calls(1, "tars.tarsregistry.QueryObj", "findObjectById", &bodies).unwrap();
+        assert_eq!(req.variants(), 2);
+        let mut out = Vec::new();
+        req.append_variant(&mut out, 5, 3);
+        let decoded = RequestPacket::decode_body(&Bytes::copy_from_slice(&out[4..])).unwrap();
+        assert_eq!(decoded.i_request_id as u32, ID_BASE + 5);
+        let (current, params) = Current::from_packet(decoded, None);
+        let id: String = ParamReader::new(1, &params).unwrap().read(1, "id").unwrap();
+        assert_eq!(id, "C.D.Obj");
+        let mut w = ParamWriter::new(1);
+        w.write_ret(&7i32);
+        let mut reply = bytes::BytesMut::from(&reply_frame(&current, Ok(w.finish())).unwrap()[..]);
+        let body = FrameDecoder::new().decode(&mut reply).unwrap().unwrap();
+        let seven: ResultCheck = Arc::new(|ver, results| {
+            let rv: i32 = ParamReader::new(ver, results).and_then(|mut p| p.read_ret()).map_err(|e| e.to_string())?;
+            if rv == 7 {
+                Ok(())
+            } else {
+                Err(format!("got {rv}"))
+            }
+        });
+        assert_eq!(Checker::custom(1, seven).check(&body), Ok(5));
+        let never: ResultCheck = Arc::new(|_, _| Err("no".into()));
+        assert_eq!(Checker::custom(1, never).check(&body), Err(BadReply { slot: Some(5), why: "no".into() }));
     }
 
     #[test]

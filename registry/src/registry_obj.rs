@@ -14,9 +14,8 @@
 //! - Every call reads the database when it is made (upstream caches the framework key at start
 //!   and docker registries in a background thread); nothing here blocks a shard.
 //!
-//! Wire quirk kept for compatibility: `updateServer`'s first three parameters are declared
-//! `(app, serverName, nodeName)` in the IDL, but tarsnode sends, and upstream's registry reads,
-//! `(nodeName, app, serverName)` in those positions. We read them as tarsnode sends them.
+//! `updateServer` takes `(nodeName, app, serverName)`, unlike `getServers` and
+//! `reportVersion`: that is upstream's declaration (tarsnode sends it so), and ours.
 
 use std::sync::Arc;
 
@@ -327,8 +326,7 @@ impl Registry for RegistryImp {
         }
     }
 
-    /// The wire order is `(nodeName, app, serverName)`, whatever the IDL names say (see the
-    /// module docs); the parameters are named here for what they carry.
+    /// Node name first (see the module docs).
     async fn update_server(
         &self,
         _current: &mut Current,

@@ -72,6 +72,7 @@ fn main_inner() -> Result<()> {
         io: args.get_or("io", d.io)?,
         threads: args.get_or("threads", d.threads)?,
         progress: !args.flag("quiet"),
+        call: None,
     };
     let json = args.flag("json");
     args.finish()?;
