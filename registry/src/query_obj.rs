@@ -125,6 +125,7 @@ impl QueryF for QueryImp {
         Ok(answer(self.routes.with(&id, |r, g| find::in_group_priority(r, g, &ip)), active_ep, inactive_ep))
     }
 
+    /// Upstream answers it exactly as `findObjectById4All`.
     async fn find_object_by_id_in_same_group(
         &self,
         current: &mut Current,
@@ -132,8 +133,7 @@ impl QueryF for QueryImp {
         active_ep: &mut Vec<EndpointF>,
         inactive_ep: &mut Vec<EndpointF>,
     ) -> Result<i32, ServantError> {
-        let ip = caller_ip(current);
-        Ok(answer(self.routes.with(&id, |r, g| find::in_group_priority(r, g, &ip)), active_ep, inactive_ep))
+        self.find_object_by_id4_all(current, id, active_ep, inactive_ep).await
     }
 
     async fn find_object_by_id_in_same_station(
