@@ -321,7 +321,9 @@ pub fn run(cfg: &LoadConfig, observer: Option<&mut dyn FnMut(Edge)>) -> Result<R
             (Request::calls(v, &cfg.servant, &cfg.func, &call.bodies)?, Checker::custom(v, call.check.clone()))
         }
         (Some(_), Proto::Raw) => bail!("a custom call needs the TARS protocol"),
-        (None, Proto::Tars(v)) => (Request::tars(v, &cfg.servant, &cfg.func, cfg.size)?, Checker::new(cfg.proto, cfg.size)),
+        (None, Proto::Tars(v)) => {
+            (Request::tars(v, &cfg.servant, &cfg.func, cfg.size)?, Checker::new(cfg.proto, cfg.size))
+        }
         (None, Proto::Raw) => (Request::raw(cfg.size), Checker::new(cfg.proto, cfg.size)),
     };
     let threads = cfg.threads.min(cfg.conns);
