@@ -5,20 +5,24 @@
 //! 1. A fresh `db_tars` (a database `bench_registry_<pid>` on the MySQL server of `--url`,
 //!    dropped at the end, else an embedded SQLite file in a temp dir), migrated, is filled
 //!    with `objects` servers × `nodes` nodes, one adapter each (`AppK.ServerK.Obj`), by
-//!    multi-row INSERTs.
+//!    multi-row INSERTs; then the run waits `settle` (rows younger than the loader's 3 s
+//!    overlap would be re-read by every poll of a registry started right away).
 //! 2. For each shard count, the registry ([`tars_registry::service::start`], QueryObj only,
 //!    the default 200 ms change poll) and the TARS echo server ([`crate::echo::start_tars`])
 //!    run in this process on the same IO driver and the same number of shards, with the same
 //!    adapter settings.
 //! 3. [`load::run`] drives both with the same client setup: closed loop (`conns` × `depth`,
 //!    repetitions interleaved registry, echo, registry, echo, …) for the maximum throughput;
-//!    then open loop at half the registry's median closed-loop QPS for both (equal load),
-//!    and the echo at half its own. Registry requests are `findObjectById` for an object
-//!    drawn at random from all of them (every request pre-encoded); every reply must carry a
-//!    non-empty endpoint list. Echo requests are the 100 B echo.
+//!    then open loop at fractions of the registry's median closed-loop QPS (½ by default,
+//!    and ¼, ⅒), each on both servers, and the echo at half its own. Registry requests are
+//!    `findObjectById` for an object drawn at random from all of them (every variant
+//!    pre-encoded); every reply must carry a non-empty endpoint list. Echo requests are the
+//!    100 B echo.
 //! 4. CPU per thread (`/proc/self/task/*/stat`) at the window edges splits the process into
-//!    the server's shard threads, the client's shard threads and the rest (the registry's
-//!    loader and store threads, which include the SQLite engine); `--db-pid` adds mariadbd.
+//!    the measured server's shard threads, the registry's background threads (loader, jobs,
+//!    store; the store threads run the SQLite engine) and the client (the remainder);
+//!    `--db-pid` adds the database server. An idle window per round shows what the
+//!    registry's polling alone costs.
 //! 5. Propagation: `changes` times, after a random pause (so changes land at random points
 //!    of the loader's poll cycle), one server row is updated — alternately `present_state`
 //!    of one node set to `inactive` (`t_server_conf`) and one endpoint's port changed
@@ -113,6 +117,10 @@ pub struct RegistryBenchConfig {
     /// last 3 s on every poll, so a registry started right after the fill re-reads them all
     /// for its first seconds); the database server's CPU is sampled meanwhile as a baseline.
     pub settle: Duration,
+    /// An idle window per round (no queries) measuring what the registry's polling costs.
+    pub idle: Duration,
+    /// `/tars/reap<changePollMs>`; `None` = the registry's default (200 ms).
+    pub change_poll: Option<Duration>,
 }
 
 impl RegistryBenchConfig {
@@ -143,6 +151,8 @@ impl RegistryBenchConfig {
             open: true,
             propagation: true,
             settle: Duration::from_secs(5),
+            idle: Duration::from_secs(4),
+            change_poll: None,
         }
     }
 
@@ -157,6 +167,7 @@ impl RegistryBenchConfig {
             changes: 4,
             open_fractions: vec![0.5],
             settle: Duration::ZERO,
+            idle: Duration::from_millis(300),
             ..RegistryBenchConfig::full()
         }
     }
@@ -311,19 +322,28 @@ pub fn populate(store: &Store, objects: usize, nodes: usize) -> Result<Populated
 // The servers
 
 /// The registry's config: QueryObj only, with the echo server's adapter settings, on a free
-/// port of 127.0.0.1; `/tars/reap` left at its defaults (200 ms change poll).
-pub fn registry_config() -> String {
+/// port of 127.0.0.1; `/tars/reap` at its defaults (200 ms change poll) unless `change_poll`.
+pub fn registry_config(change_poll: Option<Duration>) -> String {
+    let reap = match change_poll {
+        Some(d) => format!("<reap>\n  changePollMs={}\n</reap>\n", d.as_millis()),
+        None => String::new(),
+    };
     format!(
         "<tars>\n<application>\n<server>\n  app=tars\n  server=tarsregistry\n  \
          local=tcp -h 127.0.0.1 -p 0 -t 10000\n  <{QUERY_OBJ}Adapter>\n    \
          endpoint=tcp -h 127.0.0.1 -p 0 -t 60000\n    servant={QUERY_OBJ}\n    maxconns=100000\n    \
-         queuecap=0\n    queuetimeout=60000\n  </{QUERY_OBJ}Adapter>\n</server>\n</application>\n</tars>\n"
+         queuecap=0\n    queuetimeout=60000\n  </{QUERY_OBJ}Adapter>\n</server>\n</application>\n{reap}</tars>\n"
     )
 }
 
 /// Starts the registry on `store`.
-pub fn start_registry(store: &Store, io: IoMode, shards: usize) -> Result<(Registry, SocketAddr)> {
-    let config = Config::parse(&registry_config()).context("registry config")?;
+pub fn start_registry(
+    store: &Store,
+    io: IoMode,
+    shards: usize,
+    change_poll: Option<Duration>,
+) -> Result<(Registry, SocketAddr)> {
+    let config = Config::parse(&registry_config(change_poll)).context("registry config")?;
     let opts = StartOptions { io: Some(io), shards: Some(shards), store: Some(store.clone()) };
     let registry = tars_registry::service::start(&config, opts).context("starting the registry")?;
     let addr = registry.addr_of(QUERY_OBJ).ok_or_else(|| anyhow!("QueryObj is not bound"))?;
@@ -431,9 +451,11 @@ pub struct CpuSplit {
     /// because they may have exited (taking their per-thread times along) by the time the
     /// window's end is sampled.
     pub client: Duration,
-    /// Everything else in this process: the registry's loader, jobs and store threads (with
-    /// the SQLite engine), the other server's idle shards, the main thread.
+    /// The registry's background threads: its route loader, its jobs and the store's
+    /// threads (which run the SQLite engine; with MySQL they mostly wait for the server).
     pub other: Duration,
+    /// The rest of this process: the main thread, the other server's (idle) shards.
+    pub rest: Duration,
     /// The database server, when its pid is known.
     pub db: Option<Duration>,
 }
@@ -451,11 +473,13 @@ fn split(a: &CpuSnapshot, b: &CpuSnapshot, server_prefix: &str) -> CpuSplit {
             // Counted as the remainder below.
         } else if comm.starts_with(server_prefix) {
             out.server += d;
-        } else {
+        } else if comm.starts_with("tars-store-") || comm.starts_with("tars-registry") {
             out.other += d;
+        } else {
+            out.rest += d;
         }
     }
-    out.client = b.process.saturating_sub(a.process).saturating_sub(out.server + out.other);
+    out.client = b.process.saturating_sub(a.process).saturating_sub(out.server + out.other + out.rest);
     out.db = a.db.zip(b.db).map(|(x, y)| y.saturating_sub(x));
     out
 }
@@ -549,7 +573,7 @@ impl Measured {
             "latency_us": l.to_json(),
             "server_cores": round1(self.cores(self.cpu.server) * 100.0) / 100.0,
             "client_cores": round1(self.cores(self.cpu.client) * 100.0) / 100.0,
-            "other_cores": round1(self.cores(self.cpu.other) * 100.0) / 100.0,
+            "registry_background_cores": round1(self.cores(self.cpu.other) * 100.0) / 100.0,
             "db_cores": self.cpu.db.map(|d| round1(self.cores(d) * 100.0) / 100.0),
             "server_cpu_us_per_req": round1(self.server_us_per_req() * 100.0) / 100.0,
             "client_cpu_us_per_req": round1(self.client_us_per_req() * 100.0) / 100.0,
@@ -570,7 +594,7 @@ impl Measured {
         };
         format!(
             "{:<8} {mode:<30} {:>9.0} req/s  p50 {:>7.1}  p99 {:>8.1}  p99.9 {:>8.1}  max {:>8.1} us  \
-             server {:.2} us/req ({:.2} cores)  client {:.2} us/req  other {:.2} cores{db}  errors {}{err}",
+             server {:.2} us/req ({:.2} cores)  client {:.2} us/req  registry bg {:.2} cores{db}  errors {}{err}",
             self.target.name(),
             self.report.qps,
             l.p50_us,
@@ -840,7 +864,7 @@ pub struct Round {
     pub changes: Vec<Change>,
     /// Connections polled per change.
     pub poll_conns: usize,
-    /// CPU over the propagation phase (idle servers, loader polling), and its length.
+    /// CPU over an idle window (no queries; the loader polling), and its length.
     pub idle_cpu: (CpuSplit, Duration),
 }
 
@@ -915,7 +939,7 @@ impl Round {
             },
             "idle": {
                 "seconds": round1(idle * 10.0) / 10.0,
-                "other_cores": round1(self.idle_cpu.0.other.as_secs_f64() / idle * 1000.0) / 1000.0,
+                "registry_background_cores": round1(self.idle_cpu.0.other.as_secs_f64() / idle * 1000.0) / 1000.0,
                 "db_cores": self.idle_cpu.0.db.map(|d| round1(d.as_secs_f64() / idle * 1000.0) / 1000.0),
             },
             "goals": self.goals().iter().map(|(g, ok, v)| json!({"goal": g, "met": ok, "value": v})).collect::<Vec<_>>(),
@@ -994,8 +1018,7 @@ impl Round {
         let db = self.idle_cpu.0.db.map(|d| format!(", database server {:.3} cores", d.as_secs_f64() / idle));
         let _ = writeln!(
             s,
-            "  background while idle ({:.1} s): loader/store/jobs threads {:.3} cores{}",
-            idle,
+            "idle for {idle:.1} s (no queries), the registry polling the database: loader/store/jobs threads {:.3} cores{}",
             self.idle_cpu.0.other.as_secs_f64() / idle,
             db.unwrap_or_default()
         );
@@ -1016,7 +1039,7 @@ pub fn run_round(
     log: &mut dyn FnMut(&str),
 ) -> Result<Round> {
     let started = Instant::now();
-    let (registry, registry_addr) = start_registry(&db.store, cfg.io, shards)?;
+    let (registry, registry_addr) = start_registry(&db.store, cfg.io, shards, cfg.change_poll)?;
     let registry_start = started.elapsed();
     let servants_routed = registry.runtime.hub.servant_count();
     let io = registry.server.io_of(&format!("{QUERY_OBJ}Adapter")).unwrap_or(cfg.io);
@@ -1055,10 +1078,10 @@ pub fn run_round(
         }
 
         let idle_start = (snapshot(cfg.db_pid), Instant::now());
+        std::thread::sleep(cfg.idle);
+        let idle_cpu = (split(&idle_start.0, &snapshot(cfg.db_pid), "-"), idle_start.1.elapsed());
         let changes =
             if cfg.propagation { propagation(&db.store, registry_addr, cfg, round, log)? } else { Vec::new() };
-        let idle_end = snapshot(cfg.db_pid);
-        let idle_cpu = (split(&idle_start.0, &idle_end, "-"), idle_start.1.elapsed());
         Ok(Round {
             shards,
             io,
@@ -1135,6 +1158,7 @@ impl Outcome {
             "objects": cfg.objects,
             "nodes": cfg.nodes,
             "server_io": cfg.io.as_str(),
+            "change_poll_ms": cfg.change_poll.map(|d| d.as_millis() as u64),
             "client": {
                 "threads": cfg.threads,
                 "closed_io": cfg.client_io.as_str(),
@@ -1163,7 +1187,8 @@ impl Outcome {
     pub fn text(&self, cfg: &RegistryBenchConfig) -> String {
         let mut s = format!(
             "machine: {}\ndatabase: {}\n{} objects x {} nodes: {} + {} rows filled in {:.1} s\n\
-             client: {} thread(s); servers (registry QueryObj and TARS echo) in this process on {}\n\n",
+             client: {} thread(s); servers (registry QueryObj and TARS echo) in this process on {}; \
+             registry change poll {}\n\n",
             self.machine,
             self.database,
             cfg.objects,
@@ -1172,7 +1197,8 @@ impl Outcome {
             self.populated.adapters,
             self.populated.took.as_secs_f64(),
             cfg.threads,
-            cfg.io
+            cfg.io,
+            cfg.change_poll.map_or("200 ms (default)".to_owned(), |d| format!("{} ms", d.as_millis())),
         );
         if let Some(d) = self.baseline.0.db {
             let _ = writeln!(

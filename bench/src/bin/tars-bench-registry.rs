@@ -13,7 +13,8 @@ usage: tars-bench-registry [--url mysql://USER:PASS@HOST:PORT/DB] [--db-pid PID]
                            [--open-io MODE] [--threads T] [--conns C] [--depth D]
                            [--open-conns C] [--size BYTES] [--duration SECS] [--warmup SECS]
                            [--reps R] [--open-fractions F,...] [--phases closed,open,propagation]
-                           [--changes N] [--poll-conns N] [--settle SECS] [--quick] [--json]
+                           [--changes N] [--poll-conns N] [--settle SECS] [--change-poll-ms MS]
+                           [--quick] [--json]
   --url         MySQL/MariaDB server: a database bench_registry_<pid> is created there, filled
                 and dropped at the end (default: embedded SQLite in a temp dir)
   --db-pid      the database server's pid, to report its CPU use
@@ -40,6 +41,9 @@ usage: tars-bench-registry [--url mysql://USER:PASS@HOST:PORT/DB] [--db-pid PID]
   --poll-conns  connections polling each change (default 8)
   --settle      seconds to wait after filling the database, before the first registry starts
                 (default 5; the database server's CPU is sampled meanwhile)
+  --change-poll-ms
+                the registry's /tars/reap<changePollMs> (default: its own default, 200 ms);
+                for diagnosis only: the results are meant for the default
   --quick       smoke run: 200 objects, 0.5 s runs, 1 repetition, open loop at 0.5 only,
                 4 changes, no settling
   --json        one JSON object on stdout (progress and the text report go to stderr)";
@@ -97,6 +101,9 @@ fn main_inner() -> Result<()> {
     }
     if let Some(s) = args.get::<f64>("settle")? {
         cfg.settle = secs(s)?;
+    }
+    if let Some(ms) = args.get::<u64>("change-poll-ms")? {
+        cfg.change_poll = Some(std::time::Duration::from_millis(ms));
     }
     let json = args.flag("json");
     args.finish()?;
