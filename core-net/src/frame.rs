@@ -111,11 +111,20 @@ impl FrameDecoder {
 
 /// Encodes a packet with its length prefix.
 pub fn encode_frame<T: Struct>(packet: &T) -> Bytes {
-    let mut w = Writer::from_buf(BytesMut::with_capacity(PREFIX + packet.size_hint()));
+    let mut buf = BytesMut::new();
+    encode_frame_into(&mut buf, packet);
+    buf.freeze()
+}
+
+/// Appends a packet with its length prefix to `out` (a connection's output buffer, say, so
+/// that a reply is written once instead of encoded aside and copied).
+pub fn encode_frame_into<T: Struct>(out: &mut BytesMut, packet: &T) {
+    let start = out.len();
+    out.reserve(PREFIX + packet.size_hint());
+    let mut w = Writer::from_buf(std::mem::take(out));
     w.put_raw(&[0; PREFIX]);
     packet.write_fields(&mut w);
-    let mut buf = w.into_inner();
-    let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
-    (&mut buf[..PREFIX]).put_u32(len);
-    buf.freeze()
+    *out = w.into_inner();
+    let len = u32::try_from(out.len() - start).unwrap_or(u32::MAX);
+    (&mut out[start..start + PREFIX]).put_u32(len);
 }

@@ -3,11 +3,11 @@
 //! construction, and the client-side [`Transport`] seam a communicator implements.
 
 use crate::codec::{DecodeError, DecodeErrorKind, Field, Reader, Struct, Writer};
-use crate::frame::encode_frame;
+use crate::frame::encode_frame_into;
 use crate::json::{self, JsonField};
 use crate::packet::{packet_type, ret, status_key, version, RequestPacket, ResponsePacket, StringMap};
 use crate::tup::{UniAttribute, RET_NAME};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
@@ -255,8 +255,14 @@ impl Current {
 /// a `RequestPacket`-shaped reply, with a non-zero code and its text in `status` as TarsCpp
 /// clients read them (`STATUS_RESULT_CODE` / `STATUS_RESULT_DESC`).
 pub fn reply_frame(current: &Current, result: Result<Bytes, ServantError>) -> Option<Bytes> {
+    let mut out = BytesMut::new();
+    reply_into(&mut out, current, result).then(|| out.freeze())
+}
+
+/// [`reply_frame`] appended to `out`; `false` (nothing written) for a oneway call.
+pub fn reply_into(out: &mut BytesMut, current: &Current, result: Result<Bytes, ServantError>) -> bool {
     if current.is_oneway() {
-        return None;
+        return false;
     }
     let (code, desc, body) = match result {
         Ok(body) => (ret::SUCCESS, String::new(), body),
@@ -273,30 +279,38 @@ pub fn reply_frame(current: &Current, result: Result<Bytes, ServantError>) -> Op
         // An error reply still carries a well-formed (empty) attribute set: TarsCpp sends an
         // empty sBuffer here by mistake, and TUP clients such as @tars/rpc fail to decode that.
         let body = if code == ret::SUCCESS { body } else { UniAttribute::new().encode() };
-        return Some(encode_frame(&RequestPacket {
-            i_version: version::TUP,
-            c_packet_type: packet_type::NORMAL,
-            i_message_type: current.message_type,
-            i_request_id: current.request_id,
-            s_servant_name: current.servant.clone(),
-            s_func_name: current.func.clone(),
-            s_buffer: body,
-            i_timeout: 0,
-            context: current.response_context.clone(),
-            status,
-        }));
+        encode_frame_into(
+            out,
+            &RequestPacket {
+                i_version: version::TUP,
+                c_packet_type: packet_type::NORMAL,
+                i_message_type: current.message_type,
+                i_request_id: current.request_id,
+                s_servant_name: current.servant.clone(),
+                s_func_name: current.func.clone(),
+                s_buffer: body,
+                i_timeout: 0,
+                context: current.response_context.clone(),
+                status,
+            },
+        );
+        return true;
     }
-    Some(encode_frame(&ResponsePacket {
-        i_version: current.version,
-        c_packet_type: packet_type::NORMAL,
-        i_request_id: current.request_id,
-        i_message_type: current.message_type,
-        i_ret: code,
-        s_buffer: body,
-        status: current.response_status.clone(),
-        s_result_desc: desc,
-        context: current.response_context.clone(),
-    }))
+    encode_frame_into(
+        out,
+        &ResponsePacket {
+            i_version: current.version,
+            c_packet_type: packet_type::NORMAL,
+            i_request_id: current.request_id,
+            i_message_type: current.message_type,
+            i_ret: code,
+            s_buffer: body,
+            status: current.response_status.clone(),
+            s_result_desc: desc,
+            context: current.response_context.clone(),
+        },
+    );
+    true
 }
 
 /// A decoded reply, whichever envelope it came in.

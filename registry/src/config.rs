@@ -32,6 +32,11 @@ pub struct RegistryConfig {
     /// `/tars/reap<changePollMs>` (ours): how often the database is asked what changed.
     /// Bounds how stale an answer can be; default 200 ms.
     pub change_poll: Duration,
+    /// `/tars/reap<deletePollMs>` (ours): how often the row counts and id sums are compared,
+    /// which is how deleted rows are found (a delete moves no timestamp). It scans both
+    /// tables, so it runs less often than the change poll; default 500 ms, never more often
+    /// than the change poll.
+    pub delete_poll: Duration,
     /// `/tars/objcache<FilePath>` (upstream's unused cache-file key): the route snapshot a
     /// restarted registry answers from while the database is down. Relative paths are under
     /// the server's `datapath`. Empty disables it.
@@ -66,6 +71,7 @@ impl Default for RegistryConfig {
             recover_protect_rate: 30,
             heartbeat_off: false,
             change_poll: Duration::from_millis(200),
+            delete_poll: Duration::from_millis(500),
             snapshot_path: None,
             default_node_template: "tars.tarsnode".to_owned(),
             query_obj: "tars.tarsregistry.QueryObj".to_owned(),
@@ -110,16 +116,14 @@ impl RegistryConfig {
         let text = |key: &str, default: &str| {
             config.get(key).map(str::trim).filter(|v| !v.is_empty()).unwrap_or(default).to_owned()
         };
-        let change_poll = match config.get("/tars/reap<changePollMs>").map(str::trim).filter(|v| !v.is_empty()) {
-            None => d.change_poll,
-            Some(v) => {
-                v.parse::<u64>().map(|ms| Duration::from_millis(ms.clamp(10, 60_000))).map_err(|_| ConfigError {
-                    key: "/tars/reap<changePollMs>".into(),
-                    value: v.into(),
-                    reason: "not a whole number of milliseconds".into(),
-                })?
-            }
+        let millis = |key: &str, default: Duration| match config.get(key).map(str::trim).filter(|v| !v.is_empty()) {
+            None => Ok(default),
+            Some(v) => v.parse::<u64>().map(|ms| Duration::from_millis(ms.clamp(10, 60_000))).map_err(|_| {
+                ConfigError { key: key.into(), value: v.into(), reason: "not a whole number of milliseconds".into() }
+            }),
         };
+        let change_poll = millis("/tars/reap<changePollMs>", d.change_poll)?;
+        let delete_poll = millis("/tars/reap<deletePollMs>", d.delete_poll)?.max(change_poll);
         let rate = match config.get("/tars/reap<recoverProtectRate>").map(str::trim).filter(|v| !v.is_empty()) {
             None => d.recover_protect_rate,
             Some(v) => v.parse::<u32>().ok().filter(|r| *r <= 100).ok_or_else(|| ConfigError {
@@ -149,6 +153,7 @@ impl RegistryConfig {
             recover_protect_rate: rate,
             heartbeat_off: flag("/tars/reap<heartbeatoff>"),
             change_poll,
+            delete_poll,
             snapshot_path,
             default_node_template: text("/tars/nodeinfo<defaultTemplate>", &d.default_node_template),
             query_obj: text("/tars/objname<QueryObjName>", &d.query_obj),
@@ -185,6 +190,20 @@ mod tests {
         assert_eq!(c.default_node_template, "tars.tarsnode2");
         assert_eq!(c.snapshot_path, Some(PathBuf::from("/data/routes.dat")));
         assert_eq!(c.change_poll, Duration::from_millis(200));
+        assert_eq!(c.delete_poll, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn the_delete_poll_is_never_more_frequent_than_the_change_poll() {
+        let text = "<tars>\n<reap>\nchangePollMs = 300\ndeletePollMs = 100\n</reap>\n</tars>\n";
+        let c = RegistryConfig::from_config(&Config::parse(text).expect("parses"), None).expect("valid");
+        assert_eq!((c.change_poll, c.delete_poll), (Duration::from_millis(300), Duration::from_millis(300)));
+        let text = "<tars>\n<reap>\ndeletePollMs = 2000\n</reap>\n</tars>\n";
+        let c = RegistryConfig::from_config(&Config::parse(text).expect("parses"), None).expect("valid");
+        assert_eq!(c.delete_poll, Duration::from_millis(2000));
+        let bad = Config::parse("<tars>\n<reap>\ndeletePollMs = often\n</reap>\n</tars>\n").expect("parses");
+        let e = RegistryConfig::from_config(&bad, None).expect_err("rejected");
+        assert!(e.to_string().contains("/tars/reap<deletePollMs>"), "{e}");
     }
 
     #[test]

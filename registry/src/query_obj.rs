@@ -5,10 +5,12 @@ use std::net::IpAddr;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use tars_core_net::rpc::{Current, ParamReader, ServantError};
+use tars_core_net::codec::{DecodeError, DecodeErrorKind, Reader};
+use tars_core_net::rpc::{Current, ServantError};
 use tars_core_net::server::{Dispatch, DispatchFuture};
 use tars_protocol::tars::{dispatch_query_f, EndpointF, GetMasterSlaveLock, QueryF};
 
+use crate::routes::fast::Answers;
 use crate::routes::find::{self, Found};
 use crate::routes::table::{EncodedAnswers, TARS_VERSION};
 use crate::routes::ShardRoutes;
@@ -47,13 +49,26 @@ impl QueryServant {
             }
             _ => return None,
         };
-        let id: String = match ParamReader::new(current.version, body).and_then(|mut p| p.read(1, "id")) {
+        let id = match id_param(body) {
             Ok(id) => id,
             Err(e) => return Some(Err(ServantError::decode(&e.at("QueryF", "id")))),
         };
-        let answers = self.imp.routes.with(&id, |r, _| r.map(|r| r.encoded.clone()));
-        let answers = answers.as_ref().unwrap_or(&self.unknown);
-        Some(Ok(if any_like { answers.any.clone() } else { answers.by_id.clone() }))
+        let unknown = Answers { by_id: &self.unknown.by_id, any: &self.unknown.any };
+        // A copy, not a refcount: bumping a shared count would write a cold line per call.
+        let reply = |a: Option<Answers<'_>>| {
+            let a = a.unwrap_or(unknown);
+            Bytes::copy_from_slice(if any_like { a.any } else { a.by_id })
+        };
+        Some(Ok(self.imp.routes.with_answers(id.as_bytes(), reply)))
+    }
+}
+
+/// The `id` parameter (tag 1) of a TARS v1 call, borrowed from the body.
+fn id_param(body: &Bytes) -> Result<&str, DecodeError> {
+    let mut r = Reader::from_bytes(body);
+    match r.skip_to_tag(1)? {
+        Some(head) => r.read_str_ref(head.ty),
+        None => Err(DecodeErrorKind::RequiredMissing { tag: 1 }.into()),
     }
 }
 

@@ -161,7 +161,7 @@ impl Prepared {
 fn describe(hub: &RouteHub, status: &LoaderStatus, ctx: &Context) -> String {
     let last_error = status.last_error.lock().unwrap_or_else(PoisonError::into_inner).clone();
     format!(
-        "servants routed: {}\nroute version: {}\ndatabase: {}\nfrom snapshot: {}\npolls: {}\nfull loads: {}\nlast error: {}\npoll every: {} ms\nsnapshot file: {}\n",
+        "servants routed: {}\nroute version: {}\ndatabase: {}\nfrom snapshot: {}\npolls: {}\nfull loads: {}\nlast error: {}\npoll every: {} ms\ndeletes checked every: {} ms\nsnapshot file: {}\n",
         hub.servant_count(),
         hub.version(),
         if status.db_ok.load(Ordering::Acquire) { "up" } else { "down" },
@@ -170,6 +170,7 @@ fn describe(hub: &RouteHub, status: &LoaderStatus, ctx: &Context) -> String {
         status.full_loads.load(Ordering::Relaxed),
         last_error.as_deref().unwrap_or("-"),
         ctx.config.change_poll.as_millis(),
+        ctx.config.delete_poll.as_millis(),
         ctx.config.snapshot_path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "-".into()),
     )
 }

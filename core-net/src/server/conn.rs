@@ -26,7 +26,7 @@ use super::shard::{AdapterRt, ShardServer};
 use crate::codec::Struct;
 use crate::frame::FrameDecoder;
 use crate::packet::{packet_type, ret, RequestPacket, PING_FUNC};
-use crate::rpc::{reply_frame, Current, ServantError};
+use crate::rpc::{reply_frame, reply_into, Current, ServantError};
 use crate::rt::{self, net::TcpStream, sync::Notify};
 
 /// Replies queued beyond this stop us reading more requests from the connection.
@@ -316,9 +316,7 @@ impl Conn {
     }
 
     fn reply(&mut self, current: &Current, result: Result<Bytes, ServantError>) {
-        if let Some(frame) = reply_frame(current, result) {
-            self.out.extend_from_slice(&frame);
-        }
+        reply_into(&mut self.out, current, result);
     }
 }
 

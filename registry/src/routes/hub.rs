@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::fast::{Answers, FastTable};
 use super::master::Delta;
 use super::table::{Groups, ServantRoutes};
 
@@ -87,9 +88,14 @@ impl RouteHub {
         let mailbox = Arc::new(Mailbox::default());
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         st.mailboxes.push(Arc::downgrade(&mailbox));
+        let mut fast = FastTable::default();
+        for (name, routes) in &st.servants {
+            fast.insert(name, &routes.encoded);
+        }
         ShardRoutes {
             mailbox,
             servants: RefCell::new(st.servants.clone()),
+            fast: RefCell::new(fast),
             groups: RefCell::new(st.groups.clone()),
             version: Cell::new(st.version),
         }
@@ -112,6 +118,8 @@ impl RouteHub {
 pub struct ShardRoutes {
     mailbox: Arc<Mailbox>,
     servants: RefCell<HashMap<String, Arc<ServantRoutes>>>,
+    /// The same servants' pre-encoded answers, laid out for the hot calls.
+    fast: RefCell<FastTable>,
     groups: RefCell<Arc<Groups>>,
     version: Cell<u64>,
 }
@@ -119,15 +127,23 @@ pub struct ShardRoutes {
 impl ShardRoutes {
     /// Applies pending changes, if any. One relaxed-cost atomic load when there are none.
     pub fn refresh(&self) {
-        if !self.mailbox.dirty.swap(false, Ordering::AcqRel) {
+        // A load first: the swap writes the line, and queries far outnumber changes.
+        if !self.mailbox.dirty.load(Ordering::Acquire) || !self.mailbox.dirty.swap(false, Ordering::AcqRel) {
             return;
         }
         let pending = std::mem::take(&mut *self.mailbox.pending.lock().unwrap_or_else(PoisonError::into_inner));
         let mut servants = self.servants.borrow_mut();
+        let mut fast = self.fast.borrow_mut();
         for (name, routes) in pending.servants {
             match routes {
-                Some(r) => servants.insert(name, r),
-                None => servants.remove(&name),
+                Some(r) => {
+                    fast.insert(&name, &r.encoded);
+                    servants.insert(name, r);
+                }
+                None => {
+                    fast.remove(&name);
+                    servants.remove(&name);
+                }
             };
         }
         if let Some(g) = pending.groups {
@@ -142,6 +158,12 @@ impl ShardRoutes {
         let servants = self.servants.borrow();
         let groups = self.groups.borrow();
         f(servants.get(servant).map(Arc::as_ref), &groups)
+    }
+
+    /// Runs `f` with the servant's pre-encoded answers (`None`: unknown).
+    pub fn with_answers<T>(&self, servant: &[u8], f: impl FnOnce(Option<Answers<'_>>) -> T) -> T {
+        self.refresh();
+        f(self.fast.borrow().get(servant))
     }
 
     /// The last version applied.
@@ -161,13 +183,16 @@ mod tests {
         hub.publish(Delta { servants: vec![("A.S.Obj".into(), Some(routes.clone()))], groups: None });
         let shard = hub.subscribe();
         assert!(shard.with("A.S.Obj", |r, _| r.is_some()));
+        assert!(shard.with_answers(b"A.S.Obj", |a| a.is_some()));
         for _ in 0..100 {
             hub.publish(Delta { servants: vec![("B.S.Obj".into(), Some(routes.clone()))], groups: None });
         }
         assert_eq!(shard.mailbox.pending.lock().map(|p| p.servants.len()).unwrap_or(0), 1);
         hub.publish(Delta { servants: vec![("A.S.Obj".into(), None)], groups: None });
         assert!(!shard.with("A.S.Obj", |r, _| r.is_some()));
+        assert!(!shard.with_answers(b"A.S.Obj", |a| a.is_some()));
         assert!(shard.with("B.S.Obj", |r, _| r.is_some()));
+        assert!(shard.with_answers(b"B.S.Obj", |a| a.is_some()));
         assert_eq!(shard.version(), 102);
         drop(shard);
         hub.publish(Delta { servants: vec![("C.S.Obj".into(), Some(routes))], groups: None });

@@ -2,11 +2,13 @@
 //! publishes the difference to the shards.
 //!
 //! Every `changePollMs` (200 ms) it reads, in one round trip of small queries: the database
-//! clock; row count and id sum of `t_server_conf` and `t_adapter_conf`; the servers whose
-//! `registry_timestamp` moved since the last poll (with a few seconds' overlap, because a
-//! timestamp is taken when a statement runs, not when it commits); `t_registry_info`; and
-//! the group tables. When a count or id sum moved, rows were inserted or deleted somewhere:
-//! per-server fingerprints find which servers. Only changed servers' rows are fetched, and
+//! clock; the servers whose `registry_timestamp` moved since the last poll (with a few
+//! seconds' overlap, because a timestamp is taken when a statement runs, not when it
+//! commits); `t_registry_info`; and the group tables. A delete moves no timestamp, so every
+//! `deletePollMs` (500 ms) the same round trip also reads the row count and id sum of
+//! `t_server_conf` and `t_adapter_conf`. That is a scan of both tables (about 30 ms of
+//! MariaDB at 100k + 100k rows), too dear for every poll. When a count or id sum moved, rows
+//! were inserted or deleted somewhere: per-server fingerprints find which servers. Only changed servers' rows are fetched, and
 //! only changed servants are rebuilt and published. A full reload runs every
 //! `loadObjectsInterval2` as a safety net and is diffed the same way.
 //!
@@ -87,6 +89,8 @@ pub fn start(store: Store, hub: Arc<RouteHub>, config: &RegistryConfig) -> std::
         master: Master::default(),
         snapshot_path: config.snapshot_path.clone(),
         full_every: config.full_reload_interval,
+        delete_every: config.delete_poll,
+        totals_at: None,
         recover_protect: config.recover_protect.then_some(config.recover_protect_rate),
         since: None,
         totals: None,
@@ -119,10 +123,14 @@ struct Loader {
     master: Master,
     snapshot_path: Option<PathBuf>,
     full_every: Duration,
+    /// How often the totals are compared (they cost a scan of both tables).
+    delete_every: Duration,
+    /// When the totals were last read.
+    totals_at: Option<Instant>,
     recover_protect: Option<u32>,
     /// Database time the next change query starts from.
     since: Option<String>,
-    /// `(count, id sum)` of t_server_conf and t_adapter_conf at the last poll.
+    /// `(count, id sum)` of t_server_conf and t_adapter_conf at the last check.
     totals: Option<Fingerprint>,
     last_full: Option<Instant>,
     snapshot_dirty: bool,
@@ -135,7 +143,6 @@ struct Loader {
 struct Poll {
     now: String,
     since_next: String,
-    totals: Fingerprint,
     changed: Vec<ServerKey>,
     registry: Vec<RouteRow>,
     rules: Vec<GroupRule>,
@@ -168,14 +175,15 @@ impl Loader {
     fn full_load(&mut self) -> Result<(), StoreError> {
         let protect = self.recover_protect;
         let dialect = self.store.dialect();
-        let (poll, rows, inactive_rate) = self.store.run_blocking(move |s| {
+        let (poll, totals, rows, inactive_rate) = self.store.run_blocking(move |s| {
             let poll = read_poll(s, dialect, None)?;
+            let totals = read_totals(s)?;
             let rows = read_rows(s, &[])?;
             let rate = match protect {
                 Some(_) => Some(inactive_node_percent(s)?),
                 None => None,
             };
-            Ok((poll, rows, rate))
+            Ok((poll, totals, rows, rate))
         })?;
         if let (Some(limit), Some(rate)) = (protect, inactive_rate) {
             if rate > i64::from(limit) && self.master.servant_count() > 0 {
@@ -198,7 +206,8 @@ impl Loader {
         }
         self.apply_poll_tables(&poll);
         self.since = Some(poll.since_next);
-        self.totals = Some(poll.totals);
+        self.totals = Some(totals);
+        self.totals_at = Some(Instant::now());
         self.db_now = poll.now;
         self.last_full = Some(Instant::now());
         self.publish();
@@ -211,9 +220,14 @@ impl Loader {
     fn incremental(&mut self) -> Result<(), StoreError> {
         let dialect = self.store.dialect();
         let since = self.since.clone();
-        let poll = self.store.run_blocking(move |s| read_poll(s, dialect, since.as_deref()))?;
+        let check_totals = self.totals_at.is_none_or(|t| t.elapsed() >= self.delete_every);
+        let (poll, totals) = self.store.run_blocking(move |s| {
+            let poll = read_poll(s, dialect, since.as_deref())?;
+            let totals = if check_totals { Some(read_totals(s)?) } else { None };
+            Ok((poll, totals))
+        })?;
         let mut changed: BTreeSet<ServerKey> = poll.changed.iter().cloned().collect();
-        if self.totals != Some(poll.totals) {
+        if totals.is_some() && totals != self.totals {
             let known = self.master.fingerprints();
             let actual = self.store.run_blocking(read_fingerprints)?;
             for (k, fp) in &actual {
@@ -240,7 +254,10 @@ impl Loader {
         }
         self.apply_poll_tables(&poll);
         self.since = Some(poll.since_next);
-        self.totals = Some(poll.totals);
+        if totals.is_some() {
+            self.totals = totals;
+            self.totals_at = Some(Instant::now());
+        }
         self.db_now = poll.now;
         self.publish();
         Ok(())
@@ -317,13 +334,6 @@ fn read_poll(s: &mut dyn Session, dialect: Dialect, since: Option<&str>) -> Resu
     )?;
     let clock = clock.first().ok_or_else(|| StoreError::Column { column: "now".into(), reason: "no row".into() })?;
     let (now, since_next) = (text(clock, 0)?, text(clock, 1)?);
-    let totals = s.query(
-        "SELECT (SELECT COUNT(*) FROM t_server_conf), (SELECT COALESCE(SUM(id), 0) FROM t_server_conf), \
-         (SELECT COUNT(*) FROM t_adapter_conf), (SELECT COALESCE(SUM(id), 0) FROM t_adapter_conf)",
-        &[],
-    )?;
-    let t = totals.first().ok_or_else(|| StoreError::Column { column: "COUNT(*)".into(), reason: "no row".into() })?;
-    let totals = ((t.get(0)?, t.get(1)?), (t.get(2)?, t.get(3)?));
     let changed = match since {
         None => Vec::new(),
         Some(since) => s
@@ -355,7 +365,7 @@ fn read_poll(s: &mut dyn Session, dialect: Dialect, since: Option<&str>) -> Resu
         .iter()
         .map(|r| Ok(PriorityRow { group_list: text(r, 0)?, station: text(r, 1)? }))
         .collect::<Result<_, StoreError>>()?;
-    Ok(Poll { now, since_next, totals, changed, registry, rules, priorities })
+    Ok(Poll { now, since_next, changed, registry, rules, priorities })
 }
 
 /// A `t_registry_info` row as a route row, as upstream maps it: present state doubles as
@@ -402,6 +412,18 @@ fn route_row(r: &Row) -> Result<RouteRow, StoreError> {
 }
 
 /// Rows of the servers `keys`, or of every server when `keys` is empty.
+/// `(row count, id sum)` of t_server_conf and t_adapter_conf: these move on every insert
+/// and delete. One scan per table (of its narrowest index, on MySQL).
+fn read_totals(s: &mut dyn Session) -> Result<Fingerprint, StoreError> {
+    let mut one = |table: &str| -> Result<(i64, i64), StoreError> {
+        let rows = s.query(&format!("SELECT COUNT(*), COALESCE(SUM(id), 0) FROM {table}"), &[])?;
+        let r =
+            rows.first().ok_or_else(|| StoreError::Column { column: "COUNT(*)".into(), reason: "no row".into() })?;
+        Ok((r.get(0)?, r.get(1)?))
+    };
+    Ok((one("t_server_conf")?, one("t_adapter_conf")?))
+}
+
 fn read_rows(s: &mut dyn Session, keys: &[ServerKey]) -> Result<Vec<RouteRow>, StoreError> {
     let mut sql = format!("SELECT {ROW_COLUMNS}");
     let mut params: Vec<Value> = Vec::with_capacity(keys.len() * 2);

@@ -2,10 +2,12 @@
 //!
 //! Data flows one way: the database → [`loader`] (one thread; keeps the [`master`] copy and
 //! computes deltas) → [`hub`] (per-shard coalescing mailboxes) → each shard's
-//! [`hub::ShardRoutes`] → [`find`] (upstream's lookup rules). [`table`] turns rows into
+//! [`hub::ShardRoutes`] → [`find`] (upstream's lookup rules), and [`fast`] (the
+//! pre-encoded answers of the hot calls). [`table`] turns rows into
 //! endpoint lists; [`snapshot`] keeps the rows on disk for a restart while the database is
 //! down.
 
+pub mod fast;
 pub mod find;
 pub mod hub;
 pub mod loader;
