@@ -1,3 +1,7 @@
 //! tarsproperty: custom metrics (`tars.tarsproperty.PropertyObj`, 18493).
 //!
-//! Not built yet: its interface (`tars::PropertyF`) is generated in `tars-protocol`.
+//! [`policy`] merges values per policy (Sum, Count, Max, Min, Avg, Distr); [`ingest`] holds
+//! upstream's ingest rules. Both sans-IO.
+
+pub mod ingest;
+pub mod policy;

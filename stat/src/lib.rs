@@ -1,3 +1,5 @@
 //! tarsstat: call statistics (`tars.tarsstat.StatObj`, 18293).
 //!
-//! Not built yet: its interface (`tars::StatF`) is generated in `tars-protocol`.
+//! [`ingest`] holds upstream's ingest rules and the merge of one key's counters, sans-IO.
+
+pub mod ingest;
