@@ -1,1 +1,739 @@
-//! Being written.
+//! What tarsstat does with one entry of `reportMicMsg`, sans-IO: upstream's ingest rules
+//! (`StatServer/StatImp.cpp`), the merge of one key's counters (`StatServer/StatHashMap.h`) and
+//! the rendering of one row of the hourly table (`StatServer/StatDbManager.cpp`).
+//!
+//! These run once per received entry on the IO shards, so they allocate as little as the
+//! owned key needs: [`normalize_owned`] reuses the decoded strings, [`column_text`] borrows
+//! when nothing has to change, and [`StatValue`] keeps its histogram in a small sorted vector.
+//!
+//! Where we differ from upstream, on purpose:
+//! - Counters are `u64` with saturating sums instead of `int` (which overflows). A negative
+//!   counter or time from a client is clamped to 0 instead of being subtracted, so a hostile
+//!   client cannot wrap a sum into a huge unsigned number; an entry whose three counters are all
+//!   `<= 0` is therefore dropped like an all-zero one.
+//! - Text is cut to the column widths (on a char boundary) and characters outside the BMP are
+//!   replaced when the key is built, not when the row is written: the upstream tables are
+//!   `utf8` (3-byte), where one emoji fails the whole multi-row `INSERT`, and keys that the
+//!   database would store identically are merged in memory instead of colliding on the
+//!   primary key (where `INSERT IGNORE` would silently keep only one of them). It also bounds
+//!   the memory one hostile key can take.
+//! - The histogram keeps at most [`MAX_INTERVAL_BUCKETS`] buckets, and the rendered
+//!   `interv_count` drops whole trailing `k|v` items that would not fit its 128 characters
+//!   instead of cutting one in half.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use tars_protocol::tars::{StatMicMsgBody, StatMicMsgHead};
+use tars_sql::Value;
+
+/// Widths (in characters) of the text columns of `stat_table` (`tars_sql::schema::monitor`);
+/// a test checks them against the schema.
+mod width {
+    pub(super) const F_TFLAG: usize = 8;
+    pub(super) const SOURCE_ID: usize = 15;
+    pub(super) const MASTER_NAME: usize = 128;
+    pub(super) const SLAVE_NAME: usize = 128;
+    pub(super) const INTERFACE_NAME: usize = 128;
+    pub(super) const TARS_VERSION: usize = 16;
+    pub(super) const MASTER_IP: usize = 15;
+    pub(super) const SLAVE_IP: usize = 21;
+    pub(super) const INTERV_COUNT: usize = 128;
+    /// The set fields are part of the key but not written to any column; they are bounded only
+    /// so one hostile key cannot hold megabytes.
+    pub(super) const SET_FIELD: usize = 64;
+}
+
+/// The most histogram buckets one [`StatValue`] keeps. TarsCpp clients send 9
+/// (5, 10, 50, 100, 200, 500, 1000, 2000, 3000 ms) and `interv_count` holds 128 characters, so
+/// more than 16 buckets can never be written; the cap bounds what a hostile map can cost.
+pub const MAX_INTERVAL_BUCKETS: usize = 16;
+
+/// `s` as it can be stored in a MySQL `utf8` (3-byte) column of `max_chars` characters: cut
+/// after `max_chars` characters (never inside one), and every character outside the Basic
+/// Multilingual Plane (4 bytes in UTF-8, e.g. emoji) replaced with U+FFFD.
+///
+/// Why: one such character makes MySQL reject the whole multi-row `INSERT`, and in strict mode
+/// so does one over-long value. Borrows when nothing has to change (the common case: ASCII
+/// that fits), so calling it on every key costs a scan and no allocation.
+pub fn column_text(s: &str, max_chars: usize) -> Cow<'_, str> {
+    if s.len() <= max_chars && s.is_ascii() {
+        return Cow::Borrowed(s);
+    }
+    let end = s.char_indices().nth(max_chars).map_or(s.len(), |(i, _)| i);
+    let kept = s.get(..end).unwrap_or(s);
+    if !kept.chars().any(|c| c.len_utf8() == 4) {
+        return Cow::Borrowed(kept);
+    }
+    Cow::Owned(kept.chars().map(|c| if c.len_utf8() == 4 { char::REPLACEMENT_CHARACTER } else { c }).collect())
+}
+
+/// `s` after [`column_text`], reusing its allocation when only a cut is needed.
+fn fit(mut s: String, max_chars: usize) -> String {
+    let keep = match column_text(&s, max_chars) {
+        Cow::Owned(replaced) => return replaced,
+        Cow::Borrowed(kept) => kept.len(),
+    };
+    s.truncate(keep);
+    s
+}
+
+/// Overwrites `dst` with `src`, keeping `dst`'s allocation.
+fn set(dst: &mut String, src: &str) {
+    dst.clear();
+    dst.push_str(src);
+}
+
+/// The aggregation key of one stat entry: every field of `StatMicMsgHead`, after
+/// [`normalize`]. `Hash + Eq`, so a shard can keep a `HashMap<StatKey, StatValue>`.
+///
+/// The three set fields are part of the key (upstream keys on the whole head) but are not
+/// columns of the table: two keys that differ only there become two rows with the same primary
+/// key when flushed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct StatKey {
+    /// Caller module, without the `@version` suffix.
+    pub master_name: String,
+    /// Callee module.
+    pub slave_name: String,
+    /// Callee method.
+    pub interface_name: String,
+    /// Caller IP (the peer's for client-side reports, or the `masteripGroup` fake IP).
+    pub master_ip: String,
+    /// Callee IP (the peer's for server-side reports).
+    pub slave_ip: String,
+    /// Callee port.
+    pub slave_port: i32,
+    /// Return code.
+    pub return_value: i32,
+    /// Callee set name.
+    pub slave_set_name: String,
+    /// Callee set area.
+    pub slave_set_area: String,
+    /// Callee set group id.
+    pub slave_set_id: String,
+    /// Caller's TARS version (the part of `masterName` after `@`, else the head's own field).
+    pub tars_version: String,
+}
+
+/// The response-time histogram of one key: bucket (ms) → count, sorted by bucket, at most
+/// [`MAX_INTERVAL_BUCKETS`] buckets. A sorted vector rather than a map because it holds about
+/// nine entries and is merged on every report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Intervals(Vec<(i32, u64)>);
+
+impl Intervals {
+    /// Adds `count` to `bucket` (saturating). Returns false, and changes nothing, when the
+    /// bucket is new and [`MAX_INTERVAL_BUCKETS`] are already held.
+    pub fn add(&mut self, bucket: i32, count: u64) -> bool {
+        match self.0.binary_search_by_key(&bucket, |&(b, _)| b) {
+            Ok(i) => {
+                if let Some((_, n)) = self.0.get_mut(i) {
+                    *n = n.saturating_add(count);
+                }
+                true
+            }
+            Err(_) if self.0.len() >= MAX_INTERVAL_BUCKETS => false,
+            Err(i) => {
+                self.0.insert(i, (bucket, count));
+                true
+            }
+        }
+    }
+
+    /// Adds every bucket of `other` (see [`Intervals::add`] for the cap).
+    pub fn merge(&mut self, other: &Intervals) {
+        for &(bucket, count) in &other.0 {
+            self.add(bucket, count);
+        }
+    }
+
+    /// The count of `bucket`, if it is held.
+    pub fn get(&self, bucket: i32) -> Option<u64> {
+        self.0.binary_search_by_key(&bucket, |&(b, _)| b).ok().and_then(|i| self.0.get(i)).map(|&(_, n)| n)
+    }
+
+    /// `(bucket, count)` in ascending bucket order.
+    pub fn iter(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// Number of buckets held.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when no bucket is held.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `k|v,k|v…` in ascending bucket order, as `interv_count` holds it: whole items only,
+    /// as many as fit in `max_chars`.
+    fn render(&self, max_chars: usize) -> String {
+        let mut out = String::with_capacity(max_chars.min(64));
+        for &(bucket, count) in &self.0 {
+            let mark = out.len();
+            if mark != 0 {
+                out.push(',');
+            }
+            // Writing to a String cannot fail.
+            let _ = write!(out, "{bucket}|{count}");
+            // ASCII only, so bytes are characters.
+            if out.len() > max_chars {
+                out.truncate(mark);
+                break;
+            }
+        }
+        out
+    }
+}
+
+/// The counters of one key, merged over a window (`StatMicMsgBody`, widened).
+///
+/// Counts and the total time are never negative: [`StatValue::from_body`] clamps what a client
+/// sends at 0. `min_rsp == 0` means "no minimum yet", as upstream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatValue {
+    /// Successful calls.
+    pub count: u64,
+    /// Timed-out calls.
+    pub timeout_count: u64,
+    /// Calls that failed with an exception.
+    pub exec_count: u64,
+    /// Response-time histogram.
+    pub interval: Intervals,
+    /// Sum of response times (ms).
+    pub total_rsp_time: u64,
+    /// Largest response time (ms).
+    pub max_rsp: i32,
+    /// Smallest non-zero response time (ms); 0 when none was seen.
+    pub min_rsp: i32,
+}
+
+/// A client's `int` counter as an unsigned count: negative values are hostile or broken and
+/// count as nothing.
+fn non_negative(v: i32) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+impl StatValue {
+    /// The body of one report entry, with every negative counter, time and bucket count
+    /// clamped at 0 and at most [`MAX_INTERVAL_BUCKETS`] buckets (the lowest ones) kept.
+    pub fn from_body(body: &StatMicMsgBody) -> StatValue {
+        let mut interval = Intervals(Vec::with_capacity(body.interval_count.len().min(MAX_INTERVAL_BUCKETS)));
+        for (&bucket, &count) in &body.interval_count {
+            interval.add(bucket, non_negative(count));
+        }
+        StatValue {
+            count: non_negative(body.count),
+            timeout_count: non_negative(body.timeout_count),
+            exec_count: non_negative(body.exec_count),
+            interval,
+            total_rsp_time: u64::try_from(body.total_rsp_time).unwrap_or(0),
+            max_rsp: body.max_rsp_time.max(0),
+            min_rsp: body.min_rsp_time.max(0),
+        }
+    }
+
+    /// True when count, timeout count and exception count are all 0: upstream does not store
+    /// such an entry.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0 && self.timeout_count == 0 && self.exec_count == 0
+    }
+
+    /// Adds `other` into `self` as upstream's `StatHashMap::add` does: sums (saturating) of the
+    /// counts, the total time and each bucket; the larger maximum; the smaller minimum, where 0
+    /// on either side means "none" and loses to any other value.
+    pub fn merge(&mut self, other: &StatValue) {
+        self.count = self.count.saturating_add(other.count);
+        self.timeout_count = self.timeout_count.saturating_add(other.timeout_count);
+        self.exec_count = self.exec_count.saturating_add(other.exec_count);
+        self.interval.merge(&other.interval);
+        self.total_rsp_time = self.total_rsp_time.saturating_add(other.total_rsp_time);
+        self.max_rsp = self.max_rsp.max(other.max_rsp);
+        if self.min_rsp == 0 || (other.min_rsp != 0 && other.min_rsp < self.min_rsp) {
+            self.min_rsp = other.min_rsp;
+        }
+    }
+
+    /// `ave_time` as upstream computes it: total / count, at least 1 when there were successful
+    /// calls, 0 when there were none; clamped to the `int unsigned` column.
+    pub fn ave_time(&self) -> u32 {
+        match self.total_rsp_time.checked_div(self.count) {
+            None => 0,
+            Some(0) => 1,
+            Some(ave) => u32::try_from(ave).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// Why a `masteripGroup` line was ignored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    /// The line is not `slaveName;fakeIp` with both parts non-empty.
+    #[error("masteripGroup line {line}: {text:?} is not `slaveName;fakeIp`")]
+    Malformed {
+        /// 1-based line number in the text given to the parser.
+        line: usize,
+        /// The line, trimmed.
+        text: String,
+    },
+}
+
+/// Configuration that changes how entries are keyed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestRules {
+    /// slaveName → the fake masterIp written for every caller of it, from the
+    /// `/tars/masteripGroup` lines `slaveName;fakeIp`: for callees with very many callers
+    /// (the template maps `tars.tarsstat`), one row per caller IP would swamp the table.
+    pub master_ip_group: HashMap<String, String>,
+}
+
+impl IngestRules {
+    /// Parses the body of `/tars/masteripGroup`, one `slaveName;fakeIp` per line.
+    ///
+    /// Blank lines are skipped silently; a line without a `;`, or with an empty part, is
+    /// skipped and reported (upstream logs it and skips it). Parts are trimmed. Upstream
+    /// ignores anything after a second `;`, and so do we. A later line for the same slaveName
+    /// replaces an earlier one, as upstream's `map[key] = value`.
+    pub fn parse_master_ip_group(lines: &str) -> (IngestRules, Vec<RuleError>) {
+        let mut rules = IngestRules::default();
+        let mut errors = Vec::new();
+        for (n, line) in lines.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let mut parts = line.split(';').map(str::trim);
+            match (parts.next(), parts.next()) {
+                (Some(slave), Some(ip)) if !slave.is_empty() && !ip.is_empty() => {
+                    rules.master_ip_group.insert(slave.to_owned(), ip.to_owned());
+                }
+                _ => errors.push(RuleError::Malformed { line: n + 1, text: line.to_owned() }),
+            }
+        }
+        (rules, errors)
+    }
+}
+
+/// Applies upstream's ingest rules to one borrowed entry; see [`normalize_owned`], which this
+/// calls on a copy of `head`.
+pub fn normalize(
+    head: &StatMicMsgHead,
+    body: &StatMicMsgBody,
+    from_client: bool,
+    peer_ip: &str,
+    rules: &IngestRules,
+) -> Option<(StatKey, StatValue)> {
+    let value = StatValue::from_body(body);
+    if value.is_empty() {
+        return None;
+    }
+    Some((key_from(head.clone(), from_client, peer_ip, rules), value))
+}
+
+/// Applies upstream's ingest rules (`StatImp::reportMicMsg`) to one entry, in its order:
+///
+/// 1. client-side report (`from_client`): masterIp := `peer_ip`; server-side: slaveIp :=
+///    `peer_ip`;
+/// 2. `masterName` is split at its first `@`: the part after it replaces `tarsVersion` (even
+///    when empty), the part before stays `masterName`; without an `@` the head's own
+///    `tarsVersion` is kept;
+/// 3. a slaveName listed in `rules.master_ip_group` gets the fake masterIp;
+/// 4. `None` (drop) when count, exception count and timeout count are all 0 after clamping
+///    negatives (module docs).
+///
+/// Set fields are kept as sent, as upstream does. Text is then fitted to the columns with
+/// [`column_text`]. Takes the head by value so the decoded strings become the key's.
+pub fn normalize_owned(
+    head: StatMicMsgHead,
+    body: &StatMicMsgBody,
+    from_client: bool,
+    peer_ip: &str,
+    rules: &IngestRules,
+) -> Option<(StatKey, StatValue)> {
+    let value = StatValue::from_body(body);
+    if value.is_empty() {
+        return None;
+    }
+    Some((key_from(head, from_client, peer_ip, rules), value))
+}
+
+fn key_from(head: StatMicMsgHead, from_client: bool, peer_ip: &str, rules: &IngestRules) -> StatKey {
+    let StatMicMsgHead {
+        mut master_name,
+        slave_name,
+        interface_name,
+        mut master_ip,
+        mut slave_ip,
+        slave_port,
+        return_value,
+        slave_set_name,
+        slave_set_area,
+        slave_set_id,
+        mut tars_version,
+    } = head;
+    if from_client {
+        set(&mut master_ip, peer_ip);
+    } else {
+        set(&mut slave_ip, peer_ip);
+    }
+    if let Some(at) = master_name.find('@') {
+        set(&mut tars_version, master_name.get(at + 1..).unwrap_or(""));
+        master_name.truncate(at);
+    }
+    if let Some(fake) = rules.master_ip_group.get(slave_name.as_str()) {
+        set(&mut master_ip, fake);
+    }
+    StatKey {
+        master_name: fit(master_name, width::MASTER_NAME),
+        slave_name: fit(slave_name, width::SLAVE_NAME),
+        interface_name: fit(interface_name, width::INTERFACE_NAME),
+        master_ip: fit(master_ip, width::MASTER_IP),
+        slave_ip: fit(slave_ip, width::SLAVE_IP),
+        slave_port,
+        return_value,
+        slave_set_name: fit(slave_set_name, width::SET_FIELD),
+        slave_set_area: fit(slave_set_area, width::SET_FIELD),
+        slave_set_id: fit(slave_set_id, width::SET_FIELD),
+        tars_version: fit(tars_version, width::TARS_VERSION),
+    }
+}
+
+fn text(s: &str, max_chars: usize) -> Value {
+    Value::Text(column_text(s, max_chars).into_owned())
+}
+
+/// One row of the hourly stat table, in exactly `tars_sql::schema::monitor::STAT_COLUMNS`
+/// order. `source_id` is this stat server's IP, `f_date` and `tflag` the window's label.
+///
+/// Text is fitted to the columns again (a no-op for keys built by [`normalize`]); unsigned
+/// columns get `Value::UInt` clamped to their range (`int unsigned`, and `i64::MAX` for
+/// `total_time`, which is what SQLite can hold); `interv_count` is `k|v,k|v` in ascending
+/// bucket order; `ave_time` follows [`StatValue::ave_time`].
+pub fn stat_row(key: &StatKey, value: &StatValue, source_id: &str, f_date: &str, tflag: &str) -> Vec<Value> {
+    let u32_col = |v: u64| Value::UInt(v.min(u64::from(u32::MAX)));
+    let rsp_col = |v: i32| Value::UInt(u64::try_from(v).unwrap_or(0));
+    vec![
+        Value::Text(f_date.to_owned()),
+        text(tflag, width::F_TFLAG),
+        text(source_id, width::SOURCE_ID),
+        text(&key.master_name, width::MASTER_NAME),
+        text(&key.slave_name, width::SLAVE_NAME),
+        text(&key.interface_name, width::INTERFACE_NAME),
+        text(&key.tars_version, width::TARS_VERSION),
+        text(&key.master_ip, width::MASTER_IP),
+        text(&key.slave_ip, width::SLAVE_IP),
+        Value::Int(key.slave_port.into()),
+        Value::Int(key.return_value.into()),
+        u32_col(value.count),
+        u32_col(value.timeout_count),
+        u32_col(value.exec_count),
+        Value::Text(value.interval.render(width::INTERV_COUNT)),
+        Value::UInt(value.total_rsp_time.min(i64::MAX.unsigned_abs())),
+        Value::UInt(value.ave_time().into()),
+        rsp_col(value.max_rsp),
+        rsp_col(value.min_rsp),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use tars_sql::schema::monitor::{stat_table, STAT_COLUMNS};
+    use tars_sql::schema::ColType;
+
+    fn head() -> StatMicMsgHead {
+        StatMicMsgHead {
+            master_name: "App.Caller@1.8.0".into(),
+            slave_name: "App.Callee".into(),
+            interface_name: "ping".into(),
+            master_ip: "10.0.0.1".into(),
+            slave_ip: "10.0.0.2".into(),
+            slave_port: 10001,
+            return_value: 0,
+            slave_set_name: "s".into(),
+            slave_set_area: "a".into(),
+            slave_set_id: "1".into(),
+            tars_version: "old".into(),
+        }
+    }
+
+    fn body(count: i32, timeout: i32, exec: i32) -> StatMicMsgBody {
+        StatMicMsgBody {
+            count,
+            timeout_count: timeout,
+            exec_count: exec,
+            interval_count: BTreeMap::from([(5, 3), (10, 1)]),
+            total_rsp_time: 40,
+            max_rsp_time: 20,
+            min_rsp_time: 2,
+        }
+    }
+
+    fn rules() -> IngestRules {
+        IngestRules::parse_master_ip_group("tars.tarsstat;1.1.1.1\n").0
+    }
+
+    #[test]
+    fn client_report_takes_peer_as_master_ip_and_splits_version() {
+        let (key, value) =
+            normalize(&head(), &body(4, 0, 0), true, "192.168.1.9", &IngestRules::default()).expect("kept");
+        assert_eq!(key.master_ip, "192.168.1.9");
+        assert_eq!(key.slave_ip, "10.0.0.2");
+        assert_eq!(key.master_name, "App.Caller");
+        assert_eq!(key.tars_version, "1.8.0");
+        assert_eq!(
+            (key.slave_set_name.as_str(), key.slave_set_area.as_str(), key.slave_set_id.as_str()),
+            ("s", "a", "1")
+        );
+        assert_eq!(value.count, 4);
+    }
+
+    #[test]
+    fn server_report_takes_peer_as_slave_ip() {
+        let (key, _) = normalize(&head(), &body(1, 0, 0), false, "192.168.1.9", &IngestRules::default()).expect("kept");
+        assert_eq!(key.master_ip, "10.0.0.1");
+        assert_eq!(key.slave_ip, "192.168.1.9");
+    }
+
+    #[test]
+    fn version_field_kept_without_at_and_replaced_by_empty_suffix() {
+        let mut h = head();
+        h.master_name = "App.Caller".into();
+        let (key, _) = normalize(&h, &body(1, 0, 0), true, "p", &IngestRules::default()).expect("kept");
+        assert_eq!((key.master_name.as_str(), key.tars_version.as_str()), ("App.Caller", "old"));
+
+        h.master_name = "App.Caller@".into();
+        let (key, _) = normalize(&h, &body(1, 0, 0), true, "p", &IngestRules::default()).expect("kept");
+        assert_eq!((key.master_name.as_str(), key.tars_version.as_str()), ("App.Caller", ""));
+
+        // Split at the first '@'.
+        h.master_name = "a@b@c".into();
+        let (key, _) = normalize(&h, &body(1, 0, 0), true, "p", &IngestRules::default()).expect("kept");
+        assert_eq!((key.master_name.as_str(), key.tars_version.as_str()), ("a", "b@c"));
+    }
+
+    #[test]
+    fn master_ip_group_overrides_peer_ip_for_both_sides() {
+        let mut h = head();
+        h.slave_name = "tars.tarsstat".into();
+        let (key, _) = normalize(&h, &body(1, 0, 0), true, "9.9.9.9", &rules()).expect("kept");
+        assert_eq!(key.master_ip, "1.1.1.1");
+        let (key, _) = normalize(&h, &body(1, 0, 0), false, "9.9.9.9", &rules()).expect("kept");
+        assert_eq!((key.master_ip.as_str(), key.slave_ip.as_str()), ("1.1.1.1", "9.9.9.9"));
+        // Other callees are untouched.
+        let (key, _) = normalize(&head(), &body(1, 0, 0), true, "9.9.9.9", &rules()).expect("kept");
+        assert_eq!(key.master_ip, "9.9.9.9");
+    }
+
+    #[test]
+    fn all_zero_or_negative_counters_are_dropped() {
+        assert!(normalize(&head(), &body(0, 0, 0), true, "p", &rules()).is_none());
+        assert!(normalize(&head(), &body(-5, 0, -1), true, "p", &rules()).is_none());
+        assert!(normalize(&head(), &body(0, 1, 0), true, "p", &rules()).is_some());
+        assert!(normalize(&head(), &body(0, 0, 1), true, "p", &rules()).is_some());
+    }
+
+    #[test]
+    fn owned_and_borrowed_agree() {
+        for from_client in [true, false] {
+            let a = normalize(&head(), &body(2, 1, 0), from_client, "7.7.7.7", &rules());
+            let b = normalize_owned(head(), &body(2, 1, 0), from_client, "7.7.7.7", &rules());
+            assert_eq!(a, b);
+        }
+    }
+
+    #[test]
+    fn from_body_clamps_negatives() {
+        let mut b = body(3, -1, 2);
+        b.total_rsp_time = -100;
+        b.max_rsp_time = -4;
+        b.min_rsp_time = -4;
+        b.interval_count = BTreeMap::from([(5, -7), (-10, 2)]);
+        let v = StatValue::from_body(&b);
+        assert_eq!((v.count, v.timeout_count, v.exec_count, v.total_rsp_time), (3, 0, 2, 0));
+        assert_eq!((v.max_rsp, v.min_rsp), (0, 0));
+        assert_eq!(v.interval.iter().collect::<Vec<_>>(), vec![(-10, 2), (5, 0)]);
+    }
+
+    #[test]
+    fn merge_sums_maxes_and_mins_ignoring_zero() {
+        let mut a = StatValue::from_body(&body(1, 2, 3));
+        let mut b = StatValue::from_body(&body(10, 20, 30));
+        b.max_rsp = 50;
+        b.min_rsp = 0; // "none": must not win
+        b.interval.add(100, 4);
+        a.merge(&b);
+        assert_eq!((a.count, a.timeout_count, a.exec_count, a.total_rsp_time), (11, 22, 33, 80));
+        assert_eq!((a.max_rsp, a.min_rsp), (50, 2));
+        assert_eq!(a.interval.iter().collect::<Vec<_>>(), vec![(5, 6), (10, 2), (100, 4)]);
+
+        // A zero minimum on the left is replaced by any value; a smaller non-zero wins.
+        let mut c = StatValue { min_rsp: 0, ..StatValue::default() };
+        c.merge(&StatValue { min_rsp: 7, ..StatValue::default() });
+        assert_eq!(c.min_rsp, 7);
+        c.merge(&StatValue { min_rsp: 3, ..StatValue::default() });
+        assert_eq!(c.min_rsp, 3);
+        c.merge(&StatValue { min_rsp: 9, ..StatValue::default() });
+        assert_eq!(c.min_rsp, 3);
+    }
+
+    #[test]
+    fn merge_saturates() {
+        let mut a = StatValue { count: u64::MAX - 1, total_rsp_time: u64::MAX, ..StatValue::default() };
+        a.interval.add(5, u64::MAX);
+        let b = a.clone();
+        a.merge(&b);
+        assert_eq!((a.count, a.total_rsp_time, a.interval.get(5)), (u64::MAX, u64::MAX, Some(u64::MAX)));
+    }
+
+    #[test]
+    fn interval_buckets_are_capped() {
+        let mut i = Intervals::default();
+        for b in 0..MAX_INTERVAL_BUCKETS as i32 {
+            assert!(i.add(b, 1));
+        }
+        assert!(!i.add(1000, 1));
+        assert!(i.add(0, 1), "existing buckets still add");
+        assert_eq!((i.len(), i.get(0), i.get(1000)), (MAX_INTERVAL_BUCKETS, Some(2), None));
+    }
+
+    #[test]
+    fn ave_time_rules() {
+        let v = |count, total| StatValue { count, total_rsp_time: total, ..StatValue::default() };
+        assert_eq!(v(0, 100).ave_time(), 0);
+        assert_eq!(v(10, 5).ave_time(), 1);
+        assert_eq!(v(10, 0).ave_time(), 1);
+        assert_eq!(v(4, 10).ave_time(), 2);
+        assert_eq!(v(1, u64::MAX).ave_time(), u32::MAX);
+    }
+
+    #[test]
+    fn row_has_exact_values_in_column_order() {
+        let (key, value) = normalize(&head(), &body(4, 1, 2), true, "192.168.1.9", &rules()).expect("kept");
+        let row = stat_row(&key, &value, "10.1.1.1", "2025-05-26", "1405");
+        let t = |s: &str| Value::Text(s.to_owned());
+        let expected = [
+            ("f_date", t("2025-05-26")),
+            ("f_tflag", t("1405")),
+            ("source_id", t("10.1.1.1")),
+            ("master_name", t("App.Caller")),
+            ("slave_name", t("App.Callee")),
+            ("interface_name", t("ping")),
+            ("tars_version", t("1.8.0")),
+            ("master_ip", t("192.168.1.9")),
+            ("slave_ip", t("10.0.0.2")),
+            ("slave_port", Value::Int(10001)),
+            ("return_value", Value::Int(0)),
+            ("succ_count", Value::UInt(4)),
+            ("timeout_count", Value::UInt(1)),
+            ("exce_count", Value::UInt(2)),
+            ("interv_count", t("5|3,10|1")),
+            ("total_time", Value::UInt(40)),
+            ("ave_time", Value::UInt(10)),
+            ("maxrsp_time", Value::UInt(20)),
+            ("minrsp_time", Value::UInt(2)),
+        ];
+        assert_eq!(row.len(), STAT_COLUMNS.len());
+        assert_eq!(expected.len(), STAT_COLUMNS.len());
+        for ((col, value), (name, want)) in STAT_COLUMNS.iter().zip(&row).zip(&expected) {
+            assert_eq!(col, name);
+            assert_eq!(value, want, "{col}");
+        }
+    }
+
+    #[test]
+    fn row_clamps_to_column_ranges() {
+        let key = StatKey { return_value: -3, ..StatKey::default() };
+        let value = StatValue {
+            count: u64::MAX,
+            total_rsp_time: u64::MAX,
+            max_rsp: -1,
+            min_rsp: i32::MAX,
+            ..StatValue::default()
+        };
+        let row = stat_row(&key, &value, "", "2025-05-26", "1405");
+        assert_eq!(row[10], Value::Int(-3));
+        assert_eq!(row[11], Value::UInt(u64::from(u32::MAX)));
+        assert_eq!(row[14], Value::Text(String::new()));
+        assert_eq!(row[15], Value::UInt(i64::MAX as u64));
+        assert_eq!(row[16], Value::UInt(1));
+        assert_eq!(row[17], Value::UInt(0));
+        assert_eq!(row[18], Value::UInt(i32::MAX as u64));
+    }
+
+    #[test]
+    fn interv_count_keeps_whole_items_within_128_chars() {
+        let mut i = Intervals::default();
+        for b in 0..MAX_INTERVAL_BUCKETS as i32 {
+            i.add(1_000_000 + b, u64::MAX);
+        }
+        let s = i.render(width::INTERV_COUNT);
+        assert!(s.len() <= 128, "{}", s.len());
+        // Each item is "100000b|18446744073709551615" (28 chars): 4 items and 3 commas fit.
+        assert_eq!(s.split(',').count(), 4);
+        assert!(s.split(',').all(|item| item.ends_with("|18446744073709551615")));
+    }
+
+    #[test]
+    fn long_and_astral_text_is_fitted_when_keyed() {
+        let mut h = head();
+        h.master_name = format!("{}@{}", "m".repeat(300), "v".repeat(40));
+        h.interface_name = "ping😀".into();
+        let (key, _) = normalize_owned(h, &body(1, 0, 0), true, "p", &rules()).expect("kept");
+        assert_eq!(key.master_name, "m".repeat(128));
+        assert_eq!(key.tars_version, "v".repeat(16));
+        assert_eq!(key.interface_name, "ping\u{FFFD}");
+    }
+
+    #[test]
+    fn column_text_cuts_on_chars_and_replaces_non_bmp() {
+        assert!(matches!(column_text("abc", 3), Cow::Borrowed("abc")));
+        assert!(matches!(column_text("abcd", 3), Cow::Borrowed("abc")));
+        // 'é' is 2 bytes and '中' 3: both fit a utf8 column and are counted as one char each.
+        assert!(matches!(column_text("é中x", 2), Cow::Borrowed("é中")));
+        assert_eq!(column_text("a😀b", 10), "a\u{FFFD}b");
+        assert!(matches!(column_text("a😀b", 10), Cow::Owned(_)));
+        // The cut happens before the replacement, counting the emoji as one char.
+        assert_eq!(column_text("😀😀😀", 2), "\u{FFFD}\u{FFFD}");
+        assert_eq!(column_text("abc😀", 3), "abc");
+        assert_eq!(column_text("", 0), "");
+        assert_eq!(column_text("abc", 0), "");
+    }
+
+    #[test]
+    fn master_ip_group_parsing_reports_bad_lines() {
+        let (rules, errors) = IngestRules::parse_master_ip_group(
+            "tars.tarsstat;1.1.1.1\n\n  App.X ; 2.2.2.2 \nnosemicolon\n;3.3.3.3\nApp.Y;\nApp.Z;4.4.4.4;extra\ntars.tarsstat;5.5.5.5\n",
+        );
+        assert_eq!(rules.master_ip_group.len(), 3);
+        assert_eq!(rules.master_ip_group["tars.tarsstat"], "5.5.5.5");
+        assert_eq!(rules.master_ip_group["App.X"], "2.2.2.2");
+        assert_eq!(rules.master_ip_group["App.Z"], "4.4.4.4");
+        let lines: Vec<usize> = errors.iter().map(|RuleError::Malformed { line, .. }| *line).collect();
+        assert_eq!(lines, vec![4, 5, 6]);
+    }
+
+    #[test]
+    fn widths_match_the_schema() {
+        let table = stat_table("t");
+        for (name, w) in [
+            ("f_tflag", width::F_TFLAG),
+            ("source_id", width::SOURCE_ID),
+            ("master_name", width::MASTER_NAME),
+            ("slave_name", width::SLAVE_NAME),
+            ("interface_name", width::INTERFACE_NAME),
+            ("tars_version", width::TARS_VERSION),
+            ("master_ip", width::MASTER_IP),
+            ("slave_ip", width::SLAVE_IP),
+            ("interv_count", width::INTERV_COUNT),
+        ] {
+            let col = table.column(name).expect(name);
+            assert_eq!(col.ty, ColType::Varchar(w as u16), "{name}");
+        }
+    }
+}

@@ -296,6 +296,14 @@ impl ServerBuilder {
         self
     }
 
+    /// How many shards will serve `servant` (its adapter's `shards`, the override, or the
+    /// machine's cores), so a service can size per-shard state before starting; `None` when
+    /// no adapter serves it.
+    pub fn shard_count(&self, servant: &str) -> Option<usize> {
+        let a = self.config.adapters.iter().find(|a| a.servant == servant)?;
+        Some(set_count(self.shards.unwrap_or_else(|| self.config.shards_for(a))))
+    }
+
     /// The largest request frame accepted (default 10 MiB; at most 100 MiB).
     pub fn max_frame(mut self, bytes: usize) -> Self {
         self.max_frame = bytes;

@@ -151,6 +151,25 @@ fn ecstatus() -> Table {
     )
 }
 
+/// Name of the ledger of written batches (ours; upstream has none).
+pub const BATCH_LEDGER: &str = "t_tarsrs_batch";
+
+/// The batches a tars-rs stat/property writer has written, one row each, inserted in the
+/// same transaction as the batch's rows: a batch replayed from the spool after a crash or
+/// an outage finds its id here and is not written twice. `t_ecstatus` cannot do this: it
+/// holds one time per writer, and upstream keeps it in a HEAP table that a restart empties.
+fn batch_ledger() -> Table {
+    Table::new(
+        BATCH_LEDGER,
+        &[
+            col("batch_id", Varchar(190)).not_null().default_str(""),
+            col("rows_written", UInt(10)).not_null().default_int(0),
+            col("written_at", Timestamp).not_null().default_now(),
+        ],
+        &[Index::primary(&["batch_id"]), Index::key("IDX_WRITTEN_AT", &["written_at"])],
+    )
+}
+
 /// Every migration of `tars_stat`.
 pub fn stat_schema() -> SchemaSet {
     flush_marker_schema("tars_stat")
@@ -165,6 +184,9 @@ pub fn property_schema() -> SchemaSet {
 fn flush_marker_schema(database: &'static str) -> SchemaSet {
     SchemaSet {
         database,
-        migrations: vec![Migration { version: 1, name: "flush marker", ops: vec![Op::CreateTable(ecstatus())] }],
+        migrations: vec![
+            Migration { version: 1, name: "flush marker", ops: vec![Op::CreateTable(ecstatus())] },
+            Migration { version: 2, name: "batch ledger", ops: vec![Op::CreateTable(batch_ledger())] },
+        ],
     }
 }

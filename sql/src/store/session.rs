@@ -73,6 +73,24 @@ pub fn insert_rows(
     if rows.is_empty() {
         return Ok(0);
     }
+    transaction(s, |s| insert_rows_in(s, table, columns, rows, mode, chunk, ""))
+}
+
+/// [`insert_rows`] inside the caller's transaction (so other statements can commit with the
+/// rows, or not at all). `tail` follows each statement's `VALUES` list: an upsert clause
+/// such as [`crate::Dialect::on_conflict_update`]'s, or nothing.
+pub fn insert_rows_in(
+    s: &mut dyn Session,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Value>],
+    mode: InsertMode,
+    chunk: usize,
+    tail: &str,
+) -> Result<u64, StoreError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
     if columns.is_empty() {
         return Err(StoreError::Column { column: table.to_owned(), reason: "no columns to insert".into() });
     }
@@ -91,24 +109,23 @@ pub fn insert_rows(
         columns.iter().map(|c| d.quote(c)).collect::<Result<Vec<_>, _>>()?.join(",")
     );
     let tuple = format!("({})", vec!["?"; columns.len()].join(","));
-    transaction(s, |s| {
-        let mut affected = 0;
-        let mut params = Vec::with_capacity(chunk * columns.len());
-        for part in rows.chunks(chunk) {
-            let mut sql = String::with_capacity(head.len() + part.len() * (tuple.len() + 1));
-            sql.push_str(&head);
-            for i in 0..part.len() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&tuple);
+    let mut affected = 0;
+    let mut params = Vec::with_capacity(chunk * columns.len());
+    for part in rows.chunks(chunk) {
+        let mut sql = String::with_capacity(head.len() + part.len() * (tuple.len() + 1) + tail.len());
+        sql.push_str(&head);
+        for i in 0..part.len() {
+            if i > 0 {
+                sql.push(',');
             }
-            params.clear();
-            params.extend(part.iter().flatten().cloned());
-            affected += s.exec(&sql, &params)?;
+            sql.push_str(&tuple);
         }
-        Ok(affected)
-    })
+        sql.push_str(tail);
+        params.clear();
+        params.extend(part.iter().flatten().cloned());
+        affected += s.exec(&sql, &params)?;
+    }
+    Ok(affected)
 }
 
 /// Encodes rows in the format `LOAD DATA` reads by default: tab-separated fields, newline

@@ -1,0 +1,434 @@
+//! One database's writer: a thread that takes batches, makes them durable in its spool,
+//! and writes them to the database in order, exactly once.
+//!
+//! Every batch is appended to the spool (fsync'd) before the database is tried, so a batch
+//! the service has accepted survives a crash, an outage and a restart. A batch is written
+//! in one transaction together with its id in the ledger table (`t_tarsrs_batch`) and the
+//! `t_ecstatus` marker the query services read; a batch whose id is already in the ledger
+//! is skipped. Only then is it acknowledged in the spool. While the database fails, batches
+//! queue behind the first one (in the spool, up to its size limit) and the writer retries
+//! with a backoff; on recovery they are written in order. Nothing here runs on an IO shard.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use tars_sql::schema::monitor::BATCH_LEDGER;
+use tars_sql::schema::Table;
+use tars_sql::{insert_rows_in, params, transaction, Dialect, InsertMode, Session, Store, StoreError, StoreOptions};
+
+use crate::batch::Batch;
+use crate::clock::Clock;
+use crate::spool::{Spool, SpoolError};
+use crate::tables::HourlyTables;
+use crate::targets::Target;
+
+/// How a writer writes.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// The database.
+    pub target: Target,
+    /// The hourly tables' columns, in row order.
+    pub columns: &'static [&'static str],
+    /// The hourly table's definition for a name.
+    pub make_table: fn(String) -> Table,
+    /// What follows each INSERT's values: how a row whose key is already in the table is
+    /// merged into it (stat's primary key; a restart inside a window writes that window's
+    /// second half as a new batch), or nothing (property's tables have no unique key).
+    pub upsert_tail: fn(Dialect) -> String,
+    /// Where the spool file lives; its name is the target's.
+    pub spool_dir: PathBuf,
+    /// The spool's limit for batches not yet written; beyond it batches are dropped,
+    /// counted and logged.
+    pub spool_max_bytes: u64,
+    /// Rows per INSERT statement (upstream's `maxInsertCount`, 1000).
+    pub rows_per_insert: usize,
+    /// The interval written to `t_ecstatus.checkint` (minutes).
+    pub checkint_minutes: i64,
+    /// The service's clock (tables are created a day ahead by it).
+    pub clock: Clock,
+    /// The longest wait between retries while the database fails.
+    pub retry_max: Duration,
+}
+
+/// Counters of one writer, read by the metrics endpoint and the admin command. Shared
+/// between the writer thread (writes) and readers.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Batches written to the database.
+    pub batches_written: AtomicU64,
+    /// Rows written.
+    pub rows_written: AtomicU64,
+    /// Batches skipped because the ledger already had them (replays).
+    pub batches_duplicate: AtomicU64,
+    /// Batches appended to the spool.
+    pub batches_spooled: AtomicU64,
+    /// Batches waiting for the database.
+    pub batches_pending: AtomicU64,
+    /// Batches dropped because the spool was full or unwritable.
+    pub batches_dropped: AtomicU64,
+    /// Rows in those batches.
+    pub rows_dropped: AtomicU64,
+    /// Failed write attempts.
+    pub write_errors: AtomicU64,
+    /// The last write error, for the admin command.
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl WriterStats {
+    fn error(&self, e: &str) {
+        self.write_errors.fetch_add(1, Ordering::Relaxed);
+        *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.to_owned());
+    }
+}
+
+enum Msg {
+    Batch(Batch),
+    /// Write everything queued (one attempt each), then answer.
+    Flush(Sender<()>),
+}
+
+/// The handle services hold: send batches, read counters, stop.
+#[derive(Debug)]
+pub struct Writer {
+    name: String,
+    tx: Option<Sender<Msg>>,
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<WriterStats>,
+}
+
+/// A writer that could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WriterError {
+    /// The spool could not be opened.
+    #[error("writer for {target}: {source}")]
+    Spool {
+        /// The target's name.
+        target: String,
+        /// Why.
+        source: SpoolError,
+    },
+    /// The database handle could not be made.
+    #[error("writer for {target}: {source}")]
+    Store {
+        /// The target's name.
+        target: String,
+        /// Why.
+        source: StoreError,
+    },
+    /// The thread could not start.
+    #[error("writer for {target}: starting its thread: {source}")]
+    Thread {
+        /// The target's name.
+        target: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl Writer {
+    /// Opens the spool (batches a previous run left unwritten are queued first) and starts
+    /// the writer thread `tars-writer-<target>`.
+    pub fn start(config: WriterConfig) -> Result<Writer, WriterError> {
+        let name = config.target.name.clone();
+        let spool = Spool::open(&config.spool_dir, &name, config.spool_max_bytes)
+            .map_err(|source| WriterError::Spool { target: name.clone(), source })?;
+        let store = Store::open_url(config.target.url.clone(), StoreOptions::default())
+            .map_err(|source| WriterError::Store { target: name.clone(), source })?;
+        let stats = Arc::new(WriterStats::default());
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut state = WriterThread {
+            tables: Arc::new(Mutex::new(HourlyTables::new(&config.target.prefix, config.make_table))),
+            config,
+            store,
+            spool,
+            queue: VecDeque::new(),
+            stats: stats.clone(),
+            retry_at: None,
+            backoff: RETRY_MIN,
+            failing: false,
+            ahead_at: None,
+        };
+        state.load_spooled();
+        let thread = std::thread::Builder::new()
+            .name(format!("tars-writer-{name}"))
+            .spawn(move || state.run(rx))
+            .map_err(|source| WriterError::Thread { target: name.clone(), source })?;
+        Ok(Writer { name, tx: Some(tx), thread: Some(thread), stats })
+    }
+
+    /// Queues a batch. Never blocks: the writer makes it durable on its own thread.
+    pub fn send(&self, batch: Batch) {
+        if let Some(tx) = &self.tx {
+            if tx.send(Msg::Batch(batch)).is_err() {
+                tracing::error!(target = %self.name, "writer thread is gone; batch dropped");
+            }
+        }
+    }
+
+    /// Waits until every batch sent so far has had one write attempt (tests, shutdown).
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let Some(tx) = &self.tx else { return false };
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        tx.send(Msg::Flush(done_tx)).is_ok() && done_rx.recv_timeout(timeout).is_ok()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Arc<WriterStats> {
+        &self.stats
+    }
+
+    /// The target's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Stops after one more attempt at what is queued; what is still unwritten stays in the
+    /// spool for the next start.
+    pub fn stop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+const RETRY_MIN: Duration = Duration::from_millis(200);
+/// How often tomorrow's tables are checked.
+const AHEAD_EVERY: Duration = Duration::from_secs(600);
+
+/// A batch waiting for the database: its spool sequence number (none if it could not be
+/// spooled) and the batch.
+type Queued = (Option<u64>, Arc<Batch>);
+
+/// The writer thread's state. Lives on `tars-writer-<target>` only.
+struct WriterThread {
+    config: WriterConfig,
+    store: Store,
+    spool: Spool,
+    tables: Arc<Mutex<HourlyTables>>,
+    queue: VecDeque<Queued>,
+    stats: Arc<WriterStats>,
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    failing: bool,
+    ahead_at: Option<Instant>,
+}
+
+enum Outcome {
+    Written(u64),
+    Duplicate,
+}
+
+impl WriterThread {
+    fn load_spooled(&mut self) {
+        let mut bad = 0;
+        let mut acks = Vec::new();
+        for (seq, bytes) in self.spool.pending() {
+            match Batch::decode(bytes) {
+                Ok(b) => self.queue.push_back((Some(seq), Arc::new(b))),
+                Err(e) => {
+                    bad += 1;
+                    tracing::error!(target = %self.config.target.name, seq, error = %e, "unreadable batch in the spool; skipped");
+                    acks.push(seq);
+                }
+            }
+        }
+        for seq in acks {
+            if let Err(e) = self.spool.ack(seq) {
+                tracing::warn!(target = %self.config.target.name, error = %e, "spool");
+            }
+        }
+        if !self.queue.is_empty() || bad > 0 {
+            tracing::info!(target = %self.config.target.name, batches = self.queue.len(), "replaying batches left in the spool");
+        }
+        self.stats.batches_pending.store(self.queue.len() as u64, Ordering::Relaxed);
+    }
+
+    fn run(mut self, rx: Receiver<Msg>) {
+        loop {
+            self.work();
+            let wait = match self.retry_at {
+                Some(at) if !self.queue.is_empty() => at.saturating_duration_since(Instant::now()),
+                _ => Duration::from_secs(1),
+            };
+            match rx.recv_timeout(wait) {
+                Ok(Msg::Batch(b)) => self.accept(b),
+                Ok(Msg::Flush(done)) => {
+                    self.retry_at = None;
+                    self.work();
+                    let _ = done.send(());
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.retry_at = None;
+                    self.work();
+                    if !self.queue.is_empty() {
+                        tracing::warn!(target = %self.config.target.name, batches = self.queue.len(),
+                            "stopping with batches unwritten; they stay in the spool for the next start");
+                    }
+                    return;
+                }
+            }
+            while let Ok(msg) = rx.try_recv() {
+                match msg {
+                    Msg::Batch(b) => self.accept(b),
+                    Msg::Flush(done) => {
+                        self.retry_at = None;
+                        self.work();
+                        let _ = done.send(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes a new batch durable and queues it.
+    fn accept(&mut self, batch: Batch) {
+        let rows = batch.rows.len() as u64;
+        match self.spool.append(&batch.encode()) {
+            Ok(seq) => {
+                self.stats.batches_spooled.fetch_add(1, Ordering::Relaxed);
+                self.queue.push_back((Some(seq), Arc::new(batch)));
+            }
+            Err(e) => {
+                // Counted and logged, never silent: the spool is the bound on what we hold.
+                self.stats.batches_dropped.fetch_add(1, Ordering::Relaxed);
+                self.stats.rows_dropped.fetch_add(rows, Ordering::Relaxed);
+                tracing::error!(target = %self.config.target.name, table = %batch.table, rows, error = %e,
+                    "batch dropped: it cannot be kept until the database answers");
+            }
+        }
+        self.stats.batches_pending.store(self.queue.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Writes queued batches in order until one fails or the queue is empty.
+    fn work(&mut self) {
+        if self.retry_at.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        self.retry_at = None;
+        if self.ahead_at.is_none_or(|t| t.elapsed() >= AHEAD_EVERY) {
+            self.ensure_ahead();
+        }
+        while let Some((seq, batch)) = self.queue.front().cloned() {
+            match self.write(batch.clone()) {
+                Ok(outcome) => {
+                    match outcome {
+                        Outcome::Written(rows) => {
+                            self.stats.batches_written.fetch_add(1, Ordering::Relaxed);
+                            self.stats.rows_written.fetch_add(rows, Ordering::Relaxed);
+                        }
+                        Outcome::Duplicate => {
+                            self.stats.batches_duplicate.fetch_add(1, Ordering::Relaxed);
+                            tracing::info!(target = %self.config.target.name, batch = %batch.id, "batch was already written; skipped");
+                        }
+                    }
+                    if let Some(seq) = seq {
+                        if let Err(e) = self.spool.ack(seq) {
+                            tracing::warn!(target = %self.config.target.name, error = %e, "spool ack");
+                        }
+                    }
+                    self.queue.pop_front();
+                    if self.failing {
+                        self.failing = false;
+                        tracing::info!(target = %self.config.target.name, pending = self.queue.len(), "database answers again; writing queued batches");
+                    }
+                    self.backoff = RETRY_MIN;
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    self.stats.error(&text);
+                    if !self.failing {
+                        self.failing = true;
+                        tracing::warn!(target = %self.config.target.name, error = %text, pending = self.queue.len(),
+                            "cannot write to the database; batches wait in the spool");
+                    }
+                    self.retry_at = Some(Instant::now() + self.backoff);
+                    self.backoff = (self.backoff * 2).min(self.config.retry_max.max(RETRY_MIN));
+                    break;
+                }
+            }
+        }
+        self.stats.batches_pending.store(self.queue.len() as u64, Ordering::Relaxed);
+    }
+
+    fn ensure_ahead(&mut self) {
+        let tables = self.tables.clone();
+        let clock = self.config.clock.clone();
+        match self.store.run_blocking(move |s| {
+            let mut t = tables.lock().unwrap_or_else(PoisonError::into_inner);
+            t.ensure_ahead(s, &clock)
+                .map_err(|e| StoreError::Column { column: "hourly tables".into(), reason: e.to_string() })
+        }) {
+            Ok(()) => self.ahead_at = Some(Instant::now()),
+            Err(e) => {
+                tracing::debug!(target = %self.config.target.name, error = %e, "creating the next day's tables; will retry")
+            }
+        }
+    }
+
+    fn write(&self, batch: Arc<Batch>) -> Result<Outcome, StoreError> {
+        let tables = self.tables.clone();
+        let columns = self.config.columns;
+        let chunk = self.config.rows_per_insert;
+        let checkint = self.config.checkint_minutes;
+        let tail = (self.config.upsert_tail)(self.store.dialect());
+        self.store.run_blocking(move |s| {
+            tables
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .ensure_day(s, &batch.table_date)
+                .map_err(|e| StoreError::Column { column: batch.table.clone(), reason: e.to_string() })?;
+            transaction(s, |s| write_batch(s, &batch, columns, chunk, checkint, &tail))
+        })
+    }
+}
+
+/// Inside one transaction: skip if the ledger has the batch; else its rows, its ledger
+/// entry, and the `t_ecstatus` marker (moved forward only).
+fn write_batch(
+    s: &mut dyn Session,
+    batch: &Batch,
+    columns: &[&str],
+    chunk: usize,
+    checkint: i64,
+    tail: &str,
+) -> Result<Outcome, StoreError> {
+    let d = s.dialect();
+    let ledger = d.quote(BATCH_LEDGER)?;
+    let seen = s.query(&format!("SELECT 1 FROM {ledger} WHERE batch_id = ?"), &params![batch.id.as_str()])?;
+    if !seen.is_empty() {
+        return Ok(Outcome::Duplicate);
+    }
+    let rows = insert_rows_in(s, &batch.table, columns, &batch.rows, InsertMode::Plain, chunk, tail)?;
+    s.exec(
+        &format!("INSERT INTO {ledger} (batch_id, rows_written) VALUES (?, ?)"),
+        &params![batch.id.as_str(), batch.rows.len() as i64],
+    )?;
+    let moved = s.exec(
+        "UPDATE t_ecstatus SET lasttime = ?, checkint = ? WHERE appname = ? AND action = 0 AND lasttime < ?",
+        &params![batch.last_time.as_str(), checkint, batch.app_name.as_str(), batch.last_time.as_str()],
+    )?;
+    if moved == 0 {
+        let exists =
+            s.query("SELECT 1 FROM t_ecstatus WHERE appname = ? AND action = 0", &params![batch.app_name.as_str()])?;
+        if exists.is_empty() {
+            s.exec(
+                "INSERT INTO t_ecstatus (appname, action, checkint, lasttime) VALUES (?, 0, ?, ?)",
+                &params![batch.app_name.as_str(), checkint, batch.last_time.as_str()],
+            )?;
+        }
+    }
+    Ok(Outcome::Written(rows))
+}

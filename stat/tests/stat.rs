@@ -1,0 +1,258 @@
+//! tarsstat end to end: reports over TCP to `StatObj` on two shards, a manual clock moved past
+//! the window's end, rows in the hourly table of a real database (MariaDB and SQLite), on
+//! every IO driver.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tars_core_net::config::Config;
+use tars_core_net::rpc::ParamWriter;
+use tars_core_net::rt::IoMode;
+use tars_monitor::clock::Clock;
+use tars_monitor::targets::Target;
+use tars_protocol::tars::{StatMicMsgBody, StatMicMsgHead};
+use tars_sql::schema::monitor::stat_schema;
+use tars_sql::{Store, StoreUrl, Value};
+use tars_stat::service::{self, RunningStat, StartOptions, STAT_OBJ};
+use tars_testkit::process::TempDir;
+use tars_testkit::raw::RawConn;
+
+/// 2026-03-15 10:02:00 UTC.
+const T_1002: i64 = 1_773_568_920;
+/// 2026-03-15 23:57:00 UTC.
+const T_2357: i64 = 1_773_619_020;
+
+struct Db {
+    url: String,
+    store: Store,
+    _dir: Option<TempDir>,
+}
+
+fn mysql(tag: &str) -> Db {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let base = tars_testkit::mysql::mysql_url();
+    let name = format!("tarsstat_{tag}_{}_{n}", std::process::id());
+    let admin = Store::open(&base).expect("test MySQL URL parses");
+    let script = format!("DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}` DEFAULT CHARSET utf8");
+    admin.run_blocking(move |s| s.exec_script(&script)).expect("a test database on the test MariaDB");
+    migrated(tars_sql::url_with_database(&base, &name), None)
+}
+
+fn sqlite(tag: &str) -> Db {
+    let dir = TempDir::new(&format!("stat-{tag}")).expect("temp dir");
+    let url = format!("sqlite:{}/tars_stat.sqlite3", dir.0.display());
+    migrated(url, Some(dir))
+}
+
+fn migrated(url: String, dir: Option<TempDir>) -> Db {
+    let store = Store::open(&url).expect("store opens");
+    store.migrate(stat_schema()).expect("tars_stat migrates");
+    Db { url, store, _dir: dir }
+}
+
+impl Db {
+    fn query(&self, sql: &str, params: Vec<Value>) -> Vec<tars_sql::Row> {
+        let owned = sql.to_owned();
+        self.store.run_blocking(move |s| s.query(&owned, &params)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// False also while SQLite reports the schema changing under the query (the writer is
+    /// creating tables on its own connection).
+    fn table_exists(&self, table: &str) -> bool {
+        let t = table.to_owned();
+        self.store.run_blocking(move |s| s.table_exists(&t)).unwrap_or(false)
+    }
+
+    fn count(&self, table: &str) -> usize {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        self.store
+            .run_blocking(move |s| s.query(&sql, &[]))
+            .ok()
+            .and_then(|r| r.first().map(|r| int(r, 0)))
+            .unwrap_or(0) as usize
+    }
+}
+
+fn start(db: &Db, io: IoMode, clock: &Clock, spool: &TempDir) -> RunningStat {
+    let text = format!(
+        "<tars>\n<application>\n<server>\napp=tars\nserver=tarsstat\nlocalip=127.0.0.1\ndatapath={}\n\
+         <tars.tarsstat.StatObjAdapter>\nendpoint=tcp -h 127.0.0.1 -p 0 -t 60000\nservant={STAT_OBJ}\n\
+         </tars.tarsstat.StatObjAdapter>\n</server>\n</application>\n\
+         <masteripgroup>\ntars.tarsstat;1.1.1.1\n</masteripgroup>\n</tars>\n",
+        spool.0.display()
+    );
+    let config = Config::parse(&text).expect("config parses");
+    let target = Target {
+        name: "db1".into(),
+        url: StoreUrl::parse(&db.url).expect("url"),
+        prefix: "tars_stat_".into(),
+        weight: 1,
+    };
+    service::start(
+        &config,
+        StartOptions { io: Some(io), shards: Some(2), targets: Some(vec![target]), clock: Some(clock.clone()) },
+    )
+    .expect("tarsstat starts")
+}
+
+fn head(master: &str, slave: &str, iface: &str, ret: i32) -> StatMicMsgHead {
+    StatMicMsgHead {
+        master_name: master.into(),
+        slave_name: slave.into(),
+        interface_name: iface.into(),
+        master_ip: "10.9.9.9".into(),
+        slave_ip: "10.0.0.2".into(),
+        slave_port: 10_000,
+        return_value: ret,
+        ..StatMicMsgHead::default()
+    }
+}
+
+fn body(count: i32, timeouts: i32, errors: i32, total: i64, max: i32, min: i32) -> StatMicMsgBody {
+    StatMicMsgBody {
+        count,
+        timeout_count: timeouts,
+        exec_count: errors,
+        interval_count: BTreeMap::from([(5, count / 2), (100, count - count / 2)]),
+        total_rsp_time: total,
+        max_rsp_time: max,
+        min_rsp_time: min,
+    }
+}
+
+fn report(addr: SocketAddr, msg: &BTreeMap<StatMicMsgHead, StatMicMsgBody>, from_client: bool) {
+    let mut w = ParamWriter::new(1);
+    w.write(1, "msg", msg);
+    w.write(2, "bFromClient", &from_client);
+    let mut conn = RawConn::connect(addr).expect("connects");
+    let req = conn.request(STAT_OBJ, "reportMicMsg", 1, w.finish());
+    let reply = conn.call(&req).expect("reply");
+    assert_eq!(reply.ret, 0, "{}", reply.desc);
+}
+
+/// Polls until `f` holds or 15 s pass.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let what = what.to_owned();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(15) {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("not within 15 s: {what}");
+}
+
+fn text(r: &tars_sql::Row, i: usize) -> String {
+    r.get::<Option<String>>(i).expect("text").unwrap_or_default()
+}
+
+fn int(r: &tars_sql::Row, i: usize) -> i64 {
+    r.get::<i64>(i).expect("int")
+}
+
+/// Many connections (so both shards get some) report the same key; one merged row lands
+/// with the window's end as its label, the peer as master IP and the version split off.
+fn one_window_lands_as_merged_rows(db: Db, io: IoMode) {
+    let spool = TempDir::new("stat-spool").expect("temp dir");
+    let clock = Clock::manual(T_1002, 0);
+    let stat = start(&db, io, &clock, &spool);
+    let addr = stat.server.addr("tars.tarsstat.StatObjAdapter").expect("bound");
+    let conns = 12;
+    for _ in 0..conns {
+        let mut msg = BTreeMap::new();
+        msg.insert(head("App.Client@2.4.1", "App.Server", "call", 0), body(10, 1, 2, 500, 90, 3));
+        msg.insert(head("App.Client@2.4.1", "App.Server", "idle", 0), body(0, 0, 0, 0, 0, 0));
+        msg.insert(head("App.Other", "tars.tarsstat", "report", -1), body(1, 0, 0, 7, 7, 7));
+        report(addr, &msg, true);
+    }
+    clock.set(T_1002 + 3 * 60 + 1); // 10:05:01: the 10:00–10:05 window has ended
+    let table = "tars_stat_2026031510";
+    eventually("the window's rows", || db.count(table) > 0);
+    let rows = db.query(
+        &format!(
+            "SELECT f_tflag, master_name, tars_version, master_ip, slave_ip, succ_count, timeout_count, exce_count, \
+             total_time, ave_time, maxrsp_time, minrsp_time, interv_count, source_id, interface_name \
+             FROM {table} ORDER BY interface_name"
+        ),
+        vec![],
+    );
+    assert_eq!(rows.len(), 2, "the all-zero entry is dropped and the rest merged into one row per key");
+    let call = &rows[0];
+    assert_eq!(text(call, 14), "call");
+    assert_eq!(text(call, 0), "1005");
+    assert_eq!((text(call, 1), text(call, 2)), ("App.Client".to_owned(), "2.4.1".to_owned()));
+    assert_eq!(text(call, 3), "127.0.0.1", "a client report's master IP is the peer's");
+    assert_eq!(text(call, 4), "10.0.0.2");
+    let n = conns as i64;
+    assert_eq!((int(call, 5), int(call, 6), int(call, 7), int(call, 8)), (10 * n, n, 2 * n, 500 * n));
+    assert_eq!((int(call, 9), int(call, 10), int(call, 11)), (50, 90, 3));
+    assert_eq!(text(call, 12), format!("5|{},100|{}", 5 * n, 5 * n));
+    assert_eq!(text(call, 13), "127.0.0.1");
+    let report_row = &rows[1];
+    assert_eq!(text(report_row, 3), "1.1.1.1", "masteripgroup replaces the master IP");
+    assert_eq!(text(report_row, 2), "", "no @: no version");
+    let day: Vec<String> = (0..24).map(|h| format!("tars_stat_20260315{h:02}")).collect();
+    assert!(day.iter().all(|t| db.table_exists(t)), "all 24 tables of the day");
+    eventually("the t_ecstatus marker", || {
+        db.query("SELECT lasttime FROM t_ecstatus WHERE appname = 'tars_stat_127.0.0.1' AND action = 0", vec![])
+            .first()
+            .map(|r| text(r, 0))
+            == Some("20260315 1005".to_owned())
+    });
+    let ledger = db.query("SELECT rows_written FROM t_tarsrs_batch", vec![]);
+    assert_eq!(ledger.iter().map(|r| int(r, 0)).sum::<i64>(), 2);
+    stat.server.shutdown();
+    stat.wait().expect("stops");
+}
+
+/// 23:55–00:00 goes to the previous day's hour 23 as `2360`; the next window to the new
+/// day's hour 00 as `0005`.
+fn the_day_boundary_is_labelled_as_upstream(db: Db, io: IoMode) {
+    let spool = TempDir::new("stat-spool").expect("temp dir");
+    let clock = Clock::manual(T_2357, 0);
+    let stat = start(&db, io, &clock, &spool);
+    let addr = stat.server.addr("tars.tarsstat.StatObjAdapter").expect("bound");
+    let one = |iface: &str| BTreeMap::from([(head("A.B", "C.D", iface, 0), body(3, 0, 0, 30, 10, 10))]);
+    report(addr, &one("before_midnight"), false);
+    clock.set(T_2357 + 3 * 60 + 2); // 00:00:02 the next day
+    report(addr, &one("after_midnight"), false);
+    clock.set(T_2357 + 8 * 60 + 2); // 00:05:02
+    let (old, new) = ("tars_stat_2026031523", "tars_stat_2026031600");
+    eventually(&format!("both windows' rows\n{}", stat.service.status()), || db.count(old) > 0 && db.count(new) > 0);
+    let before = db.query(&format!("SELECT f_tflag, interface_name, slave_ip FROM {old}"), vec![]);
+    assert_eq!(before.len(), 1);
+    assert_eq!((text(&before[0], 0), text(&before[0], 1)), ("2360".to_owned(), "before_midnight".to_owned()));
+    assert_eq!(text(&before[0], 2), "127.0.0.1", "a server report's slave IP is the peer's");
+    let after = db.query(&format!("SELECT f_tflag, interface_name FROM {new}"), vec![]);
+    assert_eq!(after.len(), 1);
+    assert_eq!((text(&after[0], 0), text(&after[0], 1)), ("0005".to_owned(), "after_midnight".to_owned()));
+    assert!(db.table_exists("tars_stat_2026031623"), "the new day's tables exist");
+    stat.server.shutdown();
+    stat.wait().expect("stops");
+}
+
+macro_rules! on_every_path {
+    ($($name:ident),*) => {
+        mod on_mysql {
+            $(mod $name {
+                use tars_core_net::rt::IoMode;
+                #[test] fn uring() { super::super::$name(super::super::mysql(stringify!($name)), IoMode::Uring) }
+                #[test] fn epoll_et() { super::super::$name(super::super::mysql(stringify!($name)), IoMode::EpollEt) }
+                #[test] fn epoll_lt() { super::super::$name(super::super::mysql(stringify!($name)), IoMode::EpollLt) }
+            })*
+        }
+        mod on_sqlite {
+            $(mod $name {
+                use tars_core_net::rt::IoMode;
+                #[test] fn uring() { super::super::$name(super::super::sqlite(stringify!($name)), IoMode::Uring) }
+                #[test] fn epoll_et() { super::super::$name(super::super::sqlite(stringify!($name)), IoMode::EpollEt) }
+                #[test] fn epoll_lt() { super::super::$name(super::super::sqlite(stringify!($name)), IoMode::EpollLt) }
+            })*
+        }
+    };
+}
+
+on_every_path!(one_window_lands_as_merged_rows, the_day_boundary_is_labelled_as_upstream);
