@@ -33,7 +33,7 @@ fn admin_addr(running: &tars::Running) -> SocketAddr {
 fn up_in_process(io: IoMode) {
     let dir = TempDir::new("tars-up").unwrap();
     let running = tars::up(&opts(&dir, io)).unwrap();
-    assert_eq!(running.migrations.iter().map(|r| r.version).collect::<Vec<_>>(), [3, 1, 1]);
+    assert_eq!(running.migrations.iter().map(|r| r.version).collect::<Vec<_>>(), [3, 2, 2]);
     assert!(running
         .endpoints
         .iter()
@@ -173,7 +173,7 @@ fn serve_with_upstream_db_sections_on_mysql() {
     )
     .unwrap();
     let running = tars::serve_config(&path).unwrap();
-    assert_eq!(running.migrations.iter().map(|r| r.version).collect::<Vec<_>>(), [3, 1, 1]);
+    assert_eq!(running.migrations.iter().map(|r| r.version).collect::<Vec<_>>(), [3, 2, 2]);
     let text = admin_notify(admin_addr(&running), "tars.storage").unwrap();
     assert_eq!(text.lines().filter(|l| l.contains("backend=mysql") && l.contains("state=up")).count(), 3, "{text}");
     assert!(!text.contains(pass), "password shown by tars.storage: {text}");
