@@ -33,9 +33,10 @@ fn fresh_install(b: Backend) {
     assert_eq!(count(&store, "SELECT COUNT(*) FROM t_schema_version"), 3);
     for set in [monitor::stat_schema(), monitor::property_schema()] {
         let r = store.migrate(set).unwrap();
-        assert_eq!(r.applied, vec![1]);
+        assert_eq!(r.applied, vec![1, 2]);
     }
     assert_eq!(columns(&store, "t_ecstatus"), ["id", "appname", "action", "checkint", "lasttime"]);
+    assert_eq!(columns(&store, "t_tarsrs_batch"), ["batch_id", "rows_written", "written_at"]);
 }
 
 fn rerun_changes_nothing(b: Backend) {
