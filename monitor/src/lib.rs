@@ -10,6 +10,7 @@ pub mod collect;
 pub mod spool;
 pub mod tables;
 pub mod targets;
+pub mod text;
 pub mod writer;
 
 mod wire {

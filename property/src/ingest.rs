@@ -11,10 +11,10 @@
 //! - A key holds at most [`MAX_POLICIES_PER_KEY`] policies, so unknown policy names cannot grow
 //!   it without bound.
 //! - Text is cut to the column widths and characters outside the BMP are replaced when the key
-//!   is built (see `tars_stat::ingest::column_text` for why), which also bounds what one
+//!   is built (see `tars_monitor::text::column_text` for why), which also bounds what one
 //!   hostile key can cost.
 
-use std::borrow::Cow;
+use tars_monitor::text::{column_text, fit};
 
 use tars_protocol::tars::{StatPropMsgBody, StatPropMsgHead};
 use tars_sql::Value;
@@ -37,31 +37,6 @@ mod width {
 
 /// The most policies one key holds: the six known ones and a few unknown ones.
 pub const MAX_POLICIES_PER_KEY: usize = 16;
-
-// TODO(move to tars-monitor): a private copy of `tars_stat::ingest::column_text` (this crate
-// may not depend on tars-stat); keep the two identical until they move to the shared crate.
-/// `s` cut after `max_chars` characters, with characters outside the BMP replaced by U+FFFD.
-fn column_text(s: &str, max_chars: usize) -> Cow<'_, str> {
-    if s.len() <= max_chars && s.is_ascii() {
-        return Cow::Borrowed(s);
-    }
-    let end = s.char_indices().nth(max_chars).map_or(s.len(), |(i, _)| i);
-    let kept = s.get(..end).unwrap_or(s);
-    if !kept.chars().any(|c| c.len_utf8() == 4) {
-        return Cow::Borrowed(kept);
-    }
-    Cow::Owned(kept.chars().map(|c| if c.len_utf8() == 4 { char::REPLACEMENT_CHARACTER } else { c }).collect())
-}
-
-/// `s` after [`column_text`], reusing its allocation when only a cut is needed.
-fn fit(mut s: String, max_chars: usize) -> String {
-    let keep = match column_text(&s, max_chars) {
-        Cow::Owned(replaced) => return replaced,
-        Cow::Borrowed(kept) => kept.len(),
-    };
-    s.truncate(keep);
-    s
-}
 
 /// The aggregation key of one property: `StatPropMsgHead` without `sContainer` and
 /// `iPropertyVer` (upstream drops both), with `ip` the reporter's connection IP. `Hash + Eq`,
@@ -227,6 +202,7 @@ pub fn property_row(key: &PropKey, policy: &Policy, value: &PropValue, f_date: &
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::borrow::Cow;
     use tars_protocol::tars::StatPropInfo;
     use tars_sql::schema::monitor::{property_table, PROPERTY_COLUMNS};
     use tars_sql::schema::ColType;

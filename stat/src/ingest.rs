@@ -21,9 +21,10 @@
 //!   `interv_count` drops whole trailing `k|v` items that would not fit its 128 characters
 //!   instead of cutting one in half.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
+pub use tars_monitor::text::column_text;
+use tars_monitor::text::fit;
 
 use tars_protocol::tars::{StatMicMsgBody, StatMicMsgHead};
 use tars_sql::Value;
@@ -49,35 +50,6 @@ mod width {
 /// (5, 10, 50, 100, 200, 500, 1000, 2000, 3000 ms) and `interv_count` holds 128 characters, so
 /// more than 16 buckets can never be written; the cap bounds what a hostile map can cost.
 pub const MAX_INTERVAL_BUCKETS: usize = 16;
-
-/// `s` as it can be stored in a MySQL `utf8` (3-byte) column of `max_chars` characters: cut
-/// after `max_chars` characters (never inside one), and every character outside the Basic
-/// Multilingual Plane (4 bytes in UTF-8, e.g. emoji) replaced with U+FFFD.
-///
-/// Why: one such character makes MySQL reject the whole multi-row `INSERT`, and in strict mode
-/// so does one over-long value. Borrows when nothing has to change (the common case: ASCII
-/// that fits), so calling it on every key costs a scan and no allocation.
-pub fn column_text(s: &str, max_chars: usize) -> Cow<'_, str> {
-    if s.len() <= max_chars && s.is_ascii() {
-        return Cow::Borrowed(s);
-    }
-    let end = s.char_indices().nth(max_chars).map_or(s.len(), |(i, _)| i);
-    let kept = s.get(..end).unwrap_or(s);
-    if !kept.chars().any(|c| c.len_utf8() == 4) {
-        return Cow::Borrowed(kept);
-    }
-    Cow::Owned(kept.chars().map(|c| if c.len_utf8() == 4 { char::REPLACEMENT_CHARACTER } else { c }).collect())
-}
-
-/// `s` after [`column_text`], reusing its allocation when only a cut is needed.
-fn fit(mut s: String, max_chars: usize) -> String {
-    let keep = match column_text(&s, max_chars) {
-        Cow::Owned(replaced) => return replaced,
-        Cow::Borrowed(kept) => kept.len(),
-    };
-    s.truncate(keep);
-    s
-}
 
 /// Overwrites `dst` with `src`, keeping `dst`'s allocation.
 fn set(dst: &mut String, src: &str) {
@@ -442,6 +414,7 @@ pub fn stat_row(key: &StatKey, value: &StatValue, source_id: &str, f_date: &str,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::borrow::Cow;
     use std::collections::BTreeMap;
     use tars_sql::schema::monitor::{stat_table, STAT_COLUMNS};
     use tars_sql::schema::ColType;

@@ -21,7 +21,7 @@ use tars_monitor::collect::{Aggregate, CollectConfig, Collector, ShardAgg};
 use tars_monitor::targets::{self, Target};
 use tars_monitor::writer::{Writer, WriterConfig};
 use tars_protocol::tars::{StatF, StatFServant, StatMicMsgBody, StatMicMsgHead, StatSampleMsg};
-use tars_sql::schema::monitor::{stat_table, STAT_COLUMNS, STAT_PREFIX};
+use tars_sql::schema::monitor::{stat_table, STAT_COLUMNS, STAT_PREFIX, STAT_PRIMARY_KEY};
 use tars_sql::{Dialect, SetTo, Value};
 
 use crate::ingest::{normalize_owned, stat_row, IngestRules, StatKey, StatValue};
@@ -165,22 +165,8 @@ fn stat_upsert(d: Dialect) -> String {
         ("minrsp_time", format!("{min}(minrsp_time, {})", new("minrsp_time"))),
     ];
     let set: Vec<(&str, SetTo<'_>)> = exprs.iter().map(|(c, e)| (*c, SetTo::Expr(e.as_str()))).collect();
-    d.on_conflict_update(STAT_KEY, &set).unwrap_or_default()
+    d.on_conflict_update(STAT_PRIMARY_KEY, &set).unwrap_or_default()
 }
-
-const STAT_KEY: &[&str] = &[
-    "source_id",
-    "f_date",
-    "f_tflag",
-    "master_name",
-    "slave_name",
-    "interface_name",
-    "master_ip",
-    "slave_ip",
-    "slave_port",
-    "return_value",
-    "tars_version",
-];
 
 /// The stat service's background parts: writers and collector. Dropping it flushes what the
 /// shards handed over and stops.

@@ -43,6 +43,21 @@ pub const STAT_COLUMNS: &[&str] = &[
     "minrsp_time",
 ];
 
+/// The stat table's primary key: one row per writer, window and call key.
+pub const STAT_PRIMARY_KEY: &[&str] = &[
+    "source_id",
+    "f_date",
+    "f_tflag",
+    "master_name",
+    "slave_name",
+    "interface_name",
+    "master_ip",
+    "slave_ip",
+    "slave_port",
+    "return_value",
+    "tars_version",
+];
+
 /// One hour of call statistics.
 pub fn stat_table(name: impl Into<String>) -> Table {
     Table::new(
@@ -70,19 +85,7 @@ pub fn stat_table(name: impl Into<String>) -> Table {
             col("minrsp_time", UInt(10)).default_null(),
         ],
         &[
-            Index::primary(&[
-                "source_id",
-                "f_date",
-                "f_tflag",
-                "master_name",
-                "slave_name",
-                "interface_name",
-                "master_ip",
-                "slave_ip",
-                "slave_port",
-                "return_value",
-                "tars_version",
-            ]),
+            Index::primary(STAT_PRIMARY_KEY),
             Index::key("IDX_TIME", &["stattime"]),
             Index::key("IDC_MASTER", &["master_name"]),
             Index::key("IDX_INTERFACENAME", &["interface_name"]),
