@@ -205,6 +205,12 @@ pub struct Current {
 }
 
 impl Current {
+    /// The peer's IP as TARS services record it (an IPv4 client on a dual-stack socket,
+    /// `::ffff:a.b.c.d`, as `a.b.c.d`), or `None` when the transport did not give it.
+    pub fn peer_ip(&self) -> Option<String> {
+        self.peer.map(|p| p.ip().to_canonical().to_string())
+    }
+
     /// The call described by `req`; the parameters stay in `req.s_buffer`.
     pub fn from_request(req: &RequestPacket, peer: Option<SocketAddr>) -> Self {
         Current {

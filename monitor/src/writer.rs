@@ -24,7 +24,7 @@ use tars_sql::{insert_rows_in, params, transaction, Dialect, InsertMode, Session
 use crate::batch::Batch;
 use crate::clock::Clock;
 use crate::spool::{Spool, SpoolError};
-use crate::tables::HourlyTables;
+use crate::tables::{HourlyTables, TablesError};
 use crate::targets::Target;
 
 /// How a writer writes.
@@ -216,6 +216,8 @@ struct WriterThread {
     config: WriterConfig,
     store: Store,
     spool: Spool,
+    /// Shared only with this writer's own store jobs (statements run on the store's thread):
+    /// locked once per batch, never on an IO shard.
     tables: Arc<Mutex<HourlyTables>>,
     queue: VecDeque<Queued>,
     stats: Arc<WriterStats>,
@@ -263,12 +265,7 @@ impl WriterThread {
                 _ => Duration::from_secs(1),
             };
             match rx.recv_timeout(wait) {
-                Ok(Msg::Batch(b)) => self.accept(b),
-                Ok(Msg::Flush(done)) => {
-                    self.retry_at = None;
-                    self.work();
-                    let _ = done.send(());
-                }
+                Ok(msg) => self.handle(msg),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     self.retry_at = None;
@@ -281,14 +278,18 @@ impl WriterThread {
                 }
             }
             while let Ok(msg) = rx.try_recv() {
-                match msg {
-                    Msg::Batch(b) => self.accept(b),
-                    Msg::Flush(done) => {
-                        self.retry_at = None;
-                        self.work();
-                        let _ = done.send(());
-                    }
-                }
+                self.handle(msg);
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Batch(b) => self.accept(b),
+            Msg::Flush(done) => {
+                self.retry_at = None;
+                self.work();
+                let _ = done.send(());
             }
         }
     }
@@ -366,11 +367,12 @@ impl WriterThread {
     fn ensure_ahead(&mut self) {
         let tables = self.tables.clone();
         let clock = self.config.clock.clone();
-        match self.store.run_blocking(move |s| {
-            let mut t = tables.lock().unwrap_or_else(PoisonError::into_inner);
-            t.ensure_ahead(s, &clock)
-                .map_err(|e| StoreError::Column { column: "hourly tables".into(), reason: e.to_string() })
-        }) {
+        let done = self
+            .store
+            .run_blocking(move |s| Ok(tables.lock().unwrap_or_else(PoisonError::into_inner).ensure_ahead(s, &clock)))
+            .map_err(WriteError::Store)
+            .and_then(|r| r.map_err(WriteError::Tables));
+        match done {
             Ok(()) => self.ahead_at = Some(Instant::now()),
             Err(e) => {
                 tracing::debug!(target = %self.config.target.name, error = %e, "creating the next day's tables; will retry")
@@ -378,21 +380,31 @@ impl WriterThread {
         }
     }
 
-    fn write(&self, batch: Arc<Batch>) -> Result<Outcome, StoreError> {
+    fn write(&self, batch: Arc<Batch>) -> Result<Outcome, WriteError> {
         let tables = self.tables.clone();
         let columns = self.config.columns;
         let chunk = self.config.rows_per_insert;
         let checkint = self.config.checkint_minutes;
         let tail = (self.config.upsert_tail)(self.store.dialect());
-        self.store.run_blocking(move |s| {
-            tables
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .ensure_day(s, &batch.table_date)
-                .map_err(|e| StoreError::Column { column: batch.table.clone(), reason: e.to_string() })?;
-            transaction(s, |s| write_batch(s, &batch, columns, chunk, checkint, &tail))
-        })
+        self.store
+            .run_blocking(move |s| {
+                if let Err(e) = tables.lock().unwrap_or_else(PoisonError::into_inner).ensure_day(s, &batch.table_date) {
+                    return Ok(Err(WriteError::Tables(e)));
+                }
+                Ok(transaction(s, |s| write_batch(s, &batch, columns, chunk, checkint, &tail))
+                    .map_err(WriteError::Store))
+            })
+            .map_err(WriteError::Store)?
     }
+}
+
+/// Why a batch was not written this time (it stays queued).
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Tables(TablesError),
 }
 
 /// Inside one transaction: skip if the ledger has the batch; else its rows, its ledger

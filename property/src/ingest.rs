@@ -134,18 +134,9 @@ pub struct NormalizedProp {
 /// Applies upstream's ingest rules to one borrowed entry: `ip` := `peer_ip`, `sContainer` and
 /// `iPropertyVer` dropped, text fitted to the columns; then each value is parsed for its
 /// policy ([`PropValue::parse`]) and merged into the entry, and each failure is reported with
-/// its position. Only the key's own strings are allocated.
+/// its position. Borrowing costs a copy of the head; see [`normalize_owned`].
 pub fn normalize(head: &StatPropMsgHead, body: &StatPropMsgBody, peer_ip: &str) -> NormalizedProp {
-    let own = |s: &str, w| column_text(s, w).into_owned();
-    let key = PropKey {
-        module_name: own(&head.module_name, width::MASTER_NAME),
-        ip: own(peer_ip, width::MASTER_IP),
-        property_name: own(&head.property_name, width::PROPERTY_NAME),
-        set_name: own(&head.set_name, width::SET_NAME),
-        set_area: own(&head.set_area, width::SET_AREA),
-        set_id: own(&head.set_id, width::SET_ID),
-    };
-    with_values(key, body)
+    normalize_owned(head.clone(), body, peer_ip)
 }
 
 /// [`normalize`], taking the head by value so the decoded strings become the key's.

@@ -1,7 +1,6 @@
 //! `tars.tarsregistry.QueryObj` (`QueryF`): every lookup is a read of the shard's own route
 //! table; nothing here touches the database or another thread.
 
-use std::net::IpAddr;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -41,7 +40,7 @@ impl QueryServant {
             "findObjectById" => false,
             "findObjectById4Any" => true,
             "findObjectById4All" | "findObjectByIdInSameGroup" => {
-                let ip = caller_ip(current);
+                let ip = current.peer_ip().unwrap_or_default();
                 if self.imp.routes.with("", |_, g| g.group_of_ip(&ip)) != -1 {
                     return None;
                 }
@@ -98,15 +97,6 @@ impl QueryImp {
     }
 }
 
-/// The caller's IP as upstream's group rules spell it (IPv4-mapped IPv6 as plain IPv4).
-fn caller_ip(current: &Current) -> String {
-    match current.peer.map(|p| p.ip()) {
-        Some(IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(|v4| v4.to_string()).unwrap_or_else(|| v6.to_string()),
-        Some(ip) => ip.to_string(),
-        None => String::new(),
-    }
-}
-
 fn answer(found: Found, active: &mut Vec<EndpointF>, inactive: &mut Vec<EndpointF>) -> i32 {
     let (ret, a, i) = found;
     *active = a;
@@ -136,7 +126,7 @@ impl QueryF for QueryImp {
         active_ep: &mut Vec<EndpointF>,
         inactive_ep: &mut Vec<EndpointF>,
     ) -> Result<i32, ServantError> {
-        let ip = caller_ip(current);
+        let ip = current.peer_ip().unwrap_or_default();
         Ok(answer(self.routes.with(&id, |r, g| find::in_group_priority(r, g, &ip)), active_ep, inactive_ep))
     }
 
@@ -170,7 +160,7 @@ impl QueryF for QueryImp {
         active_ep: &mut Vec<EndpointF>,
         inactive_ep: &mut Vec<EndpointF>,
     ) -> Result<i32, ServantError> {
-        let ip = caller_ip(current);
+        let ip = current.peer_ip().unwrap_or_default();
         let found = self.routes.with(&id, |r, g| find::in_set(r, g, &ip, &set_id));
         if found.0 != 0 {
             tracing::debug!(%id, %set_id, "no endpoint in the requested set");

@@ -435,10 +435,9 @@ impl Registry for RegistryImp {
     }
 
     async fn get_client_ip(&self, current: &mut Current, s_client_ip: &mut String) -> Result<i32, ServantError> {
-        match current.peer {
-            Some(peer) => {
-                // An IPv4 client on a dual-stack socket shows up as ::ffff:a.b.c.d; nodes want a.b.c.d.
-                *s_client_ip = peer.ip().to_canonical().to_string();
+        match current.peer_ip() {
+            Some(ip) => {
+                *s_client_ip = ip;
                 Ok(0)
             }
             None => {

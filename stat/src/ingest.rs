@@ -290,8 +290,7 @@ impl IngestRules {
     }
 }
 
-/// Applies upstream's ingest rules to one borrowed entry; see [`normalize_owned`], which this
-/// calls on a copy of `head`.
+/// [`normalize_owned`] on a borrowed entry (a copy of `head`).
 pub fn normalize(
     head: &StatMicMsgHead,
     body: &StatMicMsgBody,
@@ -299,11 +298,7 @@ pub fn normalize(
     peer_ip: &str,
     rules: &IngestRules,
 ) -> Option<(StatKey, StatValue)> {
-    let value = StatValue::from_body(body);
-    if value.is_empty() {
-        return None;
-    }
-    Some((key_from(head.clone(), from_client, peer_ip, rules), value))
+    normalize_owned(head.clone(), body, from_client, peer_ip, rules)
 }
 
 /// Applies upstream's ingest rules (`StatImp::reportMicMsg`) to one entry, in its order:

@@ -312,7 +312,7 @@ impl StatF for StatImp {
         msg: std::collections::BTreeMap<StatMicMsgHead, StatMicMsgBody>,
         b_from_client: bool,
     ) -> Result<i32, ServantError> {
-        let peer = current.peer.map(|p| p.ip().to_string()).unwrap_or_default();
+        let peer = current.peer_ip().unwrap_or_default();
         for (head, body) in msg {
             if let Some((k, v)) = normalize_owned(head, &body, b_from_client, &peer, &self.rules) {
                 self.agg.add(k, v);

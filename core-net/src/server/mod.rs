@@ -16,6 +16,7 @@
 pub mod adapter;
 pub mod admin;
 pub mod allow;
+pub mod args;
 mod conn;
 mod dispatch;
 mod shard;

@@ -4,10 +4,8 @@
 //! written (or spooled, if the database is down).
 
 use std::io::Write;
-use std::path::PathBuf;
 
-use anyhow::{bail, Context};
-use tars_core_net::rt::IoMode;
+use tars_core_net::server::args::ServerArgs;
 use tars_stat::service::{self, StartOptions};
 
 const USAGE: &str = "usage: tarsstat --config=FILE [--io=uring|epoll-et|epoll-lt] [--shards=N]";
@@ -20,20 +18,9 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let mut config = None;
-    let mut opts = StartOptions::default();
-    for a in std::env::args().skip(1) {
-        let Some((k, v)) = a.strip_prefix("--").and_then(|f| f.split_once('=')) else {
-            bail!("unexpected argument {a:?}\n{USAGE}");
-        };
-        match k {
-            "config" => config = Some(PathBuf::from(v)),
-            "io" => opts.io = Some(v.parse::<IoMode>()?),
-            "shards" => opts.shards = Some(v.parse().context("--shards")?),
-            _ => bail!("unknown flag --{k}\n{USAGE}"),
-        }
-    }
-    let config = config.with_context(|| format!("--config=FILE is required\n{USAGE}"))?;
+    let args = ServerArgs::parse(std::env::args().skip(1), USAGE).map_err(anyhow::Error::msg)?;
+    let opts = StartOptions { io: args.io, shards: args.shards, ..StartOptions::default() };
+    let config = args.config;
     let stat = service::start_file(&config, opts)?;
     stat.server.stop_on_signals()?;
     let mut out = std::io::stdout().lock();
