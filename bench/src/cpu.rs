@@ -23,6 +23,23 @@ pub fn self_cpu_time() -> Result<Duration> {
     cpu_time("self")
 }
 
+/// CPU time of each thread of this process: `(tid, name, utime + stime)`. Threads that have
+/// exited are gone from the list (their time stays in [`self_cpu_time`]).
+pub fn thread_times() -> Vec<(u32, String, Duration)> {
+    let mut out = Vec::new();
+    let ticks = clock_ticks();
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return out };
+    for e in dir.flatten() {
+        let Some(tid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        let name = stat.find('(').zip(stat.rfind(')')).map(|(a, b)| stat[a + 1..b].to_owned()).unwrap_or_default();
+        if let Ok(t) = parse_stat(&stat, ticks) {
+            out.push((tid, name, t));
+        }
+    }
+    out
+}
+
 /// Parses fields 14 (`utime`) and 15 (`stime`) of a `stat` line. The command name (field 2)
 /// may hold spaces and parentheses, so fields are counted after its last `)`.
 pub fn parse_stat(text: &str, ticks_per_sec: u64) -> Result<Duration> {

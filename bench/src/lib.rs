@@ -14,6 +14,8 @@
 //! - [`cpu`]: process CPU time from `/proc/<pid>/stat`; [`matrix`]: the matrix runner.
 //! - [`registry`]: `tars-bench-registry`, the registry's QueryObj against the TARS echo
 //!   server side by side, and how fast a database change reaches QueryObj's answers.
+//! - [`stat`]: `tars-bench-stat`, tarsstat's ingest rate over TCP on 1 and 2 shards, and its
+//!   writer's flush rate into MariaDB next to the raw INSERT loop and LOAD DATA.
 //! - [`cli`]: the small argument parser the binaries share.
 
 pub mod cli;
@@ -25,4 +27,5 @@ pub mod matrix;
 pub mod proto;
 pub mod registry;
 pub mod schedule;
+pub mod stat;
 pub mod store;

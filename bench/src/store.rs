@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _, Result};
 use serde_json::json;
 use tars_sql::schema::monitor;
-use tars_sql::{create_table, insert_rows, load_rows, params, Dialect, InsertMode, Store, Value};
+use tars_sql::{
+    create_table, insert_rows, insert_rows_in, load_rows, params, transaction, Dialect, InsertMode, Store, Value,
+};
 
 use crate::cpu;
 
@@ -32,6 +34,9 @@ const TABLE_HOUR: &str = "2026112100";
 pub enum Method {
     /// Multi-row `INSERT` of `batch` rows per statement into MySQL, one transaction.
     MysqlInsert(usize),
+    /// The same with tarsstat's upsert tail (`ON DUPLICATE KEY UPDATE` of the counters, as
+    /// its writer sends it). Not in [`Method::all`].
+    MysqlUpsert(usize),
     /// `LOAD DATA LOCAL INFILE` into MySQL, one statement, one transaction.
     MysqlLoad,
     /// Multi-row `INSERT` of `batch` rows per statement into SQLite, one transaction.
@@ -57,7 +62,7 @@ impl Method {
     /// The backend it writes to.
     pub fn dialect(self) -> Dialect {
         match self {
-            Method::MysqlInsert(_) | Method::MysqlLoad => Dialect::Mysql,
+            Method::MysqlInsert(_) | Method::MysqlUpsert(_) | Method::MysqlLoad => Dialect::Mysql,
             Method::SqliteInsert(_) => Dialect::Sqlite,
         }
     }
@@ -65,7 +70,7 @@ impl Method {
     /// Rows per statement as asked for (`None` for LOAD DATA: one statement).
     pub fn batch(self) -> Option<usize> {
         match self {
-            Method::MysqlInsert(b) | Method::SqliteInsert(b) => Some(b),
+            Method::MysqlInsert(b) | Method::MysqlUpsert(b) | Method::SqliteInsert(b) => Some(b),
             Method::MysqlLoad => None,
         }
     }
@@ -100,6 +105,7 @@ impl fmt::Display for Method {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Method::MysqlInsert(b) => write!(f, "mysql-insert-{b}"),
+            Method::MysqlUpsert(b) => write!(f, "mysql-upsert-{b}"),
             Method::MysqlLoad => f.write_str("mysql-load"),
             Method::SqliteInsert(b) => write!(f, "sqlite-insert-{b}"),
         }
@@ -122,10 +128,12 @@ impl FromStr for Method {
             Ok(Method::MysqlLoad)
         } else if let Some(n) = s.strip_prefix("mysql-insert-") {
             Ok(Method::MysqlInsert(batch(n)?))
+        } else if let Some(n) = s.strip_prefix("mysql-upsert-") {
+            Ok(Method::MysqlUpsert(batch(n)?))
         } else if let Some(n) = s.strip_prefix("sqlite-insert-") {
             Ok(Method::SqliteInsert(batch(n)?))
         } else {
-            bail!("unknown method {s:?}: expected mysql-insert-N, mysql-load or sqlite-insert-N")
+            bail!("unknown method {s:?}: expected mysql-insert-N, mysql-upsert-N, mysql-load or sqlite-insert-N")
         }
     }
 }
@@ -397,10 +405,10 @@ const INTERFACES: &[&str] = &[
 ];
 
 /// splitmix64: a small deterministic generator, enough for shuffling and counters.
-struct Mix(u64);
+pub(crate) struct Mix(pub(crate) u64);
 
 impl Mix {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -408,7 +416,7 @@ impl Mix {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 }
@@ -570,6 +578,10 @@ fn write_table(
                 Method::MysqlInsert(b) | Method::SqliteInsert(b) => {
                     insert_rows(s, &t, monitor::STAT_COLUMNS, rows, InsertMode::Plain, b)?
                 }
+                Method::MysqlUpsert(b) => {
+                    let tail = (tars_stat::service::TABLES.upsert_tail)(s.dialect());
+                    transaction(s, |s| insert_rows_in(s, &t, monitor::STAT_COLUMNS, rows, InsertMode::Plain, b, &tail))?
+                }
                 Method::MysqlLoad => load_rows(s, &t, monitor::STAT_COLUMNS, rows)?,
             };
             Ok((affected, start.elapsed()))
@@ -598,7 +610,7 @@ fn write_table(
 }
 
 /// Waits until InnoDB has fewer than 200 dirty pages, at most `limit`.
-fn settle(store: &Store, limit: Duration) -> Result<()> {
+pub fn settle(store: &Store, limit: Duration) -> Result<()> {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         let rows = store.run_blocking(|s| {
@@ -816,6 +828,7 @@ mod tests {
             assert_eq!(m.to_string().parse::<Method>().unwrap(), m);
         }
         assert!("mysql-insert-0".parse::<Method>().is_err());
+        assert_eq!("mysql-upsert-1000".parse::<Method>().unwrap(), Method::MysqlUpsert(1000));
         assert!("postgres".parse::<Method>().is_err());
         assert_eq!(Method::MysqlInsert(5000).rows_per_statement(50_000), 3449);
         assert_eq!(Method::SqliteInsert(1000).rows_per_statement(50_000), 1000);

@@ -25,6 +25,7 @@ pub mod rpc;
 pub mod tup;
 
 pub mod client;
+pub mod http;
 pub mod rt;
 pub mod server;
 

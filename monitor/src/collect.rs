@@ -32,9 +32,24 @@ pub trait Aggregate: Send + Sync + 'static {
     /// The merged value.
     type Value: Send + 'static;
     /// Merges `other` into `into` (a service logs and counts what it cannot merge).
-    fn merge(&self, into: &mut Self::Value, other: Self::Value);
+    fn merge(&self, key: &Self::Key, into: &mut Self::Value, other: Self::Value);
     /// Appends the rows for one entry, in the hourly table's column order.
     fn rows(&self, key: &Self::Key, value: &Self::Value, label: &Label, out: &mut Vec<Vec<Value>>);
+    /// The service's own counters, for the status command and the metrics endpoint.
+    fn counters(&self) -> Vec<Counter> {
+        Vec::new()
+    }
+}
+
+/// One counter a service adds to the status text and the metrics endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counter {
+    /// The metric name without the service prefix (`rejected_values`).
+    pub name: &'static str,
+    /// One line of help.
+    pub help: &'static str,
+    /// Its value.
+    pub value: u64,
 }
 
 /// What the collector's channel carries.
@@ -67,6 +82,8 @@ pub struct CollectStats {
     pub rows: AtomicU64,
     /// Entries that arrived for a window already flushed (merged into a late batch).
     pub late_entries: AtomicU64,
+    /// Entries dropped because their shard already held the most keys a window may hold.
+    pub dropped_entries: AtomicU64,
 }
 
 /// One shard's aggregation. Lives on one IO shard (inside that shard's servant); the map
@@ -74,6 +91,7 @@ pub struct CollectStats {
 pub struct ShardAgg<A: Aggregate> {
     agg: Arc<A>,
     shard: usize,
+    max_keys: usize,
     clock: Clock,
     window: Cell<Window>,
     map: RefCell<HashMap<A::Key, A::Value>>,
@@ -90,16 +108,32 @@ impl<A: Aggregate> std::fmt::Debug for ShardAgg<A> {
 impl<A: Aggregate> ShardAgg<A> {
     /// Merges one entry into the current window (handing the previous window over first if
     /// the clock has moved past it).
+    ///
+    /// A new key beyond the shard's key limit is dropped and counted (existing keys still
+    /// merge): the bound on what one window may cost, whatever clients send.
     pub fn add(&self, key: A::Key, value: A::Value) {
         self.roll();
-        self.stats.entries.fetch_add(1, Ordering::Relaxed);
         let mut map = self.map.borrow_mut();
+        let full = map.len() >= self.max_keys;
         match map.get_mut(&key) {
-            Some(v) => self.agg.merge(v, value),
+            Some(v) => self.agg.merge(&key, v, value),
+            None if full => {
+                let before = self.stats.dropped_entries.fetch_add(1, Ordering::Relaxed);
+                if before == 0 || (before + 1).is_power_of_two() {
+                    tracing::warn!(
+                        shard = self.shard,
+                        max_keys = self.max_keys,
+                        dropped = before + 1,
+                        "a window's key limit reached on this shard; new keys dropped until the window ends"
+                    );
+                }
+                return;
+            }
             None => {
                 map.insert(key, value);
             }
         }
+        self.stats.entries.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Hands the window over if it has ended. The shard's timer calls it, so an idle shard
@@ -134,6 +168,7 @@ impl<A: Aggregate> ShardAgg<A> {
 /// all shards.
 pub struct ShardFactory<A: Aggregate> {
     agg: Arc<A>,
+    max_keys: usize,
     clock: Clock,
     tx: Sender<Msg<A::Key, A::Value>>,
     stats: Arc<CollectStats>,
@@ -143,6 +178,7 @@ impl<A: Aggregate> Clone for ShardFactory<A> {
     fn clone(&self) -> Self {
         ShardFactory {
             agg: self.agg.clone(),
+            max_keys: self.max_keys,
             clock: self.clock.clone(),
             tx: self.tx.clone(),
             stats: self.stats.clone(),
@@ -162,6 +198,7 @@ impl<A: Aggregate> ShardFactory<A> {
         ShardAgg {
             agg: self.agg.clone(),
             shard,
+            max_keys: self.max_keys,
             window: Cell::new(Window::containing(self.clock.now_unix())),
             clock: self.clock.clone(),
             map: RefCell::new(HashMap::new()),
@@ -174,6 +211,7 @@ impl<A: Aggregate> ShardFactory<A> {
 /// The collector: its thread and what shards need to join it.
 pub struct Collector<A: Aggregate> {
     agg: Arc<A>,
+    max_keys: usize,
     clock: Clock,
     shards: usize,
     tx: Option<Sender<Msg<A::Key, A::Value>>>,
@@ -198,6 +236,8 @@ pub struct CollectConfig {
     pub grace: Duration,
     /// `/tars<enWeighted>`.
     pub weighted: bool,
+    /// The most keys one shard holds for one window.
+    pub max_keys_per_shard: usize,
 }
 
 impl<A: Aggregate> Collector<A> {
@@ -213,6 +253,7 @@ impl<A: Aggregate> Collector<A> {
         config: CollectConfig,
     ) -> std::io::Result<Collector<A>> {
         let agg = Arc::new(agg);
+        let max_keys = config.max_keys_per_shard.max(1);
         let stats = Arc::new(CollectStats::default());
         let (tx, rx) = crossbeam_channel::unbounded();
         let state = CollectorThread {
@@ -229,13 +270,14 @@ impl<A: Aggregate> Collector<A> {
             stats: stats.clone(),
         };
         let thread = std::thread::Builder::new().name("tars-collector".into()).spawn(move || state.run(rx))?;
-        Ok(Collector { agg, clock, shards: shards.max(1), tx: Some(tx), thread: Some(thread), stats })
+        Ok(Collector { agg, max_keys, clock, shards: shards.max(1), tx: Some(tx), thread: Some(thread), stats })
     }
 
     /// What servant factories use to make each shard's aggregation (Send + Sync).
     pub fn factory(&self) -> Option<ShardFactory<A>> {
         Some(ShardFactory {
             agg: self.agg.clone(),
+            max_keys: self.max_keys,
             clock: self.clock.clone(),
             tx: self.tx.clone()?,
             stats: self.stats.clone(),
@@ -245,6 +287,11 @@ impl<A: Aggregate> Collector<A> {
     /// The counters.
     pub fn stats(&self) -> &Arc<CollectStats> {
         &self.stats
+    }
+
+    /// The service's aggregation (for its own counters).
+    pub fn aggregate(&self) -> &Arc<A> {
+        &self.agg
     }
 
     /// Flushes what the shards handed over and stops (after the shards stopped; a shard
@@ -321,7 +368,7 @@ impl<A: Aggregate> CollectorThread<A> {
         } else {
             for (k, v) in h.entries {
                 match p.entries.get_mut(&k) {
-                    Some(into) => self.agg.merge(into, v),
+                    Some(into) => self.agg.merge(&k, into, v),
                     None => {
                         p.entries.insert(k, v);
                     }

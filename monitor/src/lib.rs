@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod clock;
 pub mod collect;
+pub mod service;
 pub mod spool;
 pub mod tables;
 pub mod targets;

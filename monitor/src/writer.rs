@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use chrono::Timelike;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use tars_sql::migrate::SchemaSet;
 use tars_sql::schema::monitor::BATCH_LEDGER;
 use tars_sql::schema::Table;
 use tars_sql::{insert_rows_in, params, transaction, Dialect, InsertMode, Session, Store, StoreError, StoreOptions};
@@ -36,6 +38,9 @@ pub struct WriterConfig {
     pub columns: &'static [&'static str],
     /// The hourly table's definition for a name.
     pub make_table: fn(String) -> Table,
+    /// The database's fixed tables (`t_ecstatus`, the batch ledger), migrated before the
+    /// first write, so a database made by upstream's install scripts is adopted as it is.
+    pub schema: fn() -> SchemaSet,
     /// What follows each INSERT's values: how a row whose key is already in the table is
     /// merged into it (stat's primary key; a restart inside a window writes that window's
     /// second half as a new batch), or nothing (property's tables have no unique key).
@@ -53,6 +58,9 @@ pub struct WriterConfig {
     pub clock: Clock,
     /// The longest wait between retries while the database fails.
     pub retry_max: Duration,
+    /// Days of hourly tables kept (`db_reserve`); older ones of this target's prefix are
+    /// dropped once a day at 03:00 local time, as upstream. `None` keeps everything.
+    pub reserve_days: Option<u32>,
 }
 
 /// Counters of one writer, read by the metrics endpoint and the admin command. Shared
@@ -75,6 +83,8 @@ pub struct WriterStats {
     pub rows_dropped: AtomicU64,
     /// Failed write attempts.
     pub write_errors: AtomicU64,
+    /// Hourly tables dropped by retention.
+    pub tables_dropped: AtomicU64,
     /// The last write error, for the admin command.
     pub last_error: Mutex<Option<String>>,
 }
@@ -152,6 +162,9 @@ impl Writer {
             backoff: RETRY_MIN,
             failing: false,
             ahead_at: None,
+            reserved_on: None,
+            reserve_retry_at: None,
+            migrated: false,
         };
         state.load_spooled();
         let thread = std::thread::Builder::new()
@@ -225,7 +238,16 @@ struct WriterThread {
     backoff: Duration,
     failing: bool,
     ahead_at: Option<Instant>,
+    /// The local date retention last ran on.
+    reserved_on: Option<String>,
+    /// After a failed retention run, when to try again.
+    reserve_retry_at: Option<Instant>,
+    /// The fixed tables are known to be there.
+    migrated: bool,
 }
+
+/// The local hour retention runs at (upstream's cron `0 0 3 * * *`).
+const RESERVE_HOUR: u32 = 3;
 
 enum Outcome {
     Written(u64),
@@ -241,6 +263,7 @@ impl WriterThread {
                 Ok(b) => self.queue.push_back((Some(seq), Arc::new(b))),
                 Err(e) => {
                     bad += 1;
+                    self.stats.batches_dropped.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(target = %self.config.target.name, seq, error = %e, "unreadable batch in the spool; skipped");
                     acks.push(seq);
                 }
@@ -319,9 +342,19 @@ impl WriterThread {
             return;
         }
         self.retry_at = None;
+        if !self.migrated {
+            match self.store.migrate((self.config.schema)()) {
+                Ok(_) => self.migrated = true,
+                Err(e) => {
+                    self.failed(&WriteError::Store(e));
+                    return;
+                }
+            }
+        }
         if self.ahead_at.is_none_or(|t| t.elapsed() >= AHEAD_EVERY) {
             self.ensure_ahead();
         }
+        self.reserve_if_due();
         while let Some((seq, batch)) = self.queue.front().cloned() {
             match self.write(batch.clone()) {
                 Ok(outcome) => {
@@ -348,20 +381,25 @@ impl WriterThread {
                     self.backoff = RETRY_MIN;
                 }
                 Err(e) => {
-                    let text = e.to_string();
-                    self.stats.error(&text);
-                    if !self.failing {
-                        self.failing = true;
-                        tracing::warn!(target = %self.config.target.name, error = %text, pending = self.queue.len(),
-                            "cannot write to the database; batches wait in the spool");
-                    }
-                    self.retry_at = Some(Instant::now() + self.backoff);
-                    self.backoff = (self.backoff * 2).min(self.config.retry_max.max(RETRY_MIN));
+                    self.failed(&e);
                     break;
                 }
             }
         }
         self.stats.batches_pending.store(self.queue.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Counts and logs a failed attempt and schedules the next (exponential backoff).
+    fn failed(&mut self, e: &WriteError) {
+        let text = e.to_string();
+        self.stats.error(&text);
+        if !self.failing {
+            self.failing = true;
+            tracing::warn!(target = %self.config.target.name, error = %text, pending = self.queue.len(),
+                "cannot write to the database; batches wait in the spool");
+        }
+        self.retry_at = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(self.config.retry_max.max(RETRY_MIN));
     }
 
     fn ensure_ahead(&mut self) {
@@ -376,6 +414,51 @@ impl WriterThread {
             Ok(()) => self.ahead_at = Some(Instant::now()),
             Err(e) => {
                 tracing::debug!(target = %self.config.target.name, error = %e, "creating the next day's tables; will retry")
+            }
+        }
+    }
+
+    /// Retention: once a day at or after 03:00 local time. A writer started after 03:00
+    /// runs it at once, so a process that was down at 03:00 does not skip the day.
+    fn reserve_if_due(&mut self) {
+        let Some(keep_days) = self.config.reserve_days else { return };
+        if self.reserve_retry_at.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        let local = self.config.clock.local(self.config.clock.now_unix());
+        let today = local.format("%Y%m%d").to_string();
+        if local.hour() < RESERVE_HOUR || self.reserved_on.as_deref() == Some(today.as_str()) {
+            return;
+        }
+        let tables = self.tables.clone();
+        let clock = self.config.clock.clone();
+        let done = self
+            .store
+            .run_blocking(move |s| {
+                Ok(tables.lock().unwrap_or_else(PoisonError::into_inner).drop_older_than(s, keep_days, &clock))
+            })
+            .map_err(WriteError::Store);
+        let target = &self.config.target.name;
+        match done {
+            Ok(Ok(dropped)) => {
+                self.stats.tables_dropped.fetch_add(dropped.len() as u64, Ordering::Relaxed);
+                if !dropped.is_empty() {
+                    tracing::info!(target = %target, keep_days, tables = dropped.len(), first = %dropped[0],
+                        "retention dropped old hourly tables");
+                }
+                self.reserved_on = Some(today);
+                self.reserve_retry_at = None;
+            }
+            Ok(Err(e)) => {
+                if let TablesError::Drop { dropped, .. } = &e {
+                    self.stats.tables_dropped.fetch_add(dropped.len() as u64, Ordering::Relaxed);
+                }
+                tracing::warn!(target = %target, error = %e, "retention; will retry");
+                self.reserve_retry_at = Some(Instant::now() + AHEAD_EVERY);
+            }
+            Err(e) => {
+                tracing::debug!(target = %target, error = %e, "retention; will retry");
+                self.reserve_retry_at = Some(Instant::now() + self.config.retry_max.max(RETRY_MIN));
             }
         }
     }

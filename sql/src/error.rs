@@ -61,6 +61,19 @@ pub enum StoreError {
         /// The server's message.
         message: String,
     },
+    /// SQLite kept answering `SQLITE_SCHEMA` ("database schema has changed"): another
+    /// connection changed the schema (created tables) while this statement was being prepared,
+    /// on each of `attempts` tries made for as long as a statement waits for a lock. The
+    /// statement did nothing; it may succeed later, unchanged.
+    #[error("the schema of {store} kept changing under a statement ({attempts} attempts): {message}")]
+    SchemaChanged {
+        /// Redacted URL.
+        store: String,
+        /// How many times the statement was prepared and run.
+        attempts: u32,
+        /// SQLite's message.
+        message: String,
+    },
     /// A value could not be read as the requested type.
     #[error("column {column}: {reason}")]
     Column {

@@ -5,4 +5,5 @@
 //! `tars-monitor`, and `tarsstat` is the binary.
 
 pub mod ingest;
+pub mod mic;
 pub mod service;

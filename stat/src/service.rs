@@ -1,27 +1,24 @@
-//! tarsstat as a server: `StatObj` on every shard, the collector and one writer per stat
-//! database.
+//! tarsstat as a server: `StatObj` on every shard over the shared monitor service
+//! (`tars_monitor::service`: collector, one writer per stat database, status command,
+//! metrics endpoint).
 //!
-//! Upstream config keys read: `/tars/statdb/<dbN>` (`dbhost`, `dbport`, `dbuser`, `dbpass`,
-//! `dbname`, `tbname`, `weighted`), `/tars<enWeighted>`, `/tars/masteripgroup` (lines
-//! `slaveName;fakeIp`), `/tars/db_reserve<stat_reserve_time>` (days, default 31). Ours:
-//! `/tars/spool<dir>` (default `<datapath>/spool`) and `/tars/spool<maxMB>` (default 1024).
+//! Config keys: those of `tars_monitor::service` under `/tars/statdb` and
+//! `/tars/db_reserve<stat_reserve_time>`, and `/tars/masteripgroup` (lines
+//! `slaveName;fakeIp`).
 
-use std::path::PathBuf;
-use std::rc::{Rc, Weak};
-use std::sync::atomic::Ordering;
+use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tars_core_net::config::Config;
 use tars_core_net::rpc::{Current, ServantError};
-use tars_core_net::rt;
 use tars_core_net::server::ServerBuilder;
 use tars_monitor::clock::{Clock, Label};
-use tars_monitor::collect::{Aggregate, CollectConfig, Collector, ShardAgg};
-use tars_monitor::targets::{self, Target};
-use tars_monitor::writer::{Writer, WriterConfig};
+use tars_monitor::collect::{Aggregate, ShardAgg};
+use tars_monitor::service::{self as monitor, Keys, MonitorService, Running, ServiceDef, TableSpec};
+pub use tars_monitor::service::{RunError, StartOptions};
+use tars_monitor::targets::Target;
 use tars_protocol::tars::{StatF, StatFServant, StatMicMsgBody, StatMicMsgHead, StatSampleMsg};
-use tars_sql::schema::monitor::{stat_table, STAT_COLUMNS, STAT_PREFIX, STAT_PRIMARY_KEY};
+use tars_sql::schema::monitor::{stat_schema, stat_table, STAT_COLUMNS, STAT_PREFIX, STAT_PRIMARY_KEY};
 use tars_sql::{Dialect, SetTo, Value};
 
 use crate::ingest::{normalize_owned, stat_row, IngestRules, StatKey, StatValue};
@@ -31,110 +28,40 @@ pub const STAT_OBJ: &str = "tars.tarsstat.StatObj";
 /// The admin command that prints the counters.
 pub const STATUS_COMMAND: &str = "tars.stat.status";
 
-/// Everything the stat service needs besides the server config.
-#[derive(Debug, Clone)]
-pub struct StatConfig {
-    /// Where rows go.
-    pub targets: Vec<Target>,
-    /// `/tars<enWeighted>`.
-    pub weighted: bool,
-    /// Ingest rules (`/tars/masteripgroup`).
-    pub rules: IngestRules,
-    /// The spool directory.
-    pub spool_dir: PathBuf,
-    /// The spool's limit for unwritten batches, per database.
-    pub spool_max_bytes: u64,
-    /// Days of hourly tables kept.
-    pub reserve_days: u32,
-    /// This host's IP (`source_id`, `t_ecstatus.appname`).
-    pub source_ip: String,
-    /// Time.
-    pub clock: Clock,
-}
+/// Where tarsstat's config lives.
+pub const KEYS: Keys = Keys { db_root: "/tars/statdb", default_prefix: STAT_PREFIX, reserve_key: "stat_reserve_time" };
 
-/// A config value we cannot use.
-#[derive(Debug, thiserror::Error)]
-pub enum StatConfigError {
-    /// A database section.
-    #[error(transparent)]
-    Target(#[from] targets::TargetError),
-    /// Another key.
-    #[error("{key} = {value:?}: {reason}")]
-    Bad {
-        /// The key.
-        key: String,
-        /// Its value.
-        value: String,
-        /// Why.
-        reason: String,
-    },
-    /// No database to write to.
-    #[error("no stat database configured (/tars/statdb/<db1>)")]
-    NoDatabase,
-}
+/// tarsstat's hourly tables.
+pub const TABLES: TableSpec = TableSpec {
+    name: "stat",
+    columns: STAT_COLUMNS,
+    make_table: stat_table,
+    schema: stat_schema,
+    upsert_tail: stat_upsert,
+};
 
-impl StatConfig {
-    /// Reads the upstream keys; `data_path` is the server's `datapath`.
-    pub fn from_config(config: &Config, data_path: &str, source_ip: &str) -> Result<StatConfig, StatConfigError> {
-        let targets = targets::from_config(config, "/tars/statdb", STAT_PREFIX)?;
-        StatConfig::with_targets(config, data_path, source_ip, targets)
+/// Reads `/tars/masteripgroup`; bad lines are logged and ignored.
+pub fn ingest_rules(config: &Config) -> IngestRules {
+    let lines: Vec<&str> = config.params("/tars/masteripgroup").into_iter().map(|(k, _)| k).collect();
+    let (rules, bad) = IngestRules::parse_master_ip_group(&lines.join("\n"));
+    for e in bad {
+        tracing::warn!("/tars/masteripgroup: {e}; line ignored");
     }
-
-    /// Like [`StatConfig::from_config`], writing to `targets` instead of `/tars/statdb`.
-    pub fn with_targets(
-        config: &Config,
-        data_path: &str,
-        source_ip: &str,
-        targets: Vec<Target>,
-    ) -> Result<StatConfig, StatConfigError> {
-        if targets.is_empty() {
-            return Err(StatConfigError::NoDatabase);
-        }
-        let weighted = config.get("/tars<enWeighted>").is_some_and(|v| matches!(v.trim(), "1" | "Y" | "y" | "true"));
-        let lines: Vec<&str> = config.params("/tars/masteripgroup").into_iter().map(|(k, _)| k).collect();
-        let (rules, bad) = IngestRules::parse_master_ip_group(&lines.join("\n"));
-        for e in bad {
-            tracing::warn!("/tars/masteripgroup: {e}; line ignored");
-        }
-        let number = |key: &str, default: u64| -> Result<u64, StatConfigError> {
-            match config.get(key).map(str::trim).filter(|v| !v.is_empty()) {
-                None => Ok(default),
-                Some(v) => v.parse().map_err(|_| StatConfigError::Bad {
-                    key: key.into(),
-                    value: v.into(),
-                    reason: "not a whole number".into(),
-                }),
-            }
-        };
-        let spool_dir = config
-            .get("/tars/spool<dir>")
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map_or_else(|| PathBuf::from(data_path).join("spool"), PathBuf::from);
-        Ok(StatConfig {
-            targets,
-            weighted,
-            rules,
-            spool_dir,
-            spool_max_bytes: number("/tars/spool<maxMB>", 1024)?.saturating_mul(1 << 20),
-            reserve_days: u32::try_from(number("/tars/db_reserve<stat_reserve_time>", 31)?.max(2)).unwrap_or(31),
-            source_ip: source_ip.to_owned(),
-            clock: Clock::system(),
-        })
-    }
+    rules
 }
 
 /// How merged entries become rows of `tars_stat_YYYYMMDDHH`.
 #[derive(Debug)]
 pub struct StatAgg {
-    source_ip: String,
+    /// This host's IP, written as `source_id`.
+    pub source_ip: String,
 }
 
 impl Aggregate for StatAgg {
     type Key = StatKey;
     type Value = StatValue;
 
-    fn merge(&self, into: &mut StatValue, other: StatValue) {
+    fn merge(&self, _key: &StatKey, into: &mut StatValue, other: StatValue) {
         into.merge(&other);
     }
 
@@ -168,112 +95,6 @@ fn stat_upsert(d: Dialect) -> String {
     d.on_conflict_update(STAT_PRIMARY_KEY, &set).unwrap_or_default()
 }
 
-/// The stat service's background parts: writers and collector. Dropping it flushes what the
-/// shards handed over and stops.
-#[derive(Debug)]
-pub struct StatService {
-    config: StatConfig,
-    collector: Collector<StatAgg>,
-    writers: Arc<Vec<Writer>>,
-}
-
-/// The service could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// A writer (spool or database handle).
-    #[error(transparent)]
-    Writer(#[from] tars_monitor::writer::WriterError),
-    /// A thread.
-    #[error("starting the collector: {0}")]
-    Thread(#[from] std::io::Error),
-}
-
-impl StatService {
-    /// Starts one writer per database (each replays its spool first) and the collector for
-    /// `shards` IO shards.
-    pub fn start(config: StatConfig, shards: usize) -> Result<StatService, StartError> {
-        let mut writers = Vec::new();
-        for t in &config.targets {
-            writers.push(Writer::start(WriterConfig {
-                target: t.clone(),
-                columns: STAT_COLUMNS,
-                make_table: stat_table,
-                upsert_tail: stat_upsert,
-                spool_dir: config.spool_dir.clone(),
-                spool_max_bytes: config.spool_max_bytes,
-                rows_per_insert: 1000,
-                checkint_minutes: 5,
-                clock: config.clock.clone(),
-                retry_max: Duration::from_secs(10),
-            })?);
-        }
-        let writers = Arc::new(writers);
-        let generation = u64::try_from(
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()),
-        )
-        .unwrap_or(0);
-        let collector = Collector::start(
-            StatAgg { source_ip: config.source_ip.clone() },
-            config.clock.clone(),
-            shards,
-            writers.clone(),
-            config.targets.iter().map(|t| t.prefix.clone()).collect(),
-            config.targets.iter().map(|t| t.weight).collect(),
-            CollectConfig {
-                source_ip: config.source_ip.clone(),
-                generation,
-                grace: Duration::from_secs(15),
-                weighted: config.weighted,
-            },
-        )?;
-        Ok(StatService { config, collector, writers })
-    }
-
-    /// Adds `StatObj` as `servant` (one per shard, with its window timer).
-    pub fn add_to(&self, builder: ServerBuilder, servant: &str) -> ServerBuilder {
-        let rules = Arc::new(self.config.rules.clone());
-        let Some(factory) = self.collector.factory() else { return builder };
-        builder
-            .servant(servant.to_owned(), move |info| StatFServant(StatImp::new(factory.make(info.id), rules.clone())))
-    }
-
-    /// The counters as text (the status command).
-    pub fn status(&self) -> String {
-        status_text(self.collector.stats(), &self.writers)
-    }
-
-    /// Waits until every batch handed to the writers so far had a write attempt.
-    pub fn flush_writers(&self, timeout: Duration) -> bool {
-        self.writers.iter().all(|w| w.flush(timeout))
-    }
-}
-
-fn status_text(c: &tars_monitor::collect::CollectStats, writers: &[Writer]) -> String {
-    let mut out = format!(
-        "entries: {}\nwindows flushed: {}\nrows: {}\nlate entries: {}\n",
-        c.entries.load(Ordering::Relaxed),
-        c.windows.load(Ordering::Relaxed),
-        c.rows.load(Ordering::Relaxed),
-        c.late_entries.load(Ordering::Relaxed)
-    );
-    for w in writers {
-        let s = w.stats();
-        out.push_str(&format!(
-            "{}: written {} batches / {} rows, duplicates {}, pending {}, spooled {}, dropped {} batches / {} rows, errors {}\n",
-            w.name(),
-            s.batches_written.load(Ordering::Relaxed),
-            s.rows_written.load(Ordering::Relaxed),
-            s.batches_duplicate.load(Ordering::Relaxed),
-            s.batches_pending.load(Ordering::Relaxed),
-            s.batches_spooled.load(Ordering::Relaxed),
-            s.batches_dropped.load(Ordering::Relaxed),
-            s.rows_dropped.load(Ordering::Relaxed),
-            s.write_errors.load(Ordering::Relaxed),
-        ));
-    }
-    out
-}
-
 /// `StatObj` on one shard. Lives on that shard only.
 #[derive(Debug)]
 pub struct StatImp {
@@ -286,15 +107,7 @@ impl StatImp {
     /// its window over). Call on the shard.
     pub fn new(agg: ShardAgg<StatAgg>, rules: Arc<IngestRules>) -> StatImp {
         let agg = Rc::new(agg);
-        let weak: Weak<ShardAgg<StatAgg>> = Rc::downgrade(&agg);
-        rt::spawn(async move {
-            loop {
-                rt::sleep(Duration::from_secs(1)).await;
-                let Some(agg) = weak.upgrade() else { return };
-                agg.roll();
-            }
-        })
-        .detach();
+        monitor::spawn_roll_timer(&agg);
         StatImp { agg, rules }
     }
 }
@@ -330,93 +143,42 @@ impl StatF for StatImp {
 /// The servant type the server registers.
 pub type StatServant = StatFServant<StatImp>;
 
-/// A running tarsstat: the server and the service behind it.
-#[derive(Debug)]
-pub struct RunningStat {
-    /// The server.
-    pub server: tars_core_net::server::ServerHandle,
-    /// Writers and collector.
-    pub service: StatService,
-}
-
-impl RunningStat {
-    /// Serves until the server stops, then hands the shards' windows to the writers and
-    /// stops them (what they cannot write stays in the spool).
-    pub fn wait(self) -> Result<(), tars_core_net::server::ServerError> {
-        let RunningStat { server, service } = self;
-        let r = server.wait();
-        drop(service);
-        r
-    }
-}
-
-/// Options that override the config file.
-#[derive(Debug, Clone, Default)]
-pub struct StartOptions {
-    /// IO driver.
-    pub io: Option<rt::IoMode>,
-    /// Shard count.
-    pub shards: Option<usize>,
-    /// Databases (instead of `/tars/statdb`).
-    pub targets: Option<Vec<Target>>,
-    /// Time (tests).
-    pub clock: Option<Clock>,
-}
-
-/// Why tarsstat could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// The config file.
-    #[error("{0}")]
-    ConfigFile(String),
-    /// The stat keys.
-    #[error(transparent)]
-    Config(#[from] StatConfigError),
-    /// The server.
-    #[error(transparent)]
-    Server(#[from] tars_core_net::server::ServerError),
-    /// The service.
-    #[error(transparent)]
-    Start(#[from] StartError),
-}
+/// A running tarsstat.
+pub type RunningStat = Running<StatAgg>;
 
 /// Starts tarsstat from a parsed config: the server's adapters, `StatObj` on the adapter
-/// whose servant is [`STAT_OBJ`], and the status command.
+/// whose servant is [[`STAT_OBJ`]], and the status command.
 pub fn start(config: &Config, opts: StartOptions) -> Result<RunningStat, RunError> {
-    let mut builder = ServerBuilder::from_config(config)?;
-    if let Some(io) = opts.io {
-        builder = builder.io(io);
-    }
-    if let Some(n) = opts.shards {
-        builder = builder.shards(n);
-    }
-    let sc = builder.config().clone();
-    let data_path = sc.data_path.clone().unwrap_or_else(|| ".".into());
-    let source_ip = sc.local_ip.clone().unwrap_or_else(|| "127.0.0.1".into());
-    let mut stat_config = match opts.targets {
-        Some(t) => StatConfig::with_targets(config, &data_path, &source_ip, t)?,
-        None => StatConfig::from_config(config, &data_path, &source_ip)?,
+    let (def, make) = definition(config);
+    monitor::start(config, opts, def, make)
+}
+
+/// What the monitor service needs to run tarsstat, and how a shard's servant is made.
+fn definition(config: &Config) -> (ServiceDef<StatAgg>, impl Fn(ShardAgg<StatAgg>) -> StatServant + Send + Sync) {
+    let rules = Arc::new(ingest_rules(config));
+    let def = ServiceDef {
+        servant: STAT_OBJ,
+        status_command: STATUS_COMMAND,
+        keys: KEYS,
+        spec: TABLES,
+        aggregate: Box::new(|c: &monitor::ServiceConfig| StatAgg { source_ip: c.source_ip.clone() }),
     };
-    if let Some(clock) = opts.clock {
-        stat_config.clock = clock;
-    }
-    let shards = builder.shard_count(STAT_OBJ).unwrap_or(1);
-    let service = StatService::start(stat_config, shards)?;
-    builder = service.add_to(builder, STAT_OBJ);
-    let status = {
-        let writers = service.writers.clone();
-        let stats = service.collector.stats().clone();
-        move |_: &str| status_text(&stats, &writers)
-    };
-    builder = builder.admin_command(STATUS_COMMAND, status);
-    let server = builder.start()?;
-    Ok(RunningStat { server, service })
+    (def, move |agg| StatFServant(StatImp::new(agg, rules.clone())))
+}
+
+/// Adds [`STAT_OBJ`] and the status command to `builder` (which may host other services),
+/// writing to `targets` instead of the config's databases when given.
+pub fn prepare(
+    builder: ServerBuilder,
+    config: &Config,
+    targets: Option<Vec<Target>>,
+    clock: Option<Clock>,
+) -> Result<(ServerBuilder, MonitorService<StatAgg>), RunError> {
+    let (def, make) = definition(config);
+    monitor::prepare(builder, config, targets, clock, def, make)
 }
 
 /// [`start`] from a config file.
 pub fn start_file(path: &std::path::Path, opts: StartOptions) -> Result<RunningStat, RunError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| RunError::ConfigFile(format!("reading {}: {e}", path.display())))?;
-    let config = Config::parse(&text).map_err(|e| RunError::ConfigFile(format!("{}: {e}", path.display())))?;
-    start(&config, opts)
+    start(&monitor::read_config(path)?, opts)
 }

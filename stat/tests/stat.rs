@@ -13,7 +13,7 @@ use tars_monitor::clock::Clock;
 use tars_monitor::targets::Target;
 use tars_protocol::tars::{StatMicMsgBody, StatMicMsgHead};
 use tars_sql::schema::monitor::stat_schema;
-use tars_sql::{Store, StoreUrl, Value};
+use tars_sql::StoreUrl;
 use tars_stat::service::{self, RunningStat, StartOptions, STAT_OBJ};
 use tars_testkit::process::TempDir;
 use tars_testkit::raw::RawConn;
@@ -23,56 +23,16 @@ const T_1002: i64 = 1_773_568_920;
 /// 2026-03-15 23:57:00 UTC.
 const T_2357: i64 = 1_773_619_020;
 
-struct Db {
-    url: String,
-    store: Store,
-    _dir: Option<TempDir>,
-}
+#[path = "../../monitor/tests/support/db.rs"]
+mod db;
+use db::Db;
 
 fn mysql(tag: &str) -> Db {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let base = tars_testkit::mysql::mysql_url();
-    let name = format!("tarsstat_{tag}_{}_{n}", std::process::id());
-    let admin = Store::open(&base).expect("test MySQL URL parses");
-    let script = format!("DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}` DEFAULT CHARSET utf8");
-    admin.run_blocking(move |s| s.exec_script(&script)).expect("a test database on the test MariaDB");
-    migrated(tars_sql::url_with_database(&base, &name), None)
+    db::mysql("tarsstat", tag, stat_schema())
 }
 
 fn sqlite(tag: &str) -> Db {
-    let dir = TempDir::new(&format!("stat-{tag}")).expect("temp dir");
-    let url = format!("sqlite:{}/tars_stat.sqlite3", dir.0.display());
-    migrated(url, Some(dir))
-}
-
-fn migrated(url: String, dir: Option<TempDir>) -> Db {
-    let store = Store::open(&url).expect("store opens");
-    store.migrate(stat_schema()).expect("tars_stat migrates");
-    Db { url, store, _dir: dir }
-}
-
-impl Db {
-    fn query(&self, sql: &str, params: Vec<Value>) -> Vec<tars_sql::Row> {
-        let owned = sql.to_owned();
-        self.store.run_blocking(move |s| s.query(&owned, &params)).unwrap_or_else(|e| panic!("{sql}: {e}"))
-    }
-
-    /// False also while SQLite reports the schema changing under the query (the writer is
-    /// creating tables on its own connection).
-    fn table_exists(&self, table: &str) -> bool {
-        let t = table.to_owned();
-        self.store.run_blocking(move |s| s.table_exists(&t)).unwrap_or(false)
-    }
-
-    fn count(&self, table: &str) -> usize {
-        let sql = format!("SELECT COUNT(*) FROM {table}");
-        self.store
-            .run_blocking(move |s| s.query(&sql, &[]))
-            .ok()
-            .and_then(|r| r.first().map(|r| int(r, 0)))
-            .unwrap_or(0) as usize
-    }
+    db::sqlite(&format!("stat-{tag}"), stat_schema())
 }
 
 fn start(db: &Db, io: IoMode, clock: &Clock, spool: &TempDir) -> RunningStat {

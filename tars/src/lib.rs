@@ -7,7 +7,8 @@
 //!
 //! Services join by adding their servants to [`up`]'s builder. Served so far: the registry
 //! (`tars.tarsregistry.QueryObj`, `RegistryObj`, and the K8STARS container servant
-//! `tars.tarsregistry.Registry`), storage health and administration.
+//! `tars.tarsregistry.Registry`), tarsstat (`tars.tarsstat.StatObj`) and tarsproperty
+//! (`tars.tarsproperty.PropertyObj`), storage health and administration.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use tars_core_net::config::Config;
 use tars_core_net::rt::IoMode;
 use tars_core_net::server::{ServerBuilder, ServerError, ServerHandle};
+use tars_monitor::targets::Target;
 use tars_registry::service::Prepared;
 use tars_registry::RegistryConfig;
 use tars_sql::migrate::MigrationReport;
@@ -36,6 +38,9 @@ pub enum UpError {
     /// The registry could not start.
     #[error(transparent)]
     Registry(#[from] tars_registry::service::StartError),
+    /// tarsstat or tarsproperty could not start.
+    #[error(transparent)]
+    Monitor(#[from] tars_monitor::service::RunError),
 }
 
 /// The framework's databases. Clones of the handles are shared by every service.
@@ -127,7 +132,15 @@ pub struct UpOptions {
     pub registry_ports: [u16; 3],
     /// `host:port` of the registry's Prometheus HTTP service-discovery endpoint, if wanted.
     pub prometheus_sd: Option<String>,
+    /// Ports of tarsstat's StatObj and tarsproperty's PropertyObj (upstream: 18293, 18493);
+    /// 0 picks free ones.
+    pub monitor_ports: [u16; 2],
+    /// `host:port` of the stat and property Prometheus metrics endpoints, if wanted.
+    pub metrics: [Option<String>; 2],
 }
+
+/// Default ports of StatObj and PropertyObj.
+pub const DEFAULT_MONITOR_PORTS: [u16; 2] = [18293, 18493];
 
 /// Default registry ports: QueryObj, RegistryObj, container servant.
 pub const DEFAULT_REGISTRY_PORTS: [u16; 3] = [17890, 17891, 17892];
@@ -145,6 +158,11 @@ pub struct Running {
     pub endpoints: Vec<(String, String)>,
     /// The registry's background parts (route loader, jobs), when the registry is served.
     pub registry: Option<tars_registry::service::Runtime>,
+    /// tarsstat's collector and writers, when StatObj is served. Dropped after the server
+    /// has stopped (it is a later field), so the shards' last windows are written.
+    pub stat: Option<tars_monitor::service::MonitorService<tars_stat::service::StatAgg>>,
+    /// tarsproperty's, when PropertyObj is served.
+    pub property: Option<tars_monitor::service::MonitorService<tars_property::service::PropAgg>>,
 }
 
 /// Default `local` (admin) port of the framework host: the registry's admin port, since the
@@ -168,22 +186,35 @@ pub fn serve(opts: &UpOptions, stores: Stores, migrations: Vec<MigrationReport>)
         format!("<{obj}Adapter>\nendpoint=tcp -h {} -p {port} -t 60000\nservant={obj}\n</{obj}Adapter>\n", opts.host)
     };
     let [query, registry, container] = opts.registry_ports;
+    let [stat, property] = opts.monitor_ports;
     let sd = opts
         .prometheus_sd
         .as_deref()
         .map(|a| format!("<container>\nprometheusSd={a}\n</container>\n"))
         .unwrap_or_default();
-    let text = format!(
-        "<tars>\n<application>\n<server>\napp=tars\nserver=tarsframework\nlocal=tcp -h {} -p {} -t 60000\n{}{}{}</server>\n</application>\n\
-         <objcache>\nFilePath={}\n</objcache>\n{sd}</tars>\n",
-        opts.host,
-        opts.admin_port,
-        adapter("tars.tarsregistry.QueryObj", query),
-        adapter("tars.tarsregistry.RegistryObj", registry),
-        adapter("tars.tarsregistry.Registry", container),
-        opts.data_dir.join("registry-routes.snapshot").display(),
-    );
-    let config = Config::parse(&text).map_err(|e| UpError::Config(e.to_string()))?;
+    // tarsstat and tarsproperty read `/tars/metrics<listen>` from the same config, so each
+    // gets its own copy with its own endpoint.
+    let metrics = |i: usize| {
+        opts.metrics[i].as_deref().map(|a| format!("<metrics>\nlisten={a}\n</metrics>\n")).unwrap_or_default()
+    };
+    let text = |metrics: String| {
+        format!(
+            "<tars>\n<application>\n<server>\napp=tars\nserver=tarsframework\nlocal=tcp -h {} -p {} -t 60000\n\
+             datapath={}\n{}{}{}{}{}</server>\n</application>\n<objcache>\nFilePath={}\n</objcache>\n{sd}{metrics}</tars>\n",
+            opts.host,
+            opts.admin_port,
+            opts.data_dir.display(),
+            adapter("tars.tarsregistry.QueryObj", query),
+            adapter("tars.tarsregistry.RegistryObj", registry),
+            adapter("tars.tarsregistry.Registry", container),
+            adapter(tars_stat::service::STAT_OBJ, stat),
+            adapter(tars_property::service::PROPERTY_OBJ, property),
+            opts.data_dir.join("registry-routes.snapshot").display(),
+        )
+    };
+    let parse = |t: String| Config::parse(&t).map_err(|e| UpError::Config(e.to_string()));
+    let (config, stat_config, property_config) =
+        (parse(text(String::new()))?, parse(text(metrics(0)))?, parse(text(metrics(1)))?);
     let mut builder = ServerBuilder::from_config(&config)?;
     if let Some(io) = opts.io {
         builder = builder.io(io);
@@ -191,7 +222,7 @@ pub fn serve(opts: &UpOptions, stores: Stores, migrations: Vec<MigrationReport>)
     if let Some(n) = opts.shards {
         builder = builder.shards(n);
     }
-    start(builder, &config, stores, migrations)
+    start(builder, [&config, &stat_config, &property_config], stores, migrations)
 }
 
 /// Runs the framework as an upstream-style server: `tars serve --config=FILE`. The file has
@@ -205,15 +236,18 @@ pub fn serve_config(path: &Path) -> Result<Running, UpError> {
     let config = Config::parse(&text).map_err(|e| UpError::Config(format!("{}: {e}", path.display())))?;
     let stores = Stores::from_config(&config)?;
     let migrations = stores.migrate()?;
-    start(ServerBuilder::from_config(&config)?, &config, stores, migrations)
+    start(ServerBuilder::from_config(&config)?, [&config; 3], stores, migrations)
 }
 
+/// `configs`: the framework's, and the ones tarsstat and tarsproperty read (the same file
+/// for `tars serve`).
 fn start(
     builder: ServerBuilder,
-    config: &Config,
+    configs: [&Config; 3],
     stores: Stores,
     migrations: Vec<MigrationReport>,
 ) -> Result<Running, UpError> {
+    let [config, stat_config, property_config] = configs;
     let named = stores.named();
     let mut builder = builder.admin_command(tars_sql::admin::COMMAND, move |_| tars_sql::admin::describe(&named));
     let server_config = builder.config().clone();
@@ -226,6 +260,20 @@ fn start(
     } else {
         None
     };
+    let mut stat = None;
+    if server_config.adapter_for_servant(tars_stat::service::STAT_OBJ).is_some() {
+        let targets = monitor_targets(stat_config, tars_stat::service::KEYS, &stores.stat)?;
+        let (b, service) = tars_stat::service::prepare(builder, stat_config, targets, None)?;
+        builder = b;
+        stat = Some(service);
+    }
+    let mut property = None;
+    if server_config.adapter_for_servant(tars_property::service::PROPERTY_OBJ).is_some() {
+        let targets = monitor_targets(property_config, tars_property::service::KEYS, &stores.property)?;
+        let (b, service) = tars_property::service::prepare(builder, property_config, targets, None)?;
+        builder = b;
+        property = Some(service);
+    }
     let server = builder.start()?;
     let registry = match registry {
         Some(p) => Some(p.run(&server, &server_config)?),
@@ -233,7 +281,27 @@ fn start(
     };
     let endpoints =
         server.addrs().into_iter().map(|(adapter, addr)| (adapter_object(&adapter), endpoint_string(addr))).collect();
-    Ok(Running { server, stores, migrations, endpoints, registry })
+    Ok(Running { server, stores, migrations, endpoints, registry, stat, property })
+}
+
+/// The config's database sections for a monitor service when it has any, else the
+/// framework's own database for it (already open and migrated).
+fn monitor_targets(
+    config: &Config,
+    keys: tars_monitor::service::Keys,
+    store: &Store,
+) -> Result<Option<Vec<Target>>, UpError> {
+    let configured = tars_monitor::targets::from_config(config, keys.db_root, keys.default_prefix)
+        .map_err(|e| tars_monitor::service::RunError::Config(e.into()))?;
+    if !configured.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(vec![Target {
+        name: "db1".into(),
+        url: store.url().clone(),
+        prefix: keys.default_prefix.into(),
+        weight: 1,
+    }]))
 }
 
 fn adapter_object(adapter: &str) -> String {

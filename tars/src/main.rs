@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use tars::{UpOptions, DEFAULT_ADMIN_PORT, DEFAULT_REGISTRY_PORTS};
+use tars::{UpOptions, DEFAULT_ADMIN_PORT, DEFAULT_MONITOR_PORTS, DEFAULT_REGISTRY_PORTS};
 use tars_core_net::rt::IoMode;
 use tars_sql::schema::{db_tars, monitor};
 use tars_sql::{Dialect, Store};
@@ -20,11 +20,14 @@ use tars_sql::{Dialect, Store};
 const USAGE: &str = "usage:
   tars up [--data-dir=DIR] [--host=ADDR] [--admin-port=PORT] [--io=uring|epoll-et|epoll-lt] [--shards=N]
           [--query-port=PORT] [--registry-port=PORT] [--container-port=PORT] [--prometheus-sd=HOST:PORT]
+          [--stat-port=PORT] [--property-port=PORT] [--stat-metrics=HOST:PORT] [--property-metrics=HOST:PORT]
       run the framework in one process on the embedded databases in DIR (default ./tars-data):
-      the registry (QueryObj 17890, RegistryObj 17891, container servant 17892), AdminObj 17897
+      the registry (QueryObj 17890, RegistryObj 17891, container servant 17892), tarsstat
+      (StatObj 18293), tarsproperty (PropertyObj 18493), AdminObj 17897
   tars serve --config=FILE
       the same services as an upstream-style server: <tars><application><server> plus the <db>,
-      <statdb><db1> and <propertydb><db1> sections of upstream's tars.framework-db template
+      <statdb><db1> and <propertydb><db1> sections of upstream's tars.framework-db template;
+      each service runs when an adapter names its servant
   tars migrate --db-tars=URL [--stat=URL] [--property=URL]
       bring MySQL (mysql://user:pass@host:port/db) or embedded (sqlite:PATH) databases up to date
   tars schema [--dialect=mysql|sqlite]
@@ -55,6 +58,8 @@ fn up(args: &[String]) -> anyhow::Result<()> {
         shards: None,
         registry_ports: DEFAULT_REGISTRY_PORTS,
         prometheus_sd: None,
+        monitor_ports: DEFAULT_MONITOR_PORTS,
+        metrics: [None, None],
     };
     for (k, v) in flags(args)? {
         match k.as_str() {
@@ -67,6 +72,10 @@ fn up(args: &[String]) -> anyhow::Result<()> {
             "registry-port" => opts.registry_ports[1] = v.parse().context("--registry-port")?,
             "container-port" => opts.registry_ports[2] = v.parse().context("--container-port")?,
             "prometheus-sd" => opts.prometheus_sd = Some(v),
+            "stat-port" => opts.monitor_ports[0] = v.parse().context("--stat-port")?,
+            "property-port" => opts.monitor_ports[1] = v.parse().context("--property-port")?,
+            "stat-metrics" => opts.metrics[0] = Some(v),
+            "property-metrics" => opts.metrics[1] = Some(v),
             _ => bail!("unknown flag --{k}\n{USAGE}"),
         }
     }
@@ -100,6 +109,15 @@ fn report(running: tars::Running, title: &str) -> anyhow::Result<()> {
     }
     if let Some(addr) = running.registry.as_ref().and_then(|r| r.prometheus_sd) {
         writeln!(out, "  {:<30} http://{addr}/prometheus/sd", "prometheus http_sd")?;
+    }
+    let metrics = [
+        ("stat metrics", running.stat.as_ref().and_then(|s| s.metrics_addr())),
+        ("property metrics", running.property.as_ref().and_then(|s| s.metrics_addr())),
+    ];
+    for (name, addr) in metrics {
+        if let Some(addr) = addr {
+            writeln!(out, "  {name:<30} http://{addr}/metrics")?;
+        }
     }
     writeln!(out, "READY")?;
     out.flush()?;

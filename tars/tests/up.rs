@@ -2,15 +2,18 @@
 //! driver and as the release binary built by `cargo run --release`, exactly as the README says.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tars::UpOptions;
+use tars_core_net::rpc::ParamWriter;
 use tars_core_net::rt::IoMode;
+use tars_protocol::tars::{StatMicMsgBody, StatMicMsgHead};
 use tars_testkit::process::TempDir;
-use tars_testkit::raw::admin_notify;
+use tars_testkit::raw::{admin_notify, RawConn};
 
 fn opts(dir: &TempDir, io: IoMode) -> UpOptions {
     UpOptions {
@@ -21,6 +24,8 @@ fn opts(dir: &TempDir, io: IoMode) -> UpOptions {
         shards: Some(2),
         registry_ports: [0; 3],
         prometheus_sd: None,
+        monitor_ports: [0; 2],
+        metrics: [Some("127.0.0.1:0".into()), None],
     }
 }
 
@@ -66,8 +71,37 @@ fn up_in_process(io: IoMode) {
             )
         })
         .unwrap();
+    // tarsstat and tarsproperty are served: a report is merged into the current window and
+    // counted on the status command and the metrics endpoint.
+    let stat = running.server.addr(&format!("{}Adapter", tars_stat::service::STAT_OBJ)).unwrap();
+    assert!(running.server.addr(&format!("{}Adapter", tars_property::service::PROPERTY_OBJ)).is_some());
+    let head = StatMicMsgHead {
+        master_name: "A.Client".into(),
+        slave_name: "B.Server".into(),
+        interface_name: "call".into(),
+        ..StatMicMsgHead::default()
+    };
+    let body = StatMicMsgBody { count: 3, total_rsp_time: 30, ..StatMicMsgBody::default() };
+    let mut w = ParamWriter::new(1);
+    w.write(1, "msg", &BTreeMap::from([(head, body)]));
+    w.write(2, "bFromClient", &true);
+    let mut conn = RawConn::connect(stat).unwrap();
+    let req = conn.request(tars_stat::service::STAT_OBJ, "reportMicMsg", 1, w.finish());
+    assert_eq!(conn.call(&req).unwrap().ret, 0);
+    let status = admin_notify(admin_addr(&running), tars_stat::service::STATUS_COMMAND).unwrap();
+    assert!(status.contains("entries: 1\n"), "{status}");
+    let metrics = running.stat.as_ref().and_then(|s| s.metrics_addr()).expect("stat metrics endpoint");
+    let mut http = std::net::TcpStream::connect(metrics).unwrap();
+    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    http.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200") && text.contains("\ntars_stat_ingested_entries_total 1\n"), "{text}");
+    assert!(running.property.as_ref().is_some_and(|p| p.metrics_addr().is_none()));
+
     running.server.shutdown();
     running.server.wait().unwrap();
+    // Writers and spools are released before the same data directory is opened again.
+    drop((running.stat, running.property));
 
     let again = tars::up(&opts(&dir, io)).unwrap();
     assert!(again.migrations.iter().all(|r| r.applied.is_empty()), "{:?}", again.migrations);
@@ -90,7 +124,8 @@ fn cargo_run_release_tars_up_answers() {
     let mut child = Command::new(cargo)
         .current_dir(root)
         .args(["run", "--release", "-q", "--bin", "tars", "--", "up", "--admin-port", "0", "--query-port", "0"])
-        .args(["--registry-port", "0", "--container-port", "0", "--data-dir"])
+        .args(["--registry-port", "0", "--container-port", "0", "--stat-port", "0", "--property-port", "0"])
+        .arg("--data-dir")
         .arg(dir.0.join("data"))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

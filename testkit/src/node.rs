@@ -106,3 +106,35 @@ pub fn run_client(addr: SocketAddr, version: i16) -> NodeClientRun {
         success: out.status.success(),
     }
 }
+
+/// Runs `interop/<script>` with `args` (no `TARS_CONFIG`/`TARS_MONITOR` from the test's
+/// environment) and returns its stdout; panics with both outputs when it fails, and when
+/// one of `packages` (besides `@tars/stream` and `@tars/rpc`) is not installed.
+pub fn run_script(script: &str, args: &[&str], packages: &[&str]) -> String {
+    check_installed();
+    for pkg in packages {
+        let manifest = interop_dir().join("node_modules").join(pkg).join("package.json");
+        assert!(
+            manifest.exists(),
+            "Node interop: {} is missing: run `npm ci --prefix interop` from the workspace root",
+            manifest.display()
+        );
+    }
+    let out = Command::new("node")
+        .arg(script)
+        .args(args)
+        .current_dir(interop_dir())
+        .env_remove("TARS_CONFIG")
+        .env_remove("TARS_MONITOR")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("Node interop: cannot run `node` ({e})"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "node {script} failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}

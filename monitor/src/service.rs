@@ -1,0 +1,595 @@
+//! What a monitor service (tarsstat, tarsproperty) is around its servant: the config keys
+//! both read, one writer per database, the collector, the status command and the
+//! Prometheus counters, and starting it all as a server.
+//!
+//! A service supplies its [`TableSpec`] (hourly table shape), its [`Keys`] (where its config
+//! lives), its [`Aggregate`] and a function that makes its servant on each shard from that
+//! shard's [`ShardAgg`]. Everything else is here, so the two services differ only in what
+//! they ingest.
+//!
+//! Config keys read (upstream's): `<db_root>/<dbN>` (`dbhost`, `dbport`, `dbuser`, `dbpass`,
+//! `dbname`, `tbname`, `weighted`), `/tars<enWeighted>` (property spells it
+//! `/tars/<enWeighted>`; both are read), `/tars/db_reserve<reserve_key>` (days, default 31,
+//! at least 2). Ours: `/tars/spool<dir>` (default `<datapath>/spool`; each service keeps its
+//! files in a subdirectory named after it), `/tars/spool<maxMB>`
+//! (default 1024 per database), `/tars/metrics<listen>` (`host:port` of the Prometheus
+//! text endpoint `GET /metrics`; unset, no endpoint) and `/tars/aggregate<maxKeysPerShard>`
+//! (default 500000: what one shard holds for one window; new keys beyond it are dropped and
+//! counted, as upstream's full hash map refuses them).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::rc::{Rc, Weak};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tars_core_net::config::Config;
+use tars_core_net::rt;
+use tars_core_net::server::Dispatch;
+use tars_core_net::server::{ServerBuilder, ServerError, ServerHandle};
+use tars_sql::schema::Table;
+use tars_sql::Dialect;
+
+use crate::clock::Clock;
+use crate::collect::{Aggregate, CollectConfig, CollectStats, Collector, Counter, ShardAgg};
+use crate::targets::{self, Target};
+use crate::writer::{Writer, WriterConfig, WriterError};
+
+/// Where a service's config lives.
+#[derive(Debug, Clone, Copy)]
+pub struct Keys {
+    /// `/tars/statdb` or `/tars/propertydb`.
+    pub db_root: &'static str,
+    /// The table prefix when a database section has no `tbname`.
+    pub default_prefix: &'static str,
+    /// The key under `/tars/db_reserve` (`stat_reserve_time`, `property_reserve_time`).
+    pub reserve_key: &'static str,
+}
+
+/// The hourly tables a service writes.
+#[derive(Debug, Clone, Copy)]
+pub struct TableSpec {
+    /// The service's short name: metric prefix `tars_<name>_`, log fields.
+    pub name: &'static str,
+    /// Columns in row order.
+    pub columns: &'static [&'static str],
+    /// The table definition for a name.
+    pub make_table: fn(String) -> Table,
+    /// The database's fixed tables (see [`WriterConfig::schema`]).
+    pub schema: fn() -> tars_sql::migrate::SchemaSet,
+    /// What follows each INSERT's values (see [`WriterConfig::upsert_tail`]).
+    pub upsert_tail: fn(Dialect) -> String,
+}
+
+/// Everything a monitor service needs besides the server config and its own rules.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Where rows go.
+    pub targets: Vec<Target>,
+    /// `/tars<enWeighted>`.
+    pub weighted: bool,
+    /// The spool directory.
+    pub spool_dir: PathBuf,
+    /// The spool's limit for unwritten batches, per database.
+    pub spool_max_bytes: u64,
+    /// Days of hourly tables kept.
+    pub reserve_days: u32,
+    /// This host's IP (`source_id`, `t_ecstatus.appname`).
+    pub source_ip: String,
+    /// `host:port` of the metrics endpoint.
+    pub metrics_listen: Option<String>,
+    /// The most keys one shard holds for one window; new keys beyond it are dropped and
+    /// counted.
+    pub max_keys_per_shard: usize,
+    /// Time.
+    pub clock: Clock,
+}
+
+/// A config value we cannot use.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A database section.
+    #[error(transparent)]
+    Target(#[from] targets::TargetError),
+    /// Another key.
+    #[error("{key} = {value:?}: {reason}")]
+    Bad {
+        /// The key.
+        key: String,
+        /// Its value.
+        value: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// No database to write to.
+    #[error("no database configured ({0}/<db1>)")]
+    NoDatabase(&'static str),
+}
+
+impl ServiceConfig {
+    /// Reads the keys; `data_path` is the server's `datapath`, `source_ip` its `localip`.
+    /// `targets` replaces the database sections when given.
+    pub fn from_config(
+        config: &Config,
+        keys: &Keys,
+        data_path: &str,
+        source_ip: &str,
+        targets: Option<Vec<Target>>,
+    ) -> Result<ServiceConfig, ConfigError> {
+        let targets = match targets {
+            Some(t) => t,
+            None => targets::from_config(config, keys.db_root, keys.default_prefix)?,
+        };
+        if targets.is_empty() {
+            return Err(ConfigError::NoDatabase(keys.db_root));
+        }
+        let value = |key: &str| config.get(key).map(str::trim).filter(|v| !v.is_empty());
+        let weighted = value("/tars<enWeighted>")
+            .or_else(|| value("/tars/<enWeighted>"))
+            .is_some_and(|v| matches!(v, "1" | "Y" | "y" | "true"));
+        let number = |key: &str, default: u64| -> Result<u64, ConfigError> {
+            match value(key) {
+                None => Ok(default),
+                Some(v) => v.parse().map_err(|_| ConfigError::Bad {
+                    key: key.into(),
+                    value: v.into(),
+                    reason: "not a whole number",
+                }),
+            }
+        };
+        let spool_dir = value("/tars/spool<dir>").map_or_else(|| PathBuf::from(data_path).join("spool"), PathBuf::from);
+        let reserve_key = format!("/tars/db_reserve<{}>", keys.reserve_key);
+        let reserve_days = u32::try_from(number(&reserve_key, 31)?).unwrap_or(u32::MAX);
+        Ok(ServiceConfig {
+            targets,
+            weighted,
+            spool_dir,
+            spool_max_bytes: number("/tars/spool<maxMB>", 1024)?.saturating_mul(1 << 20),
+            reserve_days: reserve_days.max(crate::tables::MIN_KEEP_DAYS),
+            source_ip: source_ip.to_owned(),
+            metrics_listen: value("/tars/metrics<listen>").map(str::to_owned),
+            max_keys_per_shard: usize::try_from(number("/tars/aggregate<maxKeysPerShard>", 500_000)?.max(1))
+                .unwrap_or(usize::MAX),
+            clock: Clock::system(),
+        })
+    }
+}
+
+/// The service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A writer (spool or database handle).
+    #[error(transparent)]
+    Writer(#[from] WriterError),
+    /// A thread or the metrics endpoint.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being started.
+        what: &'static str,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+}
+
+/// A service's background parts: writers, collector, metrics endpoint. Dropping it flushes
+/// what the shards handed over and stops (what cannot be written stays in the spool).
+pub struct MonitorService<A: Aggregate> {
+    spec: TableSpec,
+    // Dropped first: the collector hands its last batches to the writers.
+    collector: Collector<A>,
+    writers: Arc<Vec<Writer>>,
+    metrics: Option<tars_core_net::http::HttpServer>,
+}
+
+impl<A: Aggregate> std::fmt::Debug for MonitorService<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MonitorService")
+            .field("service", &self.spec.name)
+            .field("writers", &self.writers.len())
+            .finish()
+    }
+}
+
+/// What the status command and the metrics endpoint read; shared with their threads.
+struct Counters<A: Aggregate> {
+    spec: TableSpec,
+    stats: Arc<CollectStats>,
+    agg: Arc<A>,
+    writers: Arc<Vec<Writer>>,
+}
+
+impl<A: Aggregate> Clone for Counters<A> {
+    fn clone(&self) -> Self {
+        Counters { spec: self.spec, stats: self.stats.clone(), agg: self.agg.clone(), writers: self.writers.clone() }
+    }
+}
+
+impl<A: Aggregate> MonitorService<A> {
+    /// Starts one writer per database (each replays its spool first), the collector for
+    /// `shards` IO shards, and the metrics endpoint when configured.
+    pub fn start(config: &ServiceConfig, spec: TableSpec, agg: A, shards: usize) -> Result<Self, StartError> {
+        let mut writers = Vec::new();
+        for t in &config.targets {
+            writers.push(Writer::start(WriterConfig {
+                target: t.clone(),
+                columns: spec.columns,
+                make_table: spec.make_table,
+                schema: spec.schema,
+                upsert_tail: spec.upsert_tail,
+                // A directory per service: stat and property in one process (`tars up`) may
+                // name their databases alike.
+                spool_dir: config.spool_dir.join(spec.name),
+                spool_max_bytes: config.spool_max_bytes,
+                rows_per_insert: 1000,
+                checkint_minutes: 5,
+                clock: config.clock.clone(),
+                retry_max: Duration::from_secs(10),
+                reserve_days: Some(config.reserve_days),
+            })?);
+        }
+        let writers = Arc::new(writers);
+        // Tells this run's batches from an earlier run's in the ledger.
+        let generation = u64::try_from(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()),
+        )
+        .unwrap_or(0);
+        let collector = Collector::start(
+            agg,
+            config.clock.clone(),
+            shards,
+            writers.clone(),
+            config.targets.iter().map(|t| t.prefix.clone()).collect(),
+            config.targets.iter().map(|t| t.weight).collect(),
+            CollectConfig {
+                source_ip: config.source_ip.clone(),
+                generation,
+                grace: Duration::from_secs(15),
+                weighted: config.weighted,
+                max_keys_per_shard: config.max_keys_per_shard,
+            },
+        )
+        .map_err(|source| StartError::Io { what: "starting the collector", source })?;
+        let mut service = MonitorService { spec, collector, writers, metrics: None };
+        if let Some(addr) = &config.metrics_listen {
+            let counters = service.counters();
+            let route: tars_core_net::http::Handler =
+                Arc::new(move || tars_core_net::http::Response::prometheus(counters.prometheus()));
+            let server =
+                tars_core_net::http::serve(addr, &format!("tars-{}-metrics", spec.name), vec![(METRICS_PATH, route)])
+                    .map_err(|source| StartError::Io { what: "starting the metrics endpoint", source })?;
+            tracing::info!(addr = %server.addr(), path = METRICS_PATH, "metrics endpoint listening");
+            service.metrics = Some(server);
+        }
+        Ok(service)
+    }
+
+    /// Makes each shard's aggregation; `None` once stopping.
+    pub fn shard_agg(&self, shard: usize) -> Option<ShardAgg<A>> {
+        self.collector.factory().map(|f| f.make(shard))
+    }
+
+    /// The service's aggregation.
+    pub fn aggregate(&self) -> &Arc<A> {
+        self.collector.aggregate()
+    }
+
+    fn counters(&self) -> Counters<A> {
+        Counters {
+            spec: self.spec,
+            stats: self.collector.stats().clone(),
+            agg: self.collector.aggregate().clone(),
+            writers: self.writers.clone(),
+        }
+    }
+
+    /// The counters as text (the status command).
+    pub fn status(&self) -> String {
+        self.counters().status()
+    }
+
+    /// The counters in the Prometheus text format.
+    pub fn prometheus(&self) -> String {
+        self.counters().prometheus()
+    }
+
+    /// Where the metrics endpoint listens.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().map(tars_core_net::http::HttpServer::addr)
+    }
+
+    /// Waits until every batch handed to the writers so far had a write attempt.
+    pub fn flush_writers(&self, timeout: Duration) -> bool {
+        self.writers.iter().all(|w| w.flush(timeout))
+    }
+}
+
+/// Where the metrics endpoint answers.
+pub const METRICS_PATH: &str = "/metrics";
+
+impl<A: Aggregate> Counters<A> {
+    fn status(&self) -> String {
+        let c = &self.stats;
+        let mut out = format!(
+            "entries: {}\nwindows flushed: {}\nrows: {}\nlate entries: {}\ndropped entries: {}\n",
+            c.entries.load(Ordering::Relaxed),
+            c.windows.load(Ordering::Relaxed),
+            c.rows.load(Ordering::Relaxed),
+            c.late_entries.load(Ordering::Relaxed),
+            c.dropped_entries.load(Ordering::Relaxed)
+        );
+        for Counter { name, value, .. } in self.agg.counters() {
+            let _ = writeln!(out, "{}: {value}", name.replace('_', " "));
+        }
+        for w in self.writers.iter() {
+            let s = w.stats();
+            let _ = writeln!(
+                out,
+                "{}: written {} batches / {} rows, duplicates {}, pending {}, spooled {}, dropped {} batches / {} rows, errors {}, tables dropped {}",
+                w.name(),
+                s.batches_written.load(Ordering::Relaxed),
+                s.rows_written.load(Ordering::Relaxed),
+                s.batches_duplicate.load(Ordering::Relaxed),
+                s.batches_pending.load(Ordering::Relaxed),
+                s.batches_spooled.load(Ordering::Relaxed),
+                s.batches_dropped.load(Ordering::Relaxed),
+                s.rows_dropped.load(Ordering::Relaxed),
+                s.write_errors.load(Ordering::Relaxed),
+                s.tables_dropped.load(Ordering::Relaxed),
+            );
+        }
+        out
+    }
+
+    fn prometheus(&self) -> String {
+        let service = self.spec.name;
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(Option<&str>, u64)]| {
+            let _ = writeln!(out, "# HELP tars_{service}_{name} {help}\n# TYPE tars_{service}_{name} {kind}");
+            for (db, v) in samples {
+                match db {
+                    Some(db) => {
+                        let _ = writeln!(out, "tars_{service}_{name}{{db=\"{}\"}} {v}", label_value(db));
+                    }
+                    None => {
+                        let _ = writeln!(out, "tars_{service}_{name} {v}");
+                    }
+                }
+            }
+        };
+        let c = &self.stats;
+        let one = |v: &std::sync::atomic::AtomicU64| [(None, v.load(Ordering::Relaxed))];
+        metric("ingested_entries_total", "counter", "Entries merged into a shard's window.", &one(&c.entries));
+        metric("flushed_windows_total", "counter", "Windows handed to the writers.", &one(&c.windows));
+        metric("flushed_rows_total", "counter", "Rows handed to the writers.", &one(&c.rows));
+        metric(
+            "late_entries_total",
+            "counter",
+            "Entries that reached the collector after their window was flushed.",
+            &one(&c.late_entries),
+        );
+        metric(
+            "dropped_entries_total",
+            "counter",
+            "Entries dropped because their shard held the most keys a window may hold.",
+            &one(&c.dropped_entries),
+        );
+        for Counter { name, help, value } in self.agg.counters() {
+            metric(&format!("{name}_total"), "counter", help, &[(None, value)]);
+        }
+        type Field = fn(&crate::writer::WriterStats) -> &std::sync::atomic::AtomicU64;
+        let per_db: [(&str, &str, &str, Field); 9] = [
+            ("written_batches_total", "counter", "Batches written to the database.", |s| &s.batches_written),
+            ("written_rows_total", "counter", "Rows written to the database.", |s| &s.rows_written),
+            ("duplicate_batches_total", "counter", "Replayed batches the ledger already had.", |s| {
+                &s.batches_duplicate
+            }),
+            ("spooled_batches_total", "counter", "Batches appended to the spool.", |s| &s.batches_spooled),
+            ("pending_batches", "gauge", "Batches in the spool waiting for the database.", |s| &s.batches_pending),
+            ("dropped_batches_total", "counter", "Batches dropped because the spool was full or unwritable.", |s| {
+                &s.batches_dropped
+            }),
+            ("dropped_rows_total", "counter", "Rows in dropped batches.", |s| &s.rows_dropped),
+            ("write_errors_total", "counter", "Failed write attempts.", |s| &s.write_errors),
+            ("retention_dropped_tables_total", "counter", "Hourly tables dropped by retention.", |s| &s.tables_dropped),
+        ];
+        for (name, kind, help, field) in per_db {
+            let samples: Vec<(Option<&str>, u64)> =
+                self.writers.iter().map(|w| (Some(w.name()), field(w.stats()).load(Ordering::Relaxed))).collect();
+            metric(name, kind, help, &samples);
+        }
+        out
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped, as the text format requires.
+fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Starts a shard's window timer: once a second the shard hands over a window that ended,
+/// so an idle shard still reports. Call on the shard; the timer ends when `agg` is dropped.
+pub fn spawn_roll_timer<A: Aggregate>(agg: &Rc<ShardAgg<A>>) {
+    let weak: Weak<ShardAgg<A>> = Rc::downgrade(agg);
+    rt::spawn(async move {
+        loop {
+            rt::sleep(Duration::from_secs(1)).await;
+            let Some(agg) = weak.upgrade() else { return };
+            agg.roll();
+        }
+    })
+    .detach();
+}
+
+/// Options that override the config file.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// IO driver.
+    pub io: Option<rt::IoMode>,
+    /// Shard count.
+    pub shards: Option<usize>,
+    /// Databases (instead of the config's sections).
+    pub targets: Option<Vec<Target>>,
+    /// Time (tests).
+    pub clock: Option<Clock>,
+}
+
+/// Why a service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The config file.
+    #[error("{0}")]
+    ConfigFile(String),
+    /// The service's keys.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The server.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// The service.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// The command line.
+    #[error("{0}")]
+    Usage(String),
+    /// Signal handlers or standard output.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running service: the server and what is behind it.
+#[derive(Debug)]
+pub struct Running<A: Aggregate> {
+    /// The server.
+    pub server: ServerHandle,
+    /// Writers and collector.
+    pub service: MonitorService<A>,
+}
+
+impl<A: Aggregate> Running<A> {
+    /// Serves until the server stops, then hands the shards' windows to the writers and
+    /// stops them (what they cannot write stays in the spool).
+    pub fn wait(self) -> Result<(), ServerError> {
+        let Running { server, service } = self;
+        let r = server.wait();
+        drop(service);
+        r
+    }
+}
+
+/// What [`start`] needs to know about one service.
+pub struct ServiceDef<A: Aggregate> {
+    /// The servant name (`tars.tarsstat.StatObj`).
+    pub servant: &'static str,
+    /// The admin command printing the counters.
+    pub status_command: &'static str,
+    /// Config keys.
+    pub keys: Keys,
+    /// Hourly tables.
+    pub spec: TableSpec,
+    /// Makes the aggregation from the parsed service config.
+    pub aggregate: Box<dyn FnOnce(&ServiceConfig) -> A>,
+}
+
+impl<A: Aggregate> std::fmt::Debug for ServiceDef<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceDef").field("servant", &self.servant).finish_non_exhaustive()
+    }
+}
+
+/// The body of a service binary (`tarsstat`, `tarsproperty`): parses `--config=FILE
+/// [--io=MODE] [--shards=N]`, starts, stops on SIGTERM/SIGINT, prints the config, each
+/// endpoint, the metrics URL and `READY`, and serves until stopped; on the way out the
+/// current window is written (or spooled, if the database is down).
+pub fn run_binary<A: Aggregate>(
+    name: &str,
+    usage: &str,
+    args: impl IntoIterator<Item = String>,
+    start_file: fn(&std::path::Path, StartOptions) -> Result<Running<A>, RunError>,
+) -> Result<(), RunError> {
+    use std::io::Write as _;
+    let args = tars_core_net::server::args::ServerArgs::parse(args, usage).map_err(RunError::Usage)?;
+    let opts = StartOptions { io: args.io, shards: args.shards, ..StartOptions::default() };
+    let running = start_file(&args.config, opts)?;
+    running.server.stop_on_signals()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{name}: config {}", args.config.display())?;
+    for (adapter, addr) in running.server.addrs() {
+        writeln!(out, "  {adapter:<32} {addr}")?;
+    }
+    if let Some(addr) = running.service.metrics_addr() {
+        writeln!(out, "  {:<32} http://{addr}{METRICS_PATH}", "metrics")?;
+    }
+    writeln!(out, "READY")?;
+    out.flush()?;
+    drop(out);
+    running.wait()?;
+    Ok(())
+}
+
+/// Reads a config file's text and parses it.
+pub fn read_config(path: &std::path::Path) -> Result<Config, RunError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| RunError::ConfigFile(format!("reading {}: {e}", path.display())))?;
+    Config::parse(&text).map_err(|e| RunError::ConfigFile(format!("{}: {e}", path.display())))
+}
+
+/// Starts a service from a parsed config: the server's adapters, the servant (made on each
+/// shard by `make` from that shard's aggregation) on the adapter whose servant is
+/// `def.servant`, and the status command.
+pub fn start<A, D>(
+    config: &Config,
+    opts: StartOptions,
+    def: ServiceDef<A>,
+    make: impl Fn(ShardAgg<A>) -> D + Send + Sync + 'static,
+) -> Result<Running<A>, RunError>
+where
+    A: Aggregate,
+    D: Dispatch,
+{
+    let mut builder = ServerBuilder::from_config(config)?;
+    if let Some(io) = opts.io {
+        builder = builder.io(io);
+    }
+    if let Some(n) = opts.shards {
+        builder = builder.shards(n);
+    }
+    let (builder, service) = prepare(builder, config, opts.targets, opts.clock, def, make)?;
+    let server = builder.start()?;
+    Ok(Running { server, service })
+}
+
+/// Starts a service's background parts and adds its servant and status command to
+/// `builder`, which may host other services too (`tars up`). `targets` and `clock` replace
+/// the config's databases and the system clock when given. The servant runs on the shards of
+/// the adapter that names `def.servant`.
+pub fn prepare<A, D>(
+    builder: ServerBuilder,
+    config: &Config,
+    targets: Option<Vec<Target>>,
+    clock: Option<Clock>,
+    def: ServiceDef<A>,
+    make: impl Fn(ShardAgg<A>) -> D + Send + Sync + 'static,
+) -> Result<(ServerBuilder, MonitorService<A>), RunError>
+where
+    A: Aggregate,
+    D: Dispatch,
+{
+    let sc = builder.config();
+    let data_path = sc.data_path.clone().unwrap_or_else(|| ".".into());
+    let source_ip = sc.local_ip.clone().unwrap_or_else(|| "127.0.0.1".into());
+    let mut service_config = ServiceConfig::from_config(config, &def.keys, &data_path, &source_ip, targets)?;
+    if let Some(clock) = clock {
+        service_config.clock = clock;
+    }
+    let shards = builder.shard_count(def.servant).unwrap_or(1);
+    let agg = (def.aggregate)(&service_config);
+    let service = MonitorService::start(&service_config, def.spec, agg, shards)?;
+    let mut builder = builder;
+    if let Some(factory) = service.collector.factory() {
+        builder = builder.servant(def.servant, move |info| make(factory.make(info.id)));
+    }
+    let counters = service.counters();
+    builder = builder.admin_command(def.status_command, move |_: &str| counters.status());
+    Ok((builder, service))
+}
