@@ -85,10 +85,7 @@ fn data_survives_kill9_and_restart_on_the_same_port() {
     // `sleep` is running the insert is done and still uncommitted. (`innodb_trx` was the
     // first probe here, but its snapshot cache sometimes showed no row for a whole 30 s.)
     let seen = wait_for(Duration::from_secs(30), || {
-        let n = query(
-            &db,
-            "select count(*) from information_schema.processlist where info = 'select sleep(60)'",
-        );
+        let n = query(&db, "select count(*) from information_schema.processlist where info = 'select sleep(60)'");
         (n != "0").then_some(())
     });
     if seen.is_none() {
