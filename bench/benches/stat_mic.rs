@@ -3,8 +3,8 @@
 //! what `StatObj` does with each entry (normalize, then merge into the shard's map, which
 //! already holds every key: the steady state within a 5-minute window). Each iteration goes
 //! through all 100 requests of `tars-bench-stat`'s workload (10,000 distinct keys, 100 entries
-//! per request), so the map and the requests are as big as in the ingest benchmark.
-//! `mic_compact` is a what-if (see `tars_bench::stat::compact_key`), not tarsstat's code.
+//! per request), so the map and the requests are as big as in the ingest benchmark. `mic` is
+//! `StatObj`'s path for iVersion 1 requests, `generated` its path for TUP and JSON.
 //!
 //! On a shared machine prefer `tars-bench-stat --part decode`, which counts this thread's CPU
 //! time instead of wall time. Results: `bench/RESULTS.md`.
@@ -13,9 +13,7 @@ use std::collections::HashMap;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tars_bench::stat::{
-    decode_generated, ingest_generated, ingest_mic, ingest_mic_compact, mic_entries, report_bodies,
-};
+use tars_bench::stat::{decode_generated, ingest_generated, ingest_mic, mic_entries, report_bodies};
 use tars_stat::mic::{MicLimits, MicReport};
 
 fn bench(c: &mut Criterion) {
@@ -24,9 +22,6 @@ fn bench(c: &mut Criterion) {
     let peer = "10.1.0.7";
     let mut full = HashMap::new();
     let n = ingest_generated(&bodies, &mut full, peer).expect("decodes");
-    let mut compact = HashMap::new();
-    let mut scratch = String::new();
-    ingest_mic_compact(&bodies, &mut compact, &mut scratch, peer).expect("decodes");
 
     let mut g = c.benchmark_group("report_mic_msg_10k_entries");
     g.throughput(Throughput::Elements(n));
@@ -50,12 +45,8 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function(BenchmarkId::new("decode_normalize_merge", "mic"), |b| {
         let mut map = full.clone();
-        b.iter(|| ingest_mic(black_box(&bodies), &mut map, peer).expect("decodes"))
-    });
-    g.bench_function(BenchmarkId::new("decode_normalize_merge", "mic_compact"), |b| {
-        let mut map = compact.clone();
-        let mut scratch = String::new();
-        b.iter(|| ingest_mic_compact(black_box(&bodies), &mut map, &mut scratch, peer).expect("decodes"))
+        let mut scratch = Vec::new();
+        b.iter(|| ingest_mic(black_box(&bodies), &mut map, &mut scratch, peer).expect("decodes"))
     });
     g.finish();
 }

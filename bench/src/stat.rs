@@ -5,9 +5,9 @@
 //!
 //! **Decode.** The workload's requests through the generated decoder and through
 //! `tars_stat::mic`, alone and followed by normalize + merge into a shard map that holds every
-//! key, on this thread with no network; CPU time of the thread per round ([`decode_all`]). A
-//! what-if variant keys the map by one string per key ([`compact_key`]) to estimate what the
-//! shard map's layout costs.
+//! key, on this thread with no network; CPU time of the thread per round ([`decode_all`]). The
+//! mic variant is what `StatObj` does for an iVersion 1 request (`tars_stat::mic::ingest`, the
+//! map looked up by the encoded key); the generated one is what it does for TUP and JSON.
 //!
 //! **Ingest.** tarsstat runs in this process (`tars_stat::service::start`, the real config
 //! path, `StatObj` on 1 or 2 shards, a SQLite target in a temp dir, the system clock). The
@@ -69,8 +69,8 @@ use tars_monitor::writer::{Writer, WriterConfig};
 use tars_protocol::tars::{StatMicMsgBody, StatMicMsgHead};
 use tars_sql::schema::monitor::{stat_schema, STAT_PREFIX};
 use tars_sql::{Dialect, Store, StoreUrl, Value};
-use tars_stat::ingest::{column_text, normalize_owned, IngestRules, StatKey, StatValue};
-use tars_stat::mic::{for_each_entry, normalize_mic, MicHead, MicLimits, MicReport};
+use tars_stat::ingest::{normalize, IngestRules, StatKey, StatValue};
+use tars_stat::mic::{self, MicLimits, MicReport};
 use tars_stat::service::{RunningStat, StartOptions, STAT_OBJ};
 use tars_testkit::process::TempDir;
 
@@ -804,24 +804,21 @@ pub fn decode_generated(body: &Bytes) -> Result<(BTreeMap<StatMicMsgHead, StatMi
     Ok((msg, from_client))
 }
 
-fn merge_into<K: std::hash::Hash + Eq>(map: &mut HashMap<K, StatValue>, key: K, value: StatValue) {
-    match map.get_mut(&key) {
-        Some(v) => v.merge(&value),
-        None => {
-            map.insert(key, value);
-        }
-    }
-}
-
-/// `StatObj` today: the generated decoder, `normalize_owned`, the merge into the shard's map.
+/// The generated decoder, [`normalize`], the merge into a map keyed by owned [`StatKey`]s:
+/// what `StatObj` does with a TUP or JSON request.
 pub fn ingest_generated(bodies: &[Bytes], map: &mut HashMap<StatKey, StatValue>, peer: &str) -> Result<u64> {
     let rules = IngestRules::default();
     let mut n = 0;
     for b in bodies {
         let (msg, from_client) = decode_generated(b)?;
-        for (h, v) in msg {
-            if let Some((k, v)) = normalize_owned(h, &v, from_client, peer, &rules) {
-                merge_into(map, k, v);
+        for (h, v) in &msg {
+            if let Some((k, v)) = normalize(h, v, from_client, peer, &rules) {
+                match map.get_mut(&k) {
+                    Some(into) => into.merge(&v),
+                    None => {
+                        map.insert(k, v);
+                    }
+                }
                 n += 1;
             }
         }
@@ -829,73 +826,23 @@ pub fn ingest_generated(bodies: &[Bytes], map: &mut HashMap<StatKey, StatValue>,
     Ok(n)
 }
 
-/// With `tars_stat::mic`: the streaming decoder, `normalize_mic`, the same merge.
-pub fn ingest_mic(bodies: &[Bytes], map: &mut HashMap<StatKey, StatValue>, peer: &str) -> Result<u64> {
+/// What `StatObj` does with an iVersion 1 request: `tars_stat::mic::ingest`, the map looked
+/// up by the encoded key in a reused buffer (a key is built only when it is new).
+pub fn ingest_mic(
+    bodies: &[Bytes],
+    map: &mut HashMap<StatKey, StatValue>,
+    scratch: &mut Vec<u8>,
+    peer: &str,
+) -> Result<u64> {
     let rules = IngestRules::default();
     let mut n = 0;
     for b in bodies {
-        for_each_entry(b, MicLimits::default(), |from_client, h, v| {
-            if let Some((k, v)) = normalize_mic(h, v, from_client, peer, &rules) {
-                merge_into(map, k, v);
-                n += 1;
+        n += mic::ingest(b, MicLimits::default(), peer, &rules, scratch, |key, v| match map.get_mut(key) {
+            Some(into) => into.merge(&v),
+            None => {
+                map.insert(StatKey::from_encoded(key), v);
             }
-        })?;
-    }
-    Ok(n)
-}
-
-/// The what-if key: the normalized text fields and the two ints joined into `out` (one
-/// allocation per key, one or two cache lines to compare, built in a reused buffer). The rules
-/// are simplified (no `masteripgroup`, one width for every field): enough to estimate what
-/// the layout saves, not tarsstat's code.
-pub fn compact_key(out: &mut String, h: &MicHead<'_>, from_client: bool, peer: &str) {
-    out.clear();
-    let (master_name, version) = match h.master_name.split_once('@') {
-        Some((name, version)) => (name, version),
-        None => (h.master_name, h.tars_version),
-    };
-    let (master_ip, slave_ip) = if from_client { (peer, h.slave_ip) } else { (h.master_ip, peer) };
-    for part in [
-        master_name,
-        h.slave_name,
-        h.interface_name,
-        master_ip,
-        slave_ip,
-        h.slave_set_name,
-        h.slave_set_area,
-        h.slave_set_id,
-        version,
-    ] {
-        out.push_str(&column_text(part, 128));
-        out.push('\u{1}');
-    }
-    let _ = write!(out, "{}\u{1}{}", h.slave_port, h.return_value);
-}
-
-/// What-if: the streaming decoder and a shard map keyed by [`compact_key`], looked up without
-/// allocating.
-pub fn ingest_mic_compact(
-    bodies: &[Bytes],
-    map: &mut HashMap<Box<str>, StatValue>,
-    scratch: &mut String,
-    peer: &str,
-) -> Result<u64> {
-    let mut n = 0;
-    for b in bodies {
-        for_each_entry(b, MicLimits::default(), |from_client, h, v| {
-            let value = v.stat_value();
-            if value.is_empty() {
-                return;
-            }
-            compact_key(scratch, h, from_client, peer);
-            match map.get_mut(scratch.as_str()) {
-                Some(into) => into.merge(&value),
-                None => {
-                    map.insert(scratch.as_str().into(), value);
-                }
-            }
-            n += 1;
-        })?;
+        })? as u64;
     }
     Ok(n)
 }
@@ -951,18 +898,13 @@ pub fn decode_all(keys: usize, per_request: usize, rounds: usize) -> Result<Vec<
     let peer = "10.1.0.7";
     let mut full = HashMap::new();
     let n = ingest_generated(&bodies, &mut full, peer)?;
-    let mut compact = HashMap::new();
-    let mut scratch = String::new();
-    if ingest_mic_compact(&bodies, &mut compact, &mut scratch, peer)? != n || compact.len() != full.len() {
-        bail!("the what-if key does not tell the same keys apart");
-    }
     let mut mic_map = full.clone();
+    let mut scratch = Vec::new();
     let names = [
         "decode: generated",
         "decode: mic",
         "decode+normalize+merge: generated",
-        "decode+normalize+merge: mic",
-        "decode+normalize+merge: mic + compact key (what-if)",
+        "decode+normalize+merge: mic (StatObj)",
     ];
     let mut runs: Vec<DecodeRun> =
         names.iter().map(|&name| DecodeRun { name, entries: n, rounds: Vec::new() }).collect();
@@ -985,8 +927,7 @@ pub fn decode_all(keys: usize, per_request: usize, rounds: usize) -> Result<Vec<
                     c
                 }
                 2 => ingest_generated(&bodies, &mut full, peer)?,
-                3 => ingest_mic(&bodies, &mut mic_map, peer)?,
-                _ => ingest_mic_compact(&bodies, &mut compact, &mut scratch, peer)?,
+                _ => ingest_mic(&bodies, &mut mic_map, &mut scratch, peer)?,
             };
             run.rounds.push(thread_cpu().saturating_sub(t0));
             if got != n {

@@ -4,7 +4,7 @@
 //! `bFromClient` and the same entries in the same order (the `BTreeMap`'s: key order, first
 //! body of a duplicate head, buckets ascending with the first count of a duplicate). With the
 //! default limits the answer is the same or a limit error (possibly instead of a later error);
-//! `normalize_mic` gives what `normalize_owned` gives on the generated types.
+//! `normalize_mic` gives what `normalize` gives on the generated types.
 
 #![no_main]
 
@@ -15,7 +15,7 @@ use libfuzzer_sys::fuzz_target;
 use tars_core_net::codec::{DecodeError, DecodeErrorKind};
 use tars_core_net::rpc::ParamReader;
 use tars_protocol::tars::{StatMicMsgBody, StatMicMsgHead};
-use tars_stat::ingest::{normalize_owned, IngestRules};
+use tars_stat::ingest::{normalize, IngestRules};
 use tars_stat::mic::{normalize_mic, MicLimits, MicReport};
 
 fuzz_target!(|data: &[u8]| {
@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(&b.to_owned_body(), gb);
                 assert_eq!(
                     normalize_mic(&h, &b, *from_client, "10.0.0.1", &rules),
-                    normalize_owned(gh.clone(), gb, *from_client, "10.0.0.1", &rules)
+                    normalize(gh, gb, *from_client, "10.0.0.1", &rules)
                 );
             }
         }

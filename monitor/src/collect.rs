@@ -9,21 +9,27 @@
 //! The window is the one the data was received in, whenever the flush happens (upstream
 //! labelled by flush time).
 
+use std::cell::RefMut;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
-use std::hash::Hash;
+use std::collections::BTreeMap;
+use std::hash::{Hash, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use hashbrown::Equivalent;
 use tars_sql::Value;
 
 use crate::batch::Batch;
 use crate::clock::{Clock, Label, Window};
 use crate::targets::Distributor;
 use crate::writer::Writer;
+
+/// A window's entries. hashbrown for `get_key_value_mut` (a borrowed lookup that still
+/// gives [`Aggregate::merge`] the key); std's SipHash because the keys come from the network.
+pub type EntryMap<K, V> = hashbrown::HashMap<K, V, RandomState>;
 
 /// What a service aggregates, and how an aggregated entry becomes rows.
 pub trait Aggregate: Send + Sync + 'static {
@@ -63,7 +69,7 @@ enum Msg<K, V> {
 struct Handoff<K, V> {
     shard: usize,
     window: Window,
-    entries: HashMap<K, V>,
+    entries: EntryMap<K, V>,
     /// The shard's window now: it will hand over nothing for earlier windows (a shard that
     /// was idle across several windows hands over only the one it had).
     now: Window,
@@ -94,7 +100,7 @@ pub struct ShardAgg<A: Aggregate> {
     max_keys: usize,
     clock: Clock,
     window: Cell<Window>,
-    map: RefCell<HashMap<A::Key, A::Value>>,
+    map: RefCell<EntryMap<A::Key, A::Value>>,
     tx: Sender<Msg<A::Key, A::Value>>,
     stats: Arc<CollectStats>,
 }
@@ -107,33 +113,19 @@ impl<A: Aggregate> std::fmt::Debug for ShardAgg<A> {
 
 impl<A: Aggregate> ShardAgg<A> {
     /// Merges one entry into the current window (handing the previous window over first if
-    /// the clock has moved past it).
-    ///
-    /// A new key beyond the shard's key limit is dropped and counted (existing keys still
-    /// merge): the bound on what one window may cost, whatever clients send.
+    /// the clock has moved past it). See [`ShardBatch::add`].
     pub fn add(&self, key: A::Key, value: A::Value) {
+        self.batch().add(key, value);
+    }
+
+    /// The current window's map for the entries of one request: the window is checked once
+    /// and the shared counters are updated once (when the batch is dropped), not per entry.
+    /// Entries of a request that straddles a window's end all go to the window it started in.
+    ///
+    /// The batch borrows the shard's map: drop it before the next `await`.
+    pub fn batch(&self) -> ShardBatch<'_, A> {
         self.roll();
-        let mut map = self.map.borrow_mut();
-        let full = map.len() >= self.max_keys;
-        match map.get_mut(&key) {
-            Some(v) => self.agg.merge(&key, v, value),
-            None if full => {
-                let before = self.stats.dropped_entries.fetch_add(1, Ordering::Relaxed);
-                if before == 0 || (before + 1).is_power_of_two() {
-                    tracing::warn!(
-                        shard = self.shard,
-                        max_keys = self.max_keys,
-                        dropped = before + 1,
-                        "a window's key limit reached on this shard; new keys dropped until the window ends"
-                    );
-                }
-                return;
-            }
-            None => {
-                map.insert(key, value);
-            }
-        }
-        self.stats.entries.fetch_add(1, Ordering::Relaxed);
+        ShardBatch { shard: self, map: self.map.borrow_mut(), added: 0, dropped: 0 }
     }
 
     /// Hands the window over if it has ended. The shard's timer calls it, so an idle shard
@@ -161,6 +153,86 @@ impl<A: Aggregate> ShardAgg<A> {
     fn hand_over(&self, window: Window, now: Window, last: bool) {
         let entries = std::mem::take(&mut *self.map.borrow_mut());
         let _ = self.tx.send(Msg::Handoff(Handoff { shard: self.shard, window, entries, now, last }));
+    }
+}
+
+/// The entries of one request on their way into a shard's map ([`ShardAgg::batch`]). Lives on
+/// the shard of its [`ShardAgg`], for the length of one synchronous call.
+pub struct ShardBatch<'s, A: Aggregate> {
+    shard: &'s ShardAgg<A>,
+    map: RefMut<'s, EntryMap<A::Key, A::Value>>,
+    added: u64,
+    dropped: u64,
+}
+
+impl<A: Aggregate> std::fmt::Debug for ShardBatch<'_, A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardBatch").field("added", &self.added).field("dropped", &self.dropped).finish()
+    }
+}
+
+impl<A: Aggregate> ShardBatch<'_, A> {
+    /// Merges `value` under `key`.
+    ///
+    /// A new key beyond the shard's key limit is dropped and counted (existing keys still
+    /// merge): the bound on what one window may cost, whatever clients send.
+    pub fn add(&mut self, key: A::Key, value: A::Value) {
+        if let Some(value) = self.merge_existing(&key, value) {
+            self.map.insert(key, value);
+        }
+    }
+
+    /// [`ShardBatch::add`] looked up by a borrowed form of the key (an encoded key in a
+    /// reused buffer, say), so an entry for a key the window already holds allocates
+    /// nothing; `to_owned` makes the key only when it is new.
+    pub fn add_ref<Q>(&mut self, key: &Q, value: A::Value, to_owned: impl FnOnce(&Q) -> A::Key)
+    where
+        Q: Hash + Equivalent<A::Key> + ?Sized,
+    {
+        if let Some(value) = self.merge_existing(key, value) {
+            self.map.insert(to_owned(key), value);
+        }
+    }
+
+    /// Merges into the key when the map holds it, or counts a drop when the map is full;
+    /// gives the value back when the key is new and may be inserted.
+    fn merge_existing<Q>(&mut self, key: &Q, value: A::Value) -> Option<A::Value>
+    where
+        Q: Hash + Equivalent<A::Key> + ?Sized,
+    {
+        if let Some((k, into)) = self.map.get_key_value_mut(key) {
+            self.shard.agg.merge(k, into, value);
+            self.added += 1;
+            return None;
+        }
+        if self.map.len() >= self.shard.max_keys {
+            self.dropped += 1;
+            return None;
+        }
+        self.added += 1;
+        Some(value)
+    }
+}
+
+impl<A: Aggregate> Drop for ShardBatch<'_, A> {
+    fn drop(&mut self) {
+        let stats = &self.shard.stats;
+        if self.added != 0 {
+            stats.entries.fetch_add(self.added, Ordering::Relaxed);
+        }
+        if self.dropped != 0 {
+            let before = stats.dropped_entries.fetch_add(self.dropped, Ordering::Relaxed);
+            let after = before + self.dropped;
+            // Logged on the first drop and then each time the total crosses a power of two.
+            if before == 0 || after.ilog2() != before.ilog2() {
+                tracing::warn!(
+                    shard = self.shard.shard,
+                    max_keys = self.shard.max_keys,
+                    dropped = after,
+                    "a window's key limit reached on this shard; new keys dropped until the window ends"
+                );
+            }
+        }
     }
 }
 
@@ -201,7 +273,7 @@ impl<A: Aggregate> ShardFactory<A> {
             max_keys: self.max_keys,
             window: Cell::new(Window::containing(self.clock.now_unix())),
             clock: self.clock.clone(),
-            map: RefCell::new(HashMap::new()),
+            map: RefCell::new(EntryMap::default()),
             tx: self.tx.clone(),
             stats: self.stats.clone(),
         }
@@ -313,7 +385,7 @@ impl<A: Aggregate> Drop for Collector<A> {
 }
 
 struct PendingWindow<K, V> {
-    entries: HashMap<K, V>,
+    entries: EntryMap<K, V>,
 }
 
 /// The collector thread's state. Lives on `tars-collector` only.
@@ -362,7 +434,7 @@ impl<A: Aggregate> CollectorThread<A> {
                 *p = Some(h.now);
             }
         }
-        let p = self.pending.entry(h.window).or_insert_with(|| PendingWindow { entries: HashMap::new() });
+        let p = self.pending.entry(h.window).or_insert_with(|| PendingWindow { entries: EntryMap::default() });
         if p.entries.is_empty() {
             p.entries = h.entries;
         } else {

@@ -142,6 +142,7 @@ impl PropertyF for PropertyImp {
         msg: BTreeMap<StatPropMsgHead, StatPropMsgBody>,
     ) -> Result<i32, ServantError> {
         let peer = current.peer_ip().unwrap_or_default();
+        let mut batch = self.agg.batch();
         for (head, body) in msg {
             let n = normalize_owned(head, &body, &peer);
             if !n.rejected.is_empty() {
@@ -149,7 +150,7 @@ impl PropertyF for PropertyImp {
                 self.rejections.count(&self.rejections.values, "property value rejected", &n.key, &errors);
             }
             if !n.entry.is_empty() {
-                self.agg.add(n.key, n.entry);
+                batch.add(n.key, n.entry);
             }
         }
         Ok(0)

@@ -2,9 +2,10 @@
 //! (`StatServer/StatImp.cpp`), the merge of one key's counters (`StatServer/StatHashMap.h`) and
 //! the rendering of one row of the hourly table (`StatServer/StatDbManager.cpp`).
 //!
-//! These run once per received entry on the IO shards, so they allocate as little as the
-//! owned key needs: [`normalize_owned`] reuses the decoded strings, [`column_text`] borrows
-//! when nothing has to change, and [`StatValue`] keeps its histogram in a small sorted vector.
+//! These run once per received entry on the IO shards, so they allocate nothing for an entry
+//! whose key the window already holds: [`key_fields`] borrows from the request, a key is
+//! encoded ([`KeyFields::encode`]) into a reused buffer and looked up as bytes, [`StatKey`] is
+//! one allocation made only for a new key, and [`StatValue`] keeps its histogram inline.
 //!
 //! Where we differ from upstream, on purpose:
 //! - Counters are `u64` with saturating sums instead of `int` (which overflows). A negative
@@ -21,13 +22,15 @@
 //!   `interv_count` drops whole trailing `k|v` items that would not fit its 128 characters
 //!   instead of cutting one in half.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 pub use tars_monitor::text::column_text;
-use tars_monitor::text::fit;
 
 use tars_protocol::tars::{StatMicMsgBody, StatMicMsgHead};
 use tars_sql::Value;
+
+use crate::mic::MicHead;
 
 /// Widths (in characters) of the text columns of `stat_table` (`tars_sql::schema::monitor`);
 /// a test checks them against the schema.
@@ -51,64 +54,178 @@ mod width {
 /// more than 16 buckets can never be written; the cap bounds what a hostile map can cost.
 pub const MAX_INTERVAL_BUCKETS: usize = 16;
 
-/// Overwrites `dst` with `src`, keeping `dst`'s allocation.
-fn set(dst: &mut String, src: &str) {
-    dst.clear();
-    dst.push_str(src);
-}
-
-/// The aggregation key of one stat entry: every field of `StatMicMsgHead`, after
-/// [`normalize`]. `Hash + Eq`, so a shard can keep a `HashMap<StatKey, StatValue>`.
+/// The fields of a [`StatKey`], borrowed: every field of `StatMicMsgHead` after
+/// [`key_fields`].
 ///
 /// The three set fields are part of the key (upstream keys on the whole head) but are not
 /// columns of the table: two keys that differ only there become two rows with the same primary
 /// key when flushed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct StatKey {
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyFields<'a> {
     /// Caller module, without the `@version` suffix.
-    pub master_name: String,
+    pub master_name: &'a str,
     /// Callee module.
-    pub slave_name: String,
+    pub slave_name: &'a str,
     /// Callee method.
-    pub interface_name: String,
+    pub interface_name: &'a str,
     /// Caller IP (the peer's for client-side reports, or the `masteripGroup` fake IP).
-    pub master_ip: String,
+    pub master_ip: &'a str,
     /// Callee IP (the peer's for server-side reports).
-    pub slave_ip: String,
+    pub slave_ip: &'a str,
     /// Callee port.
     pub slave_port: i32,
     /// Return code.
     pub return_value: i32,
     /// Callee set name.
-    pub slave_set_name: String,
+    pub slave_set_name: &'a str,
     /// Callee set area.
-    pub slave_set_area: String,
+    pub slave_set_area: &'a str,
     /// Callee set group id.
-    pub slave_set_id: String,
+    pub slave_set_id: &'a str,
     /// Caller's TARS version (the part of `masterName` after `@`, else the head's own field).
-    pub tars_version: String,
+    pub tars_version: &'a str,
+}
+
+/// The text fields in their encoded order, with the width each is fitted to.
+const TEXT_FIELDS: usize = 9;
+/// `slave_port` and `return_value`, little-endian, at the start of an encoded key.
+const INTS: usize = 8;
+/// The ints and one `u16` end offset per text field; the texts follow.
+const HEADER: usize = INTS + 2 * TEXT_FIELDS;
+
+impl<'a> KeyFields<'a> {
+    fn texts(&self) -> [(&'a str, usize); TEXT_FIELDS] {
+        [
+            (self.master_name, width::MASTER_NAME),
+            (self.slave_name, width::SLAVE_NAME),
+            (self.interface_name, width::INTERFACE_NAME),
+            (self.master_ip, width::MASTER_IP),
+            (self.slave_ip, width::SLAVE_IP),
+            (self.slave_set_name, width::SET_FIELD),
+            (self.slave_set_area, width::SET_FIELD),
+            (self.slave_set_id, width::SET_FIELD),
+            (self.tars_version, width::TARS_VERSION),
+        ]
+    }
+
+    /// Writes the key's encoding into `out` (replacing what it held), each text fitted to its
+    /// column with [`column_text`]. Two field sets encode alike exactly when their fitted
+    /// fields are equal, so the encoding is what a shard map is keyed and looked up by.
+    ///
+    /// Layout: `slave_port`, `return_value` (i32 LE), nine `u16` LE end offsets, the texts.
+    /// Fitted texts take at most 1,884 bytes together, so the offsets cannot overflow.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.clear();
+        out.extend_from_slice(&self.slave_port.to_le_bytes());
+        out.extend_from_slice(&self.return_value.to_le_bytes());
+        out.resize(HEADER, 0);
+        for (i, (text, width)) in self.texts().into_iter().enumerate() {
+            out.extend_from_slice(column_text(text, width).as_bytes());
+            let end = u16::try_from(out.len() - HEADER).unwrap_or(u16::MAX).to_le_bytes();
+            if let Some(slot) = out.get_mut(INTS + 2 * i..INTS + 2 * i + 2) {
+                slot.copy_from_slice(&end);
+            }
+        }
+    }
+}
+
+/// The aggregation key of one stat entry: [`KeyFields`] encoded in one allocation
+/// ([`KeyFields::encode`]). A shard map is looked up by the encoded bytes (`Borrow<[u8]>`),
+/// so merging into a known key builds no key at all; comparing two keys is one `memcmp`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct StatKey(Box<[u8]>);
+
+impl StatKey {
+    /// The key of `fields`.
+    pub fn new(fields: &KeyFields<'_>) -> StatKey {
+        let mut buf = Vec::new();
+        fields.encode(&mut buf);
+        StatKey::from_encoded(&buf)
+    }
+
+    /// A key from bytes written by [`KeyFields::encode`]. (Other bytes make a key whose
+    /// fields read as empty or cut, never a panic.)
+    pub fn from_encoded(encoded: &[u8]) -> StatKey {
+        StatKey(encoded.into())
+    }
+
+    /// The fields, borrowed from the key.
+    pub fn fields(&self) -> KeyFields<'_> {
+        let b = &self.0[..];
+        let int = |at: usize| b.get(at..at + 4).and_then(|s| s.try_into().ok()).map_or(0, i32::from_le_bytes);
+        let end = |i: usize| {
+            b.get(INTS + 2 * i..INTS + 2 * i + 2)
+                .and_then(|s| s.try_into().ok())
+                .map_or(0, |e| usize::from(u16::from_le_bytes(e)))
+        };
+        let text = |i: usize| {
+            let start = if i == 0 { 0 } else { end(i - 1) };
+            b.get(HEADER + start..HEADER + end(i)).and_then(|s| std::str::from_utf8(s).ok()).unwrap_or("")
+        };
+        KeyFields {
+            master_name: text(0),
+            slave_name: text(1),
+            interface_name: text(2),
+            master_ip: text(3),
+            slave_ip: text(4),
+            slave_port: int(0),
+            return_value: int(4),
+            slave_set_name: text(5),
+            slave_set_area: text(6),
+            slave_set_id: text(7),
+            tars_version: text(8),
+        }
+    }
+}
+
+impl Borrow<[u8]> for StatKey {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for StatKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.fields().fmt(f)
+    }
 }
 
 /// The response-time histogram of one key: bucket (ms) → count, sorted by bucket, at most
-/// [`MAX_INTERVAL_BUCKETS`] buckets. A sorted vector rather than a map because it holds about
-/// nine entries and is merged on every report.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Intervals(Vec<(i32, u64)>);
+/// [`MAX_INTERVAL_BUCKETS`] buckets. Inline arrays rather than a map or a vector: it holds
+/// about nine buckets, is built for every received entry and merged on every report, and so
+/// allocates nothing.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Intervals {
+    len: usize,
+    /// `buckets[..len]` ascending; the rest stay 0, so the derived `Eq` compares contents.
+    buckets: [i32; MAX_INTERVAL_BUCKETS],
+    counts: [u64; MAX_INTERVAL_BUCKETS],
+}
 
 impl Intervals {
+    fn held(&self) -> &[i32] {
+        self.buckets.get(..self.len).unwrap_or(&[])
+    }
+
     /// Adds `count` to `bucket` (saturating). Returns false, and changes nothing, when the
     /// bucket is new and [`MAX_INTERVAL_BUCKETS`] are already held.
     pub fn add(&mut self, bucket: i32, count: u64) -> bool {
-        match self.0.binary_search_by_key(&bucket, |&(b, _)| b) {
+        match self.held().binary_search(&bucket) {
             Ok(i) => {
-                if let Some((_, n)) = self.0.get_mut(i) {
+                if let Some(n) = self.counts.get_mut(i) {
                     *n = n.saturating_add(count);
                 }
                 true
             }
-            Err(_) if self.0.len() >= MAX_INTERVAL_BUCKETS => false,
+            Err(_) if self.len >= MAX_INTERVAL_BUCKETS => false,
             Err(i) => {
-                self.0.insert(i, (bucket, count));
+                self.buckets.copy_within(i..self.len, i + 1);
+                self.counts.copy_within(i..self.len, i + 1);
+                if let (Some(b), Some(n)) = (self.buckets.get_mut(i), self.counts.get_mut(i)) {
+                    *b = bucket;
+                    *n = count;
+                }
+                self.len += 1;
                 true
             }
         }
@@ -116,36 +233,36 @@ impl Intervals {
 
     /// Adds every bucket of `other` (see [`Intervals::add`] for the cap).
     pub fn merge(&mut self, other: &Intervals) {
-        for &(bucket, count) in &other.0 {
+        for (bucket, count) in other.iter() {
             self.add(bucket, count);
         }
     }
 
     /// The count of `bucket`, if it is held.
     pub fn get(&self, bucket: i32) -> Option<u64> {
-        self.0.binary_search_by_key(&bucket, |&(b, _)| b).ok().and_then(|i| self.0.get(i)).map(|&(_, n)| n)
+        self.held().binary_search(&bucket).ok().and_then(|i| self.counts.get(i)).copied()
     }
 
     /// `(bucket, count)` in ascending bucket order.
     pub fn iter(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
-        self.0.iter().copied()
+        self.held().iter().copied().zip(self.counts.iter().copied())
     }
 
     /// Number of buckets held.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.len
     }
 
     /// True when no bucket is held.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len == 0
     }
 
     /// `k|v,k|v…` in ascending bucket order, as `interv_count` holds it: whole items only,
     /// as many as fit in `max_chars`.
     fn render(&self, max_chars: usize) -> String {
         let mut out = String::with_capacity(max_chars.min(64));
-        for &(bucket, count) in &self.0 {
+        for (bucket, count) in self.iter() {
             let mark = out.len();
             if mark != 0 {
                 out.push(',');
@@ -159,6 +276,12 @@ impl Intervals {
             }
         }
         out
+    }
+}
+
+impl std::fmt::Debug for Intervals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -194,7 +317,7 @@ impl StatValue {
     /// The body of one report entry, with every negative counter, time and bucket count
     /// clamped at 0 and at most [`MAX_INTERVAL_BUCKETS`] buckets (the lowest ones) kept.
     pub fn from_body(body: &StatMicMsgBody) -> StatValue {
-        let mut interval = Intervals(Vec::with_capacity(body.interval_count.len().min(MAX_INTERVAL_BUCKETS)));
+        let mut interval = Intervals::default();
         for (&bucket, &count) in &body.interval_count {
             interval.add(bucket, non_negative(count));
         }
@@ -290,32 +413,11 @@ impl IngestRules {
     }
 }
 
-/// [`normalize_owned`] on a borrowed entry (a copy of `head`).
+/// Applies upstream's ingest rules (`StatImp::reportMicMsg`) to one entry: its key
+/// ([`key_fields`]) and its value, or `None` (drop) when count, exception count and timeout
+/// count are all 0 after clamping negatives (module docs).
 pub fn normalize(
     head: &StatMicMsgHead,
-    body: &StatMicMsgBody,
-    from_client: bool,
-    peer_ip: &str,
-    rules: &IngestRules,
-) -> Option<(StatKey, StatValue)> {
-    normalize_owned(head.clone(), body, from_client, peer_ip, rules)
-}
-
-/// Applies upstream's ingest rules (`StatImp::reportMicMsg`) to one entry, in its order:
-///
-/// 1. client-side report (`from_client`): masterIp := `peer_ip`; server-side: slaveIp :=
-///    `peer_ip`;
-/// 2. `masterName` is split at its first `@`: the part after it replaces `tarsVersion` (even
-///    when empty), the part before stays `masterName`; without an `@` the head's own
-///    `tarsVersion` is kept;
-/// 3. a slaveName listed in `rules.master_ip_group` gets the fake masterIp;
-/// 4. `None` (drop) when count, exception count and timeout count are all 0 after clamping
-///    negatives (module docs).
-///
-/// Set fields are kept as sent, as upstream does. Text is then fitted to the columns with
-/// [`column_text`]. Takes the head by value so the decoded strings become the key's.
-pub fn normalize_owned(
-    head: StatMicMsgHead,
     body: &StatMicMsgBody,
     from_client: bool,
     peer_ip: &str,
@@ -325,47 +427,51 @@ pub fn normalize_owned(
     if value.is_empty() {
         return None;
     }
-    Some((key_from(head, from_client, peer_ip, rules), value))
+    Some((StatKey::new(&key_fields(&MicHead::from(head), from_client, peer_ip, rules)), value))
 }
 
-fn key_from(head: StatMicMsgHead, from_client: bool, peer_ip: &str, rules: &IngestRules) -> StatKey {
-    let StatMicMsgHead {
-        mut master_name,
-        slave_name,
-        interface_name,
-        mut master_ip,
-        mut slave_ip,
-        slave_port,
-        return_value,
-        slave_set_name,
-        slave_set_area,
-        slave_set_id,
-        mut tars_version,
-    } = head;
+/// Upstream's key rules (`StatImp::reportMicMsg`), in its order:
+///
+/// 1. client-side report (`from_client`): masterIp := `peer_ip`; server-side: slaveIp :=
+///    `peer_ip`;
+/// 2. `masterName` is split at its first `@`: the part after it replaces `tarsVersion` (even
+///    when empty), the part before stays `masterName`; without an `@` the head's own
+///    `tarsVersion` is kept;
+/// 3. a slaveName listed in `rules.master_ip_group` gets the fake masterIp.
+///
+/// Set fields are kept as sent, as upstream does. Text is fitted to the columns when the key
+/// is encoded ([`KeyFields::encode`]).
+pub fn key_fields<'a>(
+    head: &MicHead<'a>,
+    from_client: bool,
+    peer_ip: &'a str,
+    rules: &'a IngestRules,
+) -> KeyFields<'a> {
+    let (mut master_ip, mut slave_ip) = (head.master_ip, head.slave_ip);
     if from_client {
-        set(&mut master_ip, peer_ip);
+        master_ip = peer_ip;
     } else {
-        set(&mut slave_ip, peer_ip);
+        slave_ip = peer_ip;
     }
-    if let Some(at) = master_name.find('@') {
-        set(&mut tars_version, master_name.get(at + 1..).unwrap_or(""));
-        master_name.truncate(at);
+    let (master_name, tars_version) = match head.master_name.split_once('@') {
+        Some((name, version)) => (name, version),
+        None => (head.master_name, head.tars_version),
+    };
+    if let Some(fake) = rules.master_ip_group.get(head.slave_name) {
+        master_ip = fake;
     }
-    if let Some(fake) = rules.master_ip_group.get(slave_name.as_str()) {
-        set(&mut master_ip, fake);
-    }
-    StatKey {
-        master_name: fit(master_name, width::MASTER_NAME),
-        slave_name: fit(slave_name, width::SLAVE_NAME),
-        interface_name: fit(interface_name, width::INTERFACE_NAME),
-        master_ip: fit(master_ip, width::MASTER_IP),
-        slave_ip: fit(slave_ip, width::SLAVE_IP),
-        slave_port,
-        return_value,
-        slave_set_name: fit(slave_set_name, width::SET_FIELD),
-        slave_set_area: fit(slave_set_area, width::SET_FIELD),
-        slave_set_id: fit(slave_set_id, width::SET_FIELD),
-        tars_version: fit(tars_version, width::TARS_VERSION),
+    KeyFields {
+        master_name,
+        slave_name: head.slave_name,
+        interface_name: head.interface_name,
+        master_ip,
+        slave_ip,
+        slave_port: head.slave_port,
+        return_value: head.return_value,
+        slave_set_name: head.slave_set_name,
+        slave_set_area: head.slave_set_area,
+        slave_set_id: head.slave_set_id,
+        tars_version,
     }
 }
 
@@ -376,23 +482,24 @@ fn text(s: &str, max_chars: usize) -> Value {
 /// One row of the hourly stat table, in exactly `tars_sql::schema::monitor::STAT_COLUMNS`
 /// order. `source_id` is this stat server's IP, `f_date` and `tflag` the window's label.
 ///
-/// Text is fitted to the columns again (a no-op for keys built by [`normalize`]); unsigned
+/// Text is fitted to the columns again (a no-op for keys built by [`KeyFields::encode`]); unsigned
 /// columns get `Value::UInt` clamped to their range (`int unsigned`, and `i64::MAX` for
 /// `total_time`, which is what SQLite can hold); `interv_count` is `k|v,k|v` in ascending
 /// bucket order; `ave_time` follows [`StatValue::ave_time`].
 pub fn stat_row(key: &StatKey, value: &StatValue, source_id: &str, f_date: &str, tflag: &str) -> Vec<Value> {
+    let key = key.fields();
     let u32_col = |v: u64| Value::UInt(v.min(u64::from(u32::MAX)));
     let rsp_col = |v: i32| Value::UInt(u64::try_from(v).unwrap_or(0));
     vec![
         Value::Text(f_date.to_owned()),
         text(tflag, width::F_TFLAG),
         text(source_id, width::SOURCE_ID),
-        text(&key.master_name, width::MASTER_NAME),
-        text(&key.slave_name, width::SLAVE_NAME),
-        text(&key.interface_name, width::INTERFACE_NAME),
-        text(&key.tars_version, width::TARS_VERSION),
-        text(&key.master_ip, width::MASTER_IP),
-        text(&key.slave_ip, width::SLAVE_IP),
+        text(key.master_name, width::MASTER_NAME),
+        text(key.slave_name, width::SLAVE_NAME),
+        text(key.interface_name, width::INTERFACE_NAME),
+        text(key.tars_version, width::TARS_VERSION),
+        text(key.master_ip, width::MASTER_IP),
+        text(key.slave_ip, width::SLAVE_IP),
         Value::Int(key.slave_port.into()),
         Value::Int(key.return_value.into()),
         u32_col(value.count),
@@ -450,20 +557,19 @@ mod tests {
     fn client_report_takes_peer_as_master_ip_and_splits_version() {
         let (key, value) =
             normalize(&head(), &body(4, 0, 0), true, "192.168.1.9", &IngestRules::default()).expect("kept");
+        let key = key.fields();
         assert_eq!(key.master_ip, "192.168.1.9");
         assert_eq!(key.slave_ip, "10.0.0.2");
         assert_eq!(key.master_name, "App.Caller");
         assert_eq!(key.tars_version, "1.8.0");
-        assert_eq!(
-            (key.slave_set_name.as_str(), key.slave_set_area.as_str(), key.slave_set_id.as_str()),
-            ("s", "a", "1")
-        );
+        assert_eq!((key.slave_set_name, key.slave_set_area, key.slave_set_id), ("s", "a", "1"));
         assert_eq!(value.count, 4);
     }
 
     #[test]
     fn server_report_takes_peer_as_slave_ip() {
         let (key, _) = normalize(&head(), &body(1, 0, 0), false, "192.168.1.9", &IngestRules::default()).expect("kept");
+        let key = key.fields();
         assert_eq!(key.master_ip, "10.0.0.1");
         assert_eq!(key.slave_ip, "192.168.1.9");
     }
@@ -473,16 +579,19 @@ mod tests {
         let mut h = head();
         h.master_name = "App.Caller".into();
         let (key, _) = normalize(&h, &body(1, 0, 0), true, "p", &IngestRules::default()).expect("kept");
-        assert_eq!((key.master_name.as_str(), key.tars_version.as_str()), ("App.Caller", "old"));
+        let key = key.fields();
+        assert_eq!((key.master_name, key.tars_version), ("App.Caller", "old"));
 
         h.master_name = "App.Caller@".into();
         let (key, _) = normalize(&h, &body(1, 0, 0), true, "p", &IngestRules::default()).expect("kept");
-        assert_eq!((key.master_name.as_str(), key.tars_version.as_str()), ("App.Caller", ""));
+        let key = key.fields();
+        assert_eq!((key.master_name, key.tars_version), ("App.Caller", ""));
 
         // Split at the first '@'.
         h.master_name = "a@b@c".into();
         let (key, _) = normalize(&h, &body(1, 0, 0), true, "p", &IngestRules::default()).expect("kept");
-        assert_eq!((key.master_name.as_str(), key.tars_version.as_str()), ("a", "b@c"));
+        let key = key.fields();
+        assert_eq!((key.master_name, key.tars_version), ("a", "b@c"));
     }
 
     #[test]
@@ -490,11 +599,14 @@ mod tests {
         let mut h = head();
         h.slave_name = "tars.tarsstat".into();
         let (key, _) = normalize(&h, &body(1, 0, 0), true, "9.9.9.9", &rules()).expect("kept");
+        let key = key.fields();
         assert_eq!(key.master_ip, "1.1.1.1");
         let (key, _) = normalize(&h, &body(1, 0, 0), false, "9.9.9.9", &rules()).expect("kept");
-        assert_eq!((key.master_ip.as_str(), key.slave_ip.as_str()), ("1.1.1.1", "9.9.9.9"));
+        let key = key.fields();
+        assert_eq!((key.master_ip, key.slave_ip), ("1.1.1.1", "9.9.9.9"));
         // Other callees are untouched.
         let (key, _) = normalize(&head(), &body(1, 0, 0), true, "9.9.9.9", &rules()).expect("kept");
+        let key = key.fields();
         assert_eq!(key.master_ip, "9.9.9.9");
     }
 
@@ -507,12 +619,39 @@ mod tests {
     }
 
     #[test]
-    fn owned_and_borrowed_agree() {
-        for from_client in [true, false] {
-            let a = normalize(&head(), &body(2, 1, 0), from_client, "7.7.7.7", &rules());
-            let b = normalize_owned(head(), &body(2, 1, 0), from_client, "7.7.7.7", &rules());
-            assert_eq!(a, b);
+    fn key_encoding_round_trips_and_tells_fields_apart() {
+        let fields = KeyFields {
+            master_name: "a",
+            slave_name: "bc",
+            interface_name: "",
+            master_ip: "1.2.3.4",
+            slave_ip: "é中",
+            slave_port: -7,
+            return_value: i32::MIN,
+            slave_set_name: "x",
+            slave_set_area: "",
+            slave_set_id: "z",
+            tars_version: "3.0",
+        };
+        let key = StatKey::new(&fields);
+        assert_eq!(key.fields(), fields);
+        // The same text split differently between two fields is a different key.
+        let shifted = StatKey::new(&KeyFields { master_name: "ab", slave_name: "c", ..fields });
+        assert_ne!(shifted, key);
+        assert_eq!(shifted.fields().master_name, "ab");
+        // Borrowed lookup finds the owned key.
+        let mut buf = Vec::new();
+        fields.encode(&mut buf);
+        let map = HashMap::from([(key.clone(), 1)]);
+        assert_eq!(map.get(buf.as_slice()), Some(&1));
+        // Fitted when encoded: what the database would store alike is one key.
+        let long = KeyFields { master_name: &"m".repeat(200), ..fields };
+        assert_eq!(StatKey::new(&long), StatKey::new(&KeyFields { master_name: &"m".repeat(128), ..fields }));
+        // Bytes not written by `encode` read as empty fields, without a panic.
+        for junk in [&[][..], &[1, 2, 3][..], &[0xff; 40][..]] {
+            let _ = StatKey::from_encoded(junk).fields();
         }
+        assert_eq!(StatKey::from_encoded(&[]).fields(), KeyFields::default());
     }
 
     #[test]
@@ -616,7 +755,7 @@ mod tests {
 
     #[test]
     fn row_clamps_to_column_ranges() {
-        let key = StatKey { return_value: -3, ..StatKey::default() };
+        let key = StatKey::new(&KeyFields { return_value: -3, ..KeyFields::default() });
         let value = StatValue {
             count: u64::MAX,
             total_rsp_time: u64::MAX,
@@ -652,7 +791,8 @@ mod tests {
         let mut h = head();
         h.master_name = format!("{}@{}", "m".repeat(300), "v".repeat(40));
         h.interface_name = "ping😀".into();
-        let (key, _) = normalize_owned(h, &body(1, 0, 0), true, "p", &rules()).expect("kept");
+        let (key, _) = normalize(&h, &body(1, 0, 0), true, "p", &rules()).expect("kept");
+        let key = key.fields();
         assert_eq!(key.master_name, "m".repeat(128));
         assert_eq!(key.tars_version, "v".repeat(16));
         assert_eq!(key.interface_name, "ping\u{FFFD}");

@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 use tars_core_net::codec::{DecodeError, DecodeErrorKind, Reader, WireType};
 use tars_protocol::tars::{StatMicMsgBody, StatMicMsgHead};
 
-use crate::ingest::{normalize_owned, IngestRules, StatKey, StatValue};
+use crate::ingest::{key_fields, IngestRules, StatKey, StatValue};
 
 /// The function name this decoder is for.
 pub const FUNC: &str = "reportMicMsg";
@@ -132,6 +132,24 @@ impl MicHead<'_> {
             slave_set_area: self.slave_set_area.to_owned(),
             slave_set_id: self.slave_set_id.to_owned(),
             tars_version: self.tars_version.to_owned(),
+        }
+    }
+}
+
+impl<'a> From<&'a StatMicMsgHead> for MicHead<'a> {
+    fn from(h: &'a StatMicMsgHead) -> Self {
+        MicHead {
+            master_name: &h.master_name,
+            slave_name: &h.slave_name,
+            interface_name: &h.interface_name,
+            master_ip: &h.master_ip,
+            slave_ip: &h.slave_ip,
+            slave_port: h.slave_port,
+            return_value: h.return_value,
+            slave_set_name: &h.slave_set_name,
+            slave_set_area: &h.slave_set_area,
+            slave_set_id: &h.slave_set_id,
+            tars_version: &h.tars_version,
         }
     }
 }
@@ -449,9 +467,8 @@ pub fn for_each_entry<'a>(
     Ok(report.len())
 }
 
-/// [`normalize_owned`] on a borrowed entry: the same key and value, but an entry that is
-/// dropped (all three counters `<= 0`) costs no allocation, and the value is built without
-/// the generated body's `BTreeMap`. The key's strings are allocated once each.
+/// [`crate::ingest::normalize`] on a borrowed entry: the same key and value, without the
+/// generated types (a dropped entry, all three counters `<= 0`, allocates nothing).
 pub fn normalize_mic(
     head: &MicHead<'_>,
     body: &MicBody<'_>,
@@ -463,10 +480,34 @@ pub fn normalize_mic(
     if value.is_empty() {
         return None;
     }
-    // The key rules live in `normalize_owned`; a body with one call (and no histogram, so
-    // nothing is allocated for it) only gets the key past its empty-entry check.
-    let one = StatMicMsgBody { count: 1, ..StatMicMsgBody::default() };
-    normalize_owned(head.to_owned_head(), &one, from_client, peer_ip, rules).map(|(key, _)| (key, value))
+    Some((StatKey::new(&key_fields(head, from_client, peer_ip, rules)), value))
+}
+
+/// What `StatObj` does with one iVersion 1 `reportMicMsg` request, sans-IO: decodes `body`
+/// and calls `add(encoded key, value)` for every entry the ingest rules keep, the key encoded
+/// ([`crate::ingest::KeyFields::encode`]) into `scratch` so the caller can look it up without
+/// allocating ([`StatKey::from_encoded`] makes the owned key). Nothing is added when the
+/// request does not decode. Returns the number of entries kept.
+pub fn ingest(
+    body: &[u8],
+    limits: MicLimits,
+    peer_ip: &str,
+    rules: &IngestRules,
+    scratch: &mut Vec<u8>,
+    mut add: impl FnMut(&[u8], StatValue),
+) -> Result<usize, DecodeError> {
+    let report = MicReport::decode(body, limits)?;
+    let mut kept = 0;
+    for (h, b) in report.iter() {
+        let value = b.stat_value();
+        if value.is_empty() {
+            continue;
+        }
+        key_fields(&h, report.from_client, peer_ip, rules).encode(scratch);
+        add(scratch, value);
+        kept += 1;
+    }
+    Ok(kept)
 }
 
 #[cfg(test)]
@@ -917,13 +958,28 @@ mod tests {
             assert!(v.interval.len() <= MAX_INTERVAL_BUCKETS);
             for from_client in [true, false] {
                 let ours = normalize_mic(&h, &bd, from_client, "192.168.0.9", &rules);
-                let theirs =
-                    normalize_owned(h.to_owned_head(), &bd.to_owned_body(), from_client, "192.168.0.9", &rules);
+                let theirs = crate::ingest::normalize(
+                    &h.to_owned_head(),
+                    &bd.to_owned_body(),
+                    from_client,
+                    "192.168.0.9",
+                    &rules,
+                );
                 assert_eq!(ours, theirs);
                 kept += usize::from(ours.is_some());
             }
         }
         assert!(kept > 0 && kept < 2 * report.len(), "{kept}");
+        // `ingest` keeps the same entries, keyed by the same encoded keys.
+        let mut scratch = Vec::new();
+        let mut got = Vec::new();
+        let n = ingest(&raw, MicLimits::default(), "192.168.0.9", &rules, &mut scratch, |k, v| {
+            got.push((StatKey::from_encoded(k), v));
+        })
+        .expect("decodes");
+        let want: Vec<_> =
+            report.iter().filter_map(|(h, bd)| normalize_mic(&h, &bd, false, "192.168.0.9", &rules)).collect();
+        assert_eq!((n, got), (want.len(), want));
         let mut seen = 0;
         let n = for_each_entry(&raw, MicLimits::default(), |fc, _, _| {
             assert!(!fc);

@@ -6,22 +6,26 @@
 //! `/tars/db_reserve<stat_reserve_time>`, and `/tars/masteripgroup` (lines
 //! `slaveName;fakeIp`).
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use tars_core_net::config::Config;
-use tars_core_net::rpc::{Current, ServantError};
-use tars_core_net::server::ServerBuilder;
+use tars_core_net::packet::version;
+use tars_core_net::rpc::{Current, ParamWriter, ServantError};
+use tars_core_net::server::{Dispatch, DispatchFuture, ServerBuilder};
 use tars_monitor::clock::{Clock, Label};
 use tars_monitor::collect::{Aggregate, ShardAgg};
 use tars_monitor::service::{self as monitor, Keys, MonitorService, Running, ServiceDef, TableSpec};
 pub use tars_monitor::service::{RunError, StartOptions};
 use tars_monitor::targets::Target;
-use tars_protocol::tars::{StatF, StatFServant, StatMicMsgBody, StatMicMsgHead, StatSampleMsg};
+use tars_protocol::tars::{dispatch_stat_f, StatF, StatMicMsgBody, StatMicMsgHead, StatSampleMsg};
 use tars_sql::schema::monitor::{stat_schema, stat_table, STAT_COLUMNS, STAT_PREFIX, STAT_PRIMARY_KEY};
 use tars_sql::{Dialect, SetTo, Value};
 
-use crate::ingest::{normalize_owned, stat_row, IngestRules, StatKey, StatValue};
+use crate::ingest::{normalize, stat_row, IngestRules, StatKey, StatValue};
+use crate::mic::{self, MicLimits};
 
 /// The servant name upstream deploys.
 pub const STAT_OBJ: &str = "tars.tarsstat.StatObj";
@@ -100,6 +104,8 @@ fn stat_upsert(d: Dialect) -> String {
 pub struct StatImp {
     agg: Rc<ShardAgg<StatAgg>>,
     rules: Arc<IngestRules>,
+    /// The encoded key of the entry being merged, reused for every entry.
+    scratch: RefCell<Vec<u8>>,
 }
 
 impl StatImp {
@@ -108,7 +114,24 @@ impl StatImp {
     pub fn new(agg: ShardAgg<StatAgg>, rules: Arc<IngestRules>) -> StatImp {
         let agg = Rc::new(agg);
         monitor::spawn_roll_timer(&agg);
-        StatImp { agg, rules }
+        StatImp { agg, rules, scratch: RefCell::new(Vec::new()) }
+    }
+
+    /// `reportMicMsg` (iVersion 1) without the generated types: the request's entries are read
+    /// as borrowed views ([`crate::mic`]) and merged by their encoded keys, so an entry for a
+    /// key the window already holds allocates nothing. Accepts and rejects what the generated
+    /// decoder does, plus [`MicLimits::default`]; the reply is the same.
+    fn report_mic_v1(&self, current: &Current, body: &[u8]) -> Result<Bytes, ServantError> {
+        let peer = current.peer_ip().unwrap_or_default();
+        let mut scratch = self.scratch.borrow_mut();
+        let mut batch = self.agg.batch();
+        mic::ingest(body, MicLimits::default(), &peer, &self.rules, &mut scratch, |key, value| {
+            batch.add_ref(key, value, StatKey::from_encoded);
+        })
+        .map_err(|e| ServantError::decode(&e))?;
+        let mut w = ParamWriter::new(current.version);
+        w.write_ret(&0i32);
+        Ok(w.finish())
     }
 }
 
@@ -118,6 +141,8 @@ impl Drop for StatImp {
     }
 }
 
+/// Every other call and encoding (TUP, JSON, `reportSampleMsg`) goes through the generated
+/// servant.
 impl StatF for StatImp {
     async fn report_mic_msg(
         &self,
@@ -126,9 +151,10 @@ impl StatF for StatImp {
         b_from_client: bool,
     ) -> Result<i32, ServantError> {
         let peer = current.peer_ip().unwrap_or_default();
-        for (head, body) in msg {
-            if let Some((k, v)) = normalize_owned(head, &body, b_from_client, &peer, &self.rules) {
-                self.agg.add(k, v);
+        let mut batch = self.agg.batch();
+        for (head, body) in &msg {
+            if let Some((k, v)) = normalize(head, body, b_from_client, &peer, &self.rules) {
+                batch.add(k, v);
             }
         }
         Ok(0)
@@ -140,8 +166,24 @@ impl StatF for StatImp {
     }
 }
 
-/// The servant type the server registers.
-pub type StatServant = StatFServant<StatImp>;
+/// The servant the server registers for [`STAT_OBJ`]: [`StatImp`]'s fast `reportMicMsg` for
+/// iVersion 1 (what every SDK sends), the generated dispatch for everything else. One per
+/// shard.
+#[derive(Debug)]
+pub struct StatServant(pub StatImp);
+
+impl Dispatch for StatServant {
+    fn dispatch(self: Rc<Self>, mut current: Current, body: Bytes) -> DispatchFuture {
+        if current.version == version::TARS && current.func == mic::FUNC {
+            let result = self.0.report_mic_v1(&current, &body);
+            return Box::pin(async move { (current, result) });
+        }
+        Box::pin(async move {
+            let result = dispatch_stat_f(&self.0, &mut current, &body).await;
+            (current, result)
+        })
+    }
+}
 
 /// A running tarsstat.
 pub type RunningStat = Running<StatAgg>;
@@ -163,7 +205,7 @@ fn definition(config: &Config) -> (ServiceDef<StatAgg>, impl Fn(ShardAgg<StatAgg
         spec: TABLES,
         aggregate: Box::new(|c: &monitor::ServiceConfig| StatAgg { source_ip: c.source_ip.clone() }),
     };
-    (def, move |agg| StatFServant(StatImp::new(agg, rules.clone())))
+    (def, move |agg| StatServant(StatImp::new(agg, rules.clone())))
 }
 
 /// Adds [`STAT_OBJ`] and the status command to `builder` (which may host other services),

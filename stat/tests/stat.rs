@@ -83,11 +83,16 @@ fn body(count: i32, timeouts: i32, errors: i32, total: i64, max: i32, min: i32) 
 }
 
 fn report(addr: SocketAddr, msg: &BTreeMap<StatMicMsgHead, StatMicMsgBody>, from_client: bool) {
-    let mut w = ParamWriter::new(1);
+    report_as(addr, 1, msg, from_client);
+}
+
+/// `reportMicMsg` in encoding `version` (1: by tag, 3: TUP, 5: JSON).
+fn report_as(addr: SocketAddr, version: i16, msg: &BTreeMap<StatMicMsgHead, StatMicMsgBody>, from_client: bool) {
+    let mut w = ParamWriter::new(version);
     w.write(1, "msg", msg);
     w.write(2, "bFromClient", &from_client);
     let mut conn = RawConn::connect(addr).expect("connects");
-    let req = conn.request(STAT_OBJ, "reportMicMsg", 1, w.finish());
+    let req = conn.request(STAT_OBJ, "reportMicMsg", version, w.finish());
     let reply = conn.call(&req).expect("reply");
     assert_eq!(reply.ret, 0, "{}", reply.desc);
 }
@@ -194,6 +199,52 @@ fn the_day_boundary_is_labelled_as_upstream(db: Db, io: IoMode) {
     stat.wait().expect("stops");
 }
 
+/// iVersion 1 goes through `StatObj`'s own decoder, TUP and JSON through the generated one:
+/// the same entries merge into the same keys, a broken request is refused with a decode error
+/// naming the field and adds nothing.
+fn every_encoding_merges_into_the_same_keys(db: Db, io: IoMode) {
+    let spool = TempDir::new("stat-spool").expect("temp dir");
+    let clock = Clock::manual(T_1002, 0);
+    let stat = start(&db, io, &clock, &spool);
+    let addr = stat.server.addr("tars.tarsstat.StatObjAdapter").expect("bound");
+    let msg = BTreeMap::from([
+        (head("App.Client@2.4.1", "App.Server", "call", 0), body(10, 1, 2, 500, 90, 3)),
+        (head("App.Client@2.4.1", "App.Server", "bye", 0), body(1, 0, 0, 4, 4, 4)),
+    ]);
+    for version in [1, 3, 5] {
+        report_as(addr, version, &msg, true);
+    }
+    let mut w = ParamWriter::new(1);
+    w.write(1, "msg", &msg);
+    w.write(2, "bFromClient", &true);
+    let full = w.finish();
+    let mut conn = RawConn::connect(addr).expect("connects");
+    let req = conn.request(STAT_OBJ, "reportMicMsg", 1, full.slice(..full.len() - 5));
+    let reply = conn.call(&req).expect("a reply to a broken request");
+    assert_ne!(reply.ret, 0);
+    assert!(reply.desc.contains("reportMicMsg"), "{}", reply.desc);
+    // The connection still serves.
+    let req = conn.request(STAT_OBJ, "reportMicMsg", 1, full);
+    let reply = conn.call(&req).expect("reply");
+    assert_eq!(reply.ret, 0, "{}", reply.desc);
+
+    clock.set(T_1002 + 3 * 60 + 1);
+    let table = "tars_stat_2026031510";
+    eventually("the window's rows", || db.count(table) > 0);
+    let rows = db.query(
+        &format!("SELECT interface_name, succ_count, timeout_count, interv_count FROM {table} ORDER BY interface_name"),
+        vec![],
+    );
+    let got: Vec<(String, i64, i64, String)> =
+        rows.iter().map(|r| (text(r, 0), int(r, 1), int(r, 2), text(r, 3))).collect();
+    assert_eq!(
+        got,
+        vec![("bye".to_owned(), 4, 0, "5|0,100|4".to_owned()), ("call".to_owned(), 40, 4, "5|20,100|20".to_owned())]
+    );
+    stat.server.shutdown();
+    stat.wait().expect("stops");
+}
+
 macro_rules! on_every_path {
     ($($name:ident),*) => {
         mod on_mysql {
@@ -215,4 +266,8 @@ macro_rules! on_every_path {
     };
 }
 
-on_every_path!(one_window_lands_as_merged_rows, the_day_boundary_is_labelled_as_upstream);
+on_every_path!(
+    one_window_lands_as_merged_rows,
+    the_day_boundary_is_labelled_as_upstream,
+    every_encoding_merges_into_the_same_keys
+);
