@@ -325,7 +325,7 @@ impl<A: Aggregate> Counters<A> {
             let s = w.stats();
             let _ = writeln!(
                 out,
-                "{}: written {} batches / {} rows, duplicates {}, pending {}, spooled {}, dropped {} batches / {} rows, errors {}, tables dropped {}",
+                "{}: written {} batches / {} rows, duplicates {}, pending {}, spooled {}, dropped {} batches / {} rows, errors {}, tables dropped {}, loads {}, merged with upsert {}",
                 w.name(),
                 s.batches_written.load(Ordering::Relaxed),
                 s.rows_written.load(Ordering::Relaxed),
@@ -336,7 +336,15 @@ impl<A: Aggregate> Counters<A> {
                 s.rows_dropped.load(Ordering::Relaxed),
                 s.write_errors.load(Ordering::Relaxed),
                 s.tables_dropped.load(Ordering::Relaxed),
+                s.batches_loaded.load(Ordering::Relaxed),
+                s.batches_upserted.load(Ordering::Relaxed),
             );
+            if s.batches_pending.load(Ordering::Relaxed) > 0 {
+                let last = s.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+                if let Some(e) = last {
+                    let _ = writeln!(out, "{}: last error: {e}", w.name());
+                }
+            }
         }
         out
     }
@@ -378,7 +386,7 @@ impl<A: Aggregate> Counters<A> {
             metric(&format!("{name}_total"), "counter", help, &[(None, value)]);
         }
         type Field = fn(&crate::writer::WriterStats) -> &std::sync::atomic::AtomicU64;
-        let per_db: [(&str, &str, &str, Field); 9] = [
+        let per_db: [(&str, &str, &str, Field); 11] = [
             ("written_batches_total", "counter", "Batches written to the database.", |s| &s.batches_written),
             ("written_rows_total", "counter", "Rows written to the database.", |s| &s.rows_written),
             ("duplicate_batches_total", "counter", "Replayed batches the ledger already had.", |s| {
@@ -392,6 +400,13 @@ impl<A: Aggregate> Counters<A> {
             ("dropped_rows_total", "counter", "Rows in dropped batches.", |s| &s.rows_dropped),
             ("write_errors_total", "counter", "Failed write attempts.", |s| &s.write_errors),
             ("retention_dropped_tables_total", "counter", "Hourly tables dropped by retention.", |s| &s.tables_dropped),
+            ("loaded_batches_total", "counter", "Batches written with LOAD DATA LOCAL (MySQL).", |s| &s.batches_loaded),
+            (
+                "upserted_batches_total",
+                "counter",
+                "Loads rolled back and merged with INSERT ... ON DUPLICATE KEY UPDATE (a window split by a restart).",
+                |s| &s.batches_upserted,
+            ),
         ];
         for (name, kind, help, field) in per_db {
             let samples: Vec<(Option<&str>, u64)> =

@@ -8,6 +8,14 @@
 //! is skipped. Only then is it acknowledged in the spool. While the database fails, batches
 //! queue behind the first one (in the spool, up to its size limit) and the writer retries
 //! with a backoff; on recovery they are written in order. Nothing here runs on an IO shard.
+//!
+//! On MySQL the rows go in with `LOAD DATA LOCAL INFILE` (from memory, no file), the fastest
+//! way in, inside the same transaction. With `LOCAL` the server skips a row whose key is
+//! already in the table instead of failing (it cannot stop the client's stream), so a load
+//! that kept fewer rows than it sent is rolled back and the batch is written again with
+//! multi-row INSERTs and the upsert tail, which merges such rows. That only happens when a
+//! restart split a window in two. A server that refuses `LOCAL` (MySQL 8 has `local_infile`
+//! off by default) gets INSERTs from then on.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -21,7 +29,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use tars_sql::migrate::SchemaSet;
 use tars_sql::schema::monitor::BATCH_LEDGER;
 use tars_sql::schema::Table;
-use tars_sql::{insert_rows_in, params, transaction, Dialect, InsertMode, Session, Store, StoreError, StoreOptions};
+use tars_sql::{
+    encode_tsv, insert_rows_in, params, transaction, Dialect, InsertMode, Session, Store, StoreError, StoreOptions,
+};
 
 use crate::batch::Batch;
 use crate::clock::Clock;
@@ -85,6 +95,11 @@ pub struct WriterStats {
     pub write_errors: AtomicU64,
     /// Hourly tables dropped by retention.
     pub tables_dropped: AtomicU64,
+    /// Batches written with `LOAD DATA LOCAL`.
+    pub batches_loaded: AtomicU64,
+    /// Loads rolled back because rows were already in the table, and written again with the
+    /// upsert.
+    pub batches_upserted: AtomicU64,
     /// The last write error, for the admin command.
     pub last_error: Mutex<Option<String>>,
 }
@@ -165,6 +180,7 @@ impl Writer {
             reserved_on: None,
             reserve_retry_at: None,
             migrated: false,
+            load_refused: false,
         };
         state.load_spooled();
         let thread = std::thread::Builder::new()
@@ -244,6 +260,8 @@ struct WriterThread {
     reserve_retry_at: Option<Instant>,
     /// The fixed tables are known to be there.
     migrated: bool,
+    /// The server refused `LOAD DATA LOCAL`: INSERTs only from now on.
+    load_refused: bool,
 }
 
 /// The local hour retention runs at (upstream's cron `0 0 3 * * *`).
@@ -252,6 +270,24 @@ const RESERVE_HOUR: u32 = 3;
 enum Outcome {
     Written(u64),
     Duplicate,
+}
+
+/// How a batch's rows go into the hourly table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// `LOAD DATA LOCAL INFILE` (MySQL).
+    Load,
+    /// Multi-row INSERTs with the upsert tail.
+    Insert,
+}
+
+/// Why a load was rolled back to be written with INSERTs instead.
+#[derive(Debug)]
+enum LoadFallback {
+    /// Rows were skipped (their keys were in the table already).
+    Skipped { kept: u64 },
+    /// The server (or a proxy) refused the statement.
+    Refused(String),
 }
 
 impl WriterThread {
@@ -463,21 +499,51 @@ impl WriterThread {
         }
     }
 
-    fn write(&self, batch: Arc<Batch>) -> Result<Outcome, WriteError> {
+    fn write(&mut self, batch: Arc<Batch>) -> Result<Outcome, WriteError> {
         let tables = self.tables.clone();
         let columns = self.config.columns;
         let chunk = self.config.rows_per_insert;
         let checkint = self.config.checkint_minutes;
         let tail = (self.config.upsert_tail)(self.store.dialect());
-        self.store
+        let via = if self.store.dialect() == Dialect::Mysql && !self.load_refused { Via::Load } else { Via::Insert };
+        let (table, rows) = (batch.table.clone(), batch.rows.len());
+        let (result, fallback) = self
+            .store
             .run_blocking(move |s| {
                 if let Err(e) = tables.lock().unwrap_or_else(PoisonError::into_inner).ensure_day(s, &batch.table_date) {
-                    return Ok(Err(WriteError::Tables(e)));
+                    return Ok((Err(WriteError::Tables(e)), None));
                 }
-                Ok(transaction(s, |s| write_batch(s, &batch, columns, chunk, checkint, &tail))
-                    .map_err(WriteError::Store))
+                let mut fallback = None;
+                let w = |s: &mut dyn Session, via, fallback: &mut Option<LoadFallback>| {
+                    transaction(s, |s| write_batch(s, &batch, columns, chunk, checkint, &tail, via, fallback))
+                };
+                let mut result = w(s, via, &mut fallback);
+                if result.is_err() && fallback.is_some() && !s.is_broken() {
+                    result = w(s, Via::Insert, &mut None);
+                }
+                Ok((result.map_err(WriteError::Store), fallback))
             })
-            .map_err(WriteError::Store)?
+            .map_err(WriteError::Store)?;
+        let written = matches!(result, Ok(Outcome::Written(_)));
+        match fallback {
+            None if written && via == Via::Load => {
+                self.stats.batches_loaded.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(LoadFallback::Refused(e)) => {
+                self.load_refused = true;
+                tracing::info!(target = %self.config.target.name, error = %e,
+                    "the server refuses LOAD DATA LOCAL; writing with INSERT from now on");
+            }
+            Some(LoadFallback::Skipped { kept }) => {
+                if written {
+                    self.stats.batches_upserted.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::info!(target = %self.config.target.name, table = %table, kept, rows,
+                    "rows already in the table (a window split by a restart); batch merged with INSERT … ON DUPLICATE KEY UPDATE");
+            }
+            None => {}
+        }
+        result
     }
 }
 
@@ -490,8 +556,24 @@ enum WriteError {
     Tables(TablesError),
 }
 
+/// The server's answers that mean "no `LOAD DATA LOCAL` here": 1148 (`ER_NOT_ALLOWED_COMMAND`,
+/// older MariaDB and MySQL 5.7 with `local_infile` off), 4166
+/// (`ER_LOAD_INFILE_CAPABILITY_DISABLED`, MariaDB 10.5+), 3948
+/// (`ER_CLIENT_LOCAL_FILES_DISABLED`, MySQL 8), 2068 (the client library's refusal). Any other error is the batch's, retried
+/// as it is.
+fn load_refused(e: &StoreError) -> bool {
+    match e {
+        StoreError::Unsupported { .. } => true,
+        StoreError::Query { code: Some(code), .. } => [1148, 4166, 3948, 2068].contains(code),
+        _ => false,
+    }
+}
+
 /// Inside one transaction: skip if the ledger has the batch; else its rows, its ledger
-/// entry, and the `t_ecstatus` marker (moved forward only).
+/// entry, and the `t_ecstatus` marker (moved forward only). A load that cannot stand for the
+/// batch (see the module docs) fails with `fallback` set, so the caller rolls back and
+/// writes the batch again with INSERTs.
+#[allow(clippy::too_many_arguments)]
 fn write_batch(
     s: &mut dyn Session,
     batch: &Batch,
@@ -499,6 +581,8 @@ fn write_batch(
     chunk: usize,
     checkint: i64,
     tail: &str,
+    via: Via,
+    fallback: &mut Option<LoadFallback>,
 ) -> Result<Outcome, StoreError> {
     let d = s.dialect();
     let ledger = d.quote(BATCH_LEDGER)?;
@@ -506,7 +590,28 @@ fn write_batch(
     if !seen.is_empty() {
         return Ok(Outcome::Duplicate);
     }
-    let rows = insert_rows_in(s, &batch.table, columns, &batch.rows, InsertMode::Plain, chunk, tail)?;
+    let rows = match via {
+        Via::Insert => insert_rows_in(s, &batch.table, columns, &batch.rows, InsertMode::Plain, chunk, tail)?,
+        Via::Load => {
+            let sent = batch.rows.len() as u64;
+            match s.load_data(&batch.table, columns, encode_tsv(&batch.rows)) {
+                Ok(kept) if kept == sent => kept,
+                Ok(kept) => {
+                    *fallback = Some(LoadFallback::Skipped { kept });
+                    return Err(StoreError::Query {
+                        store: s.label().to_owned(),
+                        code: None,
+                        message: format!("LOAD DATA kept {kept} of {sent} rows"),
+                    });
+                }
+                Err(e) if load_refused(&e) => {
+                    *fallback = Some(LoadFallback::Refused(e.to_string()));
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    };
     s.exec(
         &format!("INSERT INTO {ledger} (batch_id, rows_written) VALUES (?, ?)"),
         &params![batch.id.as_str(), batch.rows.len() as i64],

@@ -75,25 +75,46 @@ impl Aggregate for StatAgg {
 }
 
 /// On a primary-key clash (a restart inside a window writes the window's second part as a
-/// new batch) the counters add up; the latency histogram text keeps the first part's
-/// buckets, which SQL cannot merge.
+/// new batch) the counters add up (capped at their columns' range, so a clash can never make
+/// the batch fail), `ave_time` is recomputed from the sums, the minimum ignores a side's 0
+/// ("none"), and the latency histogram text
+/// keeps the first part's buckets, which SQL cannot merge.
+///
+/// `ave_time` comes first: MySQL evaluates the assignments left to right and later ones see
+/// the columns already updated, while SQLite's all see the old row; first, both see the old
+/// row.
 fn stat_upsert(d: Dialect) -> String {
-    let (max, min) = match d {
-        Dialect::Mysql => ("GREATEST", "LEAST"),
-        Dialect::Sqlite => ("MAX", "MIN"),
+    let (max, min, div) = match d {
+        Dialect::Mysql => ("GREATEST", "LEAST", "DIV"),
+        Dialect::Sqlite => ("MAX", "MIN", "/"),
     };
     let new = |c: &str| match d {
         Dialect::Mysql => format!("VALUES({c})"),
         Dialect::Sqlite => format!("excluded.{c}"),
     };
-    let sum = |c: &str| format!("{c} + {}", new(c));
+    let sum = |c: &str| format!("({c} + {})", new(c));
+    let capped = |c: &str| format!("{min}({}, {})", u32::MAX, sum(c));
+    let ave = format!(
+        "CASE WHEN {count} = 0 THEN 0 ELSE {min}({}, {max}(1, {total} {div} {count})) END",
+        u32::MAX,
+        count = sum("succ_count"),
+        total = sum("total_time"),
+    );
     let exprs = [
-        ("succ_count", sum("succ_count")),
-        ("timeout_count", sum("timeout_count")),
-        ("exce_count", sum("exce_count")),
-        ("total_time", sum("total_time")),
+        ("ave_time", ave),
+        ("succ_count", capped("succ_count")),
+        ("timeout_count", capped("timeout_count")),
+        ("exce_count", capped("exce_count")),
+        ("total_time", format!("{min}({}, {})", i64::MAX, sum("total_time"))),
         ("maxrsp_time", format!("{max}(maxrsp_time, {})", new("maxrsp_time"))),
-        ("minrsp_time", format!("{min}(minrsp_time, {})", new("minrsp_time"))),
+        // 0 is "no minimum" and loses to any other value, as in `StatValue::merge`.
+        (
+            "minrsp_time",
+            format!(
+                "CASE WHEN minrsp_time = 0 THEN {n} WHEN {n} = 0 THEN minrsp_time ELSE {min}(minrsp_time, {n}) END",
+                n = new("minrsp_time")
+            ),
+        ),
     ];
     let set: Vec<(&str, SetTo<'_>)> = exprs.iter().map(|(c, e)| (*c, SetTo::Expr(e.as_str()))).collect();
     d.on_conflict_update(STAT_PRIMARY_KEY, &set).unwrap_or_default()

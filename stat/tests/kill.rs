@@ -649,3 +649,32 @@ fn big_body(k: usize) -> StatMicMsgBody {
         min_rsp_time: 1,
     }
 }
+
+/// A server with `local_infile` off (MySQL 8's default) refuses `LOAD DATA LOCAL`: the writer
+/// rolls the load back, writes the batch with INSERTs in the same attempt (no error counted,
+/// nothing lost) and uses INSERTs from then on.
+#[test]
+fn a_server_refusing_load_data_gets_inserts() {
+    let _one = serial();
+    let db = private_db();
+    db.query("SET GLOBAL local_infile = 0");
+    let data = TempDir::new("stat-kill-e").expect("temp dir");
+    let clock = Clock::manual(T_1002, 0);
+    let stat = start(&db, IoMode::EpollEt, &clock, &data);
+    let addr = stat.server.addr("tars.tarsstat.StatObjAdapter").expect("bound");
+    wait_ready(&db);
+    let mut expected = Expected::new();
+    load(addr, 6, 2, 10, || {}, "1005", &mut expected);
+    clock.set(W1 + 300 + 1);
+    eventually("window 1 written", Duration::from_secs(30), || writer_counts(&stat).2 == 1);
+    load(addr, 7, 2, 10, || {}, "1010", &mut expected);
+    clock.set(W2 + 300 + 1);
+    eventually("window 2 written", Duration::from_secs(30), || writer_counts(&stat).2 == 2);
+    assert_exactly_once(&db, &expected);
+    let status = stat.service.status();
+    let (_, pending, _, _, dropped, errors) = writer_counts(&stat);
+    assert_eq!((pending, dropped, errors), (0, 0, 0), "{status}");
+    assert!(writer_line(&status).contains("loads 0, merged with upsert 0"), "{status}");
+    stat.server.shutdown();
+    stat.wait().expect("stops");
+}

@@ -169,6 +169,9 @@ fn one_window_lands_as_merged_rows(db: Db, io: IoMode) {
     });
     let ledger = db.query("SELECT rows_written FROM t_tarsrs_batch", vec![]);
     assert_eq!(ledger.iter().map(|r| int(r, 0)).sum::<i64>(), 2);
+    let status = stat.service.status();
+    let loads = if db.url.starts_with("mysql:") { "loads 1," } else { "loads 0," };
+    assert!(status.contains(loads), "{status}");
     stat.server.shutdown();
     stat.wait().expect("stops");
 }
@@ -245,6 +248,53 @@ fn every_encoding_merges_into_the_same_keys(db: Db, io: IoMode) {
     stat.wait().expect("stops");
 }
 
+/// tarsstat stopped and started again inside a window writes the window in two batches whose
+/// rows have the same primary keys: the second merges into the first (on MariaDB the load
+/// is rolled back and the batch written again with the upsert), counts add up, `ave_time`
+/// is recomputed, the minimum ignores a part without one.
+fn a_window_split_by_a_restart_adds_up(db: Db, io: IoMode) {
+    let spool = TempDir::new("stat-spool").expect("temp dir");
+    let clock = Clock::manual(T_1002, 0);
+    let table = "tars_stat_2026031510";
+    let first = start(&db, io, &clock, &spool);
+    let addr = first.server.addr("tars.tarsstat.StatObjAdapter").expect("bound");
+    report(addr, &BTreeMap::from([(head("A.B", "C.D", "call", 0), body(10, 1, 2, 500, 90, 3))]), true);
+    first.server.shutdown();
+    first.wait().expect("stops");
+    eventually("the first part's row", || db.count(table) == 1);
+
+    let second = start(&db, io, &clock, &spool);
+    let addr = second.server.addr("tars.tarsstat.StatObjAdapter").expect("bound");
+    let part2 = BTreeMap::from([
+        (head("A.B", "C.D", "call", 0), body(30, 0, 1, 2500, 120, 0)),
+        (head("A.B", "C.D", "new", 0), body(1, 0, 0, 8, 8, 8)),
+    ]);
+    report(addr, &part2, true);
+    clock.set(T_1002 + 3 * 60 + 1);
+    eventually("the second part's rows", || db.count(table) == 2);
+    eventually("both batches in the ledger", || db.count("t_tarsrs_batch") == 2);
+    let rows = db.query(
+        &format!(
+            "SELECT interface_name, succ_count, timeout_count, exce_count, total_time, ave_time, maxrsp_time, \
+             minrsp_time, interv_count FROM {table} ORDER BY interface_name"
+        ),
+        vec![],
+    );
+    let call = &rows[0];
+    assert_eq!(text(call, 0), "call");
+    let nums: Vec<i64> = (1..8).map(|i| int(call, i)).collect();
+    assert_eq!(nums, [40, 1, 3, 3000, 75, 120, 3]);
+    assert_eq!(text(call, 8), "5|5,100|5", "the first part's histogram");
+    assert_eq!((text(&rows[1], 0), int(&rows[1], 1)), ("new".to_owned(), 1));
+    // MariaDB: the load kept 1 of 2 rows, was rolled back and the batch upserted.
+    let status = second.service.status();
+    let via =
+        if db.url.starts_with("mysql:") { "loads 0, merged with upsert 1" } else { "loads 0, merged with upsert 0" };
+    assert!(status.contains(via), "{status}");
+    second.server.shutdown();
+    second.wait().expect("stops");
+}
+
 macro_rules! on_every_path {
     ($($name:ident),*) => {
         mod on_mysql {
@@ -269,5 +319,6 @@ macro_rules! on_every_path {
 on_every_path!(
     one_window_lands_as_merged_rows,
     the_day_boundary_is_labelled_as_upstream,
-    every_encoding_merges_into_the_same_keys
+    every_encoding_merges_into_the_same_keys,
+    a_window_split_by_a_restart_adds_up
 );

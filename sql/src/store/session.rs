@@ -1,6 +1,8 @@
 //! The blocking interface every backend implements. A session is one connection; it lives on
 //! one storage worker thread and is never touched by an IO shard.
 
+use std::io::Write as _;
+
 use crate::ddl::{self, Dialect, InsertMode};
 use crate::error::StoreError;
 use crate::schema::Table;
@@ -139,9 +141,16 @@ pub fn encode_tsv(rows: &[Vec<Value>]) -> Vec<u8> {
             }
             match v {
                 Value::Null => out.extend_from_slice(b"\\N"),
-                Value::Int(n) => out.extend_from_slice(n.to_string().as_bytes()),
-                Value::UInt(n) => out.extend_from_slice(n.to_string().as_bytes()),
-                Value::Float(f) => out.extend_from_slice(f.to_string().as_bytes()),
+                // Writing into a Vec cannot fail.
+                Value::Int(n) => {
+                    let _ = write!(out, "{n}");
+                }
+                Value::UInt(n) => {
+                    let _ = write!(out, "{n}");
+                }
+                Value::Float(f) => {
+                    let _ = write!(out, "{f}");
+                }
                 Value::Text(t) => escape_tsv(t.as_bytes(), &mut out),
                 Value::Bytes(b) => escape_tsv(b, &mut out),
             }
