@@ -54,37 +54,13 @@ mod width {
 /// more than 16 buckets can never be written; the cap bounds what a hostile map can cost.
 pub const MAX_INTERVAL_BUCKETS: usize = 16;
 
-/// The fields of a [`StatKey`], borrowed: every field of `StatMicMsgHead` after
-/// [`key_fields`].
+/// The fields of a [`StatKey`], borrowed: a head after [`key_fields`] applied the ingest
+/// rules (same fields as the request's head, so the same borrowed type).
 ///
 /// The three set fields are part of the key (upstream keys on the whole head) but are not
 /// columns of the table: two keys that differ only there become two rows with the same primary
 /// key when flushed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct KeyFields<'a> {
-    /// Caller module, without the `@version` suffix.
-    pub master_name: &'a str,
-    /// Callee module.
-    pub slave_name: &'a str,
-    /// Callee method.
-    pub interface_name: &'a str,
-    /// Caller IP (the peer's for client-side reports, or the `masteripGroup` fake IP).
-    pub master_ip: &'a str,
-    /// Callee IP (the peer's for server-side reports).
-    pub slave_ip: &'a str,
-    /// Callee port.
-    pub slave_port: i32,
-    /// Return code.
-    pub return_value: i32,
-    /// Callee set name.
-    pub slave_set_name: &'a str,
-    /// Callee set area.
-    pub slave_set_area: &'a str,
-    /// Callee set group id.
-    pub slave_set_id: &'a str,
-    /// Caller's TARS version (the part of `masterName` after `@`, else the head's own field).
-    pub tars_version: &'a str,
-}
+pub type KeyFields<'a> = MicHead<'a>;
 
 /// The text fields in their encoded order, with the width each is fitted to.
 const TEXT_FIELDS: usize = 9;
@@ -93,7 +69,7 @@ const INTS: usize = 8;
 /// The ints and one `u16` end offset per text field; the texts follow.
 const HEADER: usize = INTS + 2 * TEXT_FIELDS;
 
-impl<'a> KeyFields<'a> {
+impl<'a> MicHead<'a> {
     fn texts(&self) -> [(&'a str, usize); TEXT_FIELDS] {
         [
             (self.master_name, width::MASTER_NAME),
