@@ -26,6 +26,7 @@ const T_1002: i64 = 1_773_568_920;
 const T_1057: i64 = T_1002 + 55 * 60;
 
 #[path = "../../monitor/tests/support/db.rs"]
+#[macro_use]
 mod db;
 use db::Db;
 
@@ -290,27 +291,6 @@ fn a_config_without_a_database_is_an_error() {
     .expect("parses");
     let err = service::start(&config, StartOptions::default()).expect_err("no /tars/propertydb");
     assert!(err.to_string().contains("/tars/propertydb"), "{err}");
-}
-
-macro_rules! on_every_path {
-    ($($name:ident),*) => {
-        mod on_mysql {
-            $(mod $name {
-                use tars_core_net::rt::IoMode;
-                #[test] fn uring() { super::super::$name(super::super::mysql(stringify!($name)), IoMode::Uring) }
-                #[test] fn epoll_et() { super::super::$name(super::super::mysql(stringify!($name)), IoMode::EpollEt) }
-                #[test] fn epoll_lt() { super::super::$name(super::super::mysql(stringify!($name)), IoMode::EpollLt) }
-            })*
-        }
-        mod on_sqlite {
-            $(mod $name {
-                use tars_core_net::rt::IoMode;
-                #[test] fn uring() { super::super::$name(super::super::sqlite(stringify!($name)), IoMode::Uring) }
-                #[test] fn epoll_et() { super::super::$name(super::super::sqlite(stringify!($name)), IoMode::EpollEt) }
-                #[test] fn epoll_lt() { super::super::$name(super::super::sqlite(stringify!($name)), IoMode::EpollLt) }
-            })*
-        }
-    };
 }
 
 on_every_path!(one_window_merges_every_policy, the_hour_boundary_is_labelled_as_upstream);

@@ -290,17 +290,7 @@ impl<'a> MicReport<'a> {
 
     /// `BTreeMap::read_from` with `K = StatMicMsgHead`, `V = StatMicMsgBody`.
     fn read_map(&mut self, r: &mut Reader<'a>, ty: WireType, limits: MicLimits) -> Result<(), DecodeError> {
-        if ty != WireType::Map {
-            return Err(DecodeErrorKind::TypeMismatch { expected: "map", got: ty.name() }.into());
-        }
-        let n = r.read_len(2)?;
-        if n > limits.max_entries {
-            return Err(DecodeErrorKind::Invalid(format!(
-                "{n} entries, more than the limit of {}",
-                limits.max_entries
-            ))
-            .into());
-        }
+        let n = map_len(r, ty, limits.max_entries, "entries")?;
         r.enter()?;
         self.entries.reserve(n.min(PREALLOC_MAX));
         for _ in 0..n {
@@ -345,17 +335,7 @@ impl<'a> MicReport<'a> {
     /// order, a duplicate bucket keeping its first count. Returns its range.
     fn read_buckets(&mut self, r: &mut Reader<'a>, limits: MicLimits) -> Result<(usize, usize), DecodeError> {
         let head = r.skip_to_tag(3)?.ok_or(DecodeErrorKind::RequiredMissing { tag: 3 })?;
-        if head.ty != WireType::Map {
-            return Err(DecodeErrorKind::TypeMismatch { expected: "map", got: head.ty.name() }.into());
-        }
-        let n = r.read_len(2)?;
-        if n > limits.max_buckets {
-            return Err(DecodeErrorKind::Invalid(format!(
-                "{n} buckets, more than the limit of {}",
-                limits.max_buckets
-            ))
-            .into());
-        }
+        let n = map_len(r, head.ty, limits.max_buckets, "buckets")?;
         r.enter()?;
         let start = self.buckets.len();
         let mut sorted = true;
@@ -439,6 +419,19 @@ fn read_head<'a>(r: &mut Reader<'a>, ty: WireType) -> Result<MicHead<'a>, Decode
     r.skip_to_struct_end()?;
     r.leave();
     Ok(h)
+}
+
+/// A map's element count, as the codec reads it (the type checked, the count against the
+/// bytes left), and at most `max` (`what` names the elements in the error).
+fn map_len(r: &mut Reader<'_>, ty: WireType, max: usize, what: &str) -> Result<usize, DecodeError> {
+    if ty != WireType::Map {
+        return Err(DecodeErrorKind::TypeMismatch { expected: "map", got: ty.name() }.into());
+    }
+    let n = r.read_len(2)?;
+    if n > max {
+        return Err(DecodeErrorKind::Invalid(format!("{n} {what}, more than the limit of {max}")).into());
+    }
+    Ok(n)
 }
 
 fn optional_str<'a>(r: &mut Reader<'a>, tag: u8) -> Result<Option<&'a str>, DecodeError> {

@@ -24,6 +24,7 @@ const T_1002: i64 = 1_773_568_920;
 const T_2357: i64 = 1_773_619_020;
 
 #[path = "../../monitor/tests/support/db.rs"]
+#[macro_use]
 mod db;
 use db::Db;
 
@@ -293,27 +294,6 @@ fn a_window_split_by_a_restart_adds_up(db: Db, io: IoMode) {
     assert!(status.contains(via), "{status}");
     second.server.shutdown();
     second.wait().expect("stops");
-}
-
-macro_rules! on_every_path {
-    ($($name:ident),*) => {
-        mod on_mysql {
-            $(mod $name {
-                use tars_core_net::rt::IoMode;
-                #[test] fn uring() { super::super::$name(super::super::mysql(stringify!($name)), IoMode::Uring) }
-                #[test] fn epoll_et() { super::super::$name(super::super::mysql(stringify!($name)), IoMode::EpollEt) }
-                #[test] fn epoll_lt() { super::super::$name(super::super::mysql(stringify!($name)), IoMode::EpollLt) }
-            })*
-        }
-        mod on_sqlite {
-            $(mod $name {
-                use tars_core_net::rt::IoMode;
-                #[test] fn uring() { super::super::$name(super::super::sqlite(stringify!($name)), IoMode::Uring) }
-                #[test] fn epoll_et() { super::super::$name(super::super::sqlite(stringify!($name)), IoMode::EpollEt) }
-                #[test] fn epoll_lt() { super::super::$name(super::super::sqlite(stringify!($name)), IoMode::EpollLt) }
-            })*
-        }
-    };
 }
 
 on_every_path!(

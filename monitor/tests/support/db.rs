@@ -63,3 +63,27 @@ impl Db {
             .unwrap_or(0) as usize
     }
 }
+
+/// Runs each named test `fn(Db, IoMode)` on MariaDB and on SQLite, each on every IO driver.
+/// The including file provides `mysql(tag)` and `sqlite(tag)`.
+#[allow(unused_macros)]
+macro_rules! on_every_path {
+    ($($name:ident),*) => {
+        mod on_mysql {
+            $(mod $name {
+                use tars_core_net::rt::IoMode;
+                #[test] fn uring() { super::super::$name(super::super::mysql(stringify!($name)), IoMode::Uring) }
+                #[test] fn epoll_et() { super::super::$name(super::super::mysql(stringify!($name)), IoMode::EpollEt) }
+                #[test] fn epoll_lt() { super::super::$name(super::super::mysql(stringify!($name)), IoMode::EpollLt) }
+            })*
+        }
+        mod on_sqlite {
+            $(mod $name {
+                use tars_core_net::rt::IoMode;
+                #[test] fn uring() { super::super::$name(super::super::sqlite(stringify!($name)), IoMode::Uring) }
+                #[test] fn epoll_et() { super::super::$name(super::super::sqlite(stringify!($name)), IoMode::EpollEt) }
+                #[test] fn epoll_lt() { super::super::$name(super::super::sqlite(stringify!($name)), IoMode::EpollLt) }
+            })*
+        }
+    };
+}
