@@ -4,9 +4,9 @@
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
-use tars_core_net::codec::Struct;
-use tars_core_net::frame::{encode_frame, FrameDecoder};
-use tars_core_net::packet::{RequestPacket, StringMap};
+use tars_proto::codec::Struct;
+use tars_proto::frame::{encode_frame, FrameDecoder};
+use tars_proto::packet::{RequestPacket, StringMap};
 
 fn request(payload: usize) -> RequestPacket {
     let mut context = StringMap::new();

@@ -3,7 +3,9 @@
 //! - [`start_tars`]: our TARS server ([`ServerBuilder`]) with [`EchoServant`], a hand-written
 //!   servant shaped exactly like generated code for `int func(string sIn, out string sOut)`:
 //!   parameters through [`ParamReader`] and results through [`ParamWriter`], so iVersion 1,
-//!   3 and 5 all work.
+//!   3 and 5 all work. With [`EchoOptions::stats`] every shard also counts the calls it serves
+//!   ([`ServerBuilder::stats`]) and a `bench-stat-drain` thread merges the hand-offs as an
+//!   application's duty thread would ([`Collected`]), without sending them anywhere.
 //! - [`RawServer`]: the reference ceiling, a minimal echo server on the same runtime and IO
 //!   driver: each shard binds the port with `SO_REUSEPORT`, and each connection reads what is
 //!   available, takes the complete length-prefixed frames from the front and writes them back
@@ -12,16 +14,18 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _, Result};
 use bytes::{Bytes, BytesMut};
-use tars_core_net::config::Config;
-use tars_core_net::rpc::{Current, ParamReader, ParamWriter, ServantError};
+use tars_core_net::app::stat::{Collected, Module, StatRows, StatSink};
 use tars_core_net::rt::net::{TcpListener, TcpStream};
 use tars_core_net::rt::sync::channel;
 use tars_core_net::rt::{self, IoMode, Shards};
-use tars_core_net::server::{Dispatch, DispatchFuture, ServerBuilder, ServerHandle};
+use tars_core_net::server::{Dispatch, DispatchFuture, ServerBuilder, ServerHandle, Stopper};
+use tars_proto::config::Config;
+use tars_proto::rpc::{Current, ParamReader, ParamWriter, ServantError};
 
 /// The default servant name.
 pub const DEFAULT_SERVANT: &str = "TarsBench.EchoServer.EchoObj";
@@ -45,6 +49,9 @@ pub struct EchoOptions {
     pub servant: String,
     /// Function name (TARS mode).
     pub func: String,
+    /// Count every served call in per-shard stat tables (TARS mode), as an application
+    /// reporting to tarsstat does.
+    pub stats: bool,
 }
 
 impl Default for EchoOptions {
@@ -56,6 +63,7 @@ impl Default for EchoOptions {
             port: 0,
             servant: DEFAULT_SERVANT.into(),
             func: DEFAULT_FUNC.into(),
+            stats: false,
         }
     }
 }
@@ -108,19 +116,100 @@ pub fn tars_config(opts: &EchoOptions) -> String {
     )
 }
 
-/// Starts the TARS echo server. Returns the handle, the bound address and the IO driver in
-/// use (uring falls back to epoll-et where io_uring is unavailable).
-pub fn start_tars(opts: &EchoOptions) -> Result<(ServerHandle, SocketAddr, IoMode)> {
+/// The module name in the call-statistics rows.
+pub const STAT_MODULE: &str = "TarsBench.EchoServer";
+/// Hand-offs that may wait in the stat channel.
+pub const STAT_QUEUE: usize = 4096;
+/// How often the drain thread takes the merged rows (an application's `report-interval`).
+pub const STAT_REPORT_EVERY: Duration = Duration::from_secs(10);
+
+/// A running TARS echo server, and its stat drain thread when [`EchoOptions::stats`] is set.
+#[derive(Debug)]
+pub struct TarsEcho {
+    handle: ServerHandle,
+    stats: Option<(StatSink, JoinHandle<u64>)>,
+}
+
+impl TarsEcho {
+    /// The server.
+    pub fn handle(&self) -> &ServerHandle {
+        &self.handle
+    }
+
+    /// A trigger for a graceful stop.
+    pub fn stopper(&self) -> Stopper {
+        self.handle.stopper()
+    }
+
+    /// Starts a graceful stop; [`TarsEcho::wait`] returns when it is complete.
+    pub fn shutdown(&self) {
+        self.handle.shutdown();
+    }
+
+    /// Waits until every shard has stopped, then (with stats) for the drain thread, which ends
+    /// when the last sink is gone: the server's, once every [`Stopper`] is dropped too.
+    /// Returns the calls the stat rows counted and the rows dropped for a full queue.
+    pub fn wait(self) -> Result<Option<(u64, u64)>> {
+        self.handle.wait()?;
+        let Some((sink, drain)) = self.stats else { return Ok(None) };
+        let dropped = sink.dropped();
+        drop(sink);
+        let calls = drain.join().map_err(|_| anyhow!("the stat drain thread panicked"))?;
+        Ok(Some((calls, dropped)))
+    }
+}
+
+/// Starts the TARS echo server. Returns it, the bound address and the IO driver in use
+/// (uring falls back to epoll-et where io_uring is unavailable).
+pub fn start_tars(opts: &EchoOptions) -> Result<(TarsEcho, SocketAddr, IoMode)> {
     let config = Config::parse(&tars_config(opts)).context("echo server config")?;
     let func = opts.func.clone();
-    let handle = ServerBuilder::from_config(&config)?
+    let mut builder = ServerBuilder::from_config(&config)?
         .servant(opts.servant.clone(), move |_| EchoServant::new(func.clone()))
         .io(opts.io)
-        .shards(opts.shards)
-        .start()?;
+        .shards(opts.shards);
+    let mut stats = None;
+    if opts.stats {
+        let module = Module { name: STAT_MODULE.into(), set: None, tars_version: env!("CARGO_PKG_VERSION").into() };
+        let (sink, rx) = StatSink::new(module, STAT_QUEUE);
+        let drain = std::thread::Builder::new()
+            .name("bench-stat-drain".into())
+            .spawn(move || stat_drain(&rx))
+            .context("starting the stat drain thread")?;
+        builder = builder.stats(sink.clone());
+        stats = Some((sink, drain));
+    }
+    // On error the builder and `stats` drop with their sinks, so the drain thread ends.
+    let handle = builder.start()?;
     let addr = handle.addr(ADAPTER).ok_or_else(|| anyhow!("echo adapter not bound"))?;
     let io = handle.io_of(ADAPTER).unwrap_or(opts.io);
-    Ok((handle, addr, io))
+    Ok((TarsEcho { handle, stats }, addr, io))
+}
+
+/// What an application's duty thread does with the shards' hand-offs, without the network:
+/// merges them, and takes the packets every [`STAT_REPORT_EVERY`]. Returns the calls counted
+/// (`count + timeoutCount + execCount` over the packets taken) when the channel closes.
+fn stat_drain(rx: &channel::Receiver<StatRows>) -> u64 {
+    let mut collected = Collected::default();
+    let mut last = Instant::now();
+    let mut calls = 0;
+    let mut take = |collected: &mut Collected| {
+        for (_, packet) in collected.take_packets() {
+            for body in packet.values() {
+                calls +=
+                    [body.count, body.timeout_count, body.exec_count].iter().map(|&n| n.max(0) as u64).sum::<u64>();
+            }
+        }
+    };
+    while let Ok(rows) = rx.recv_blocking() {
+        collected.add(rows);
+        if last.elapsed() >= STAT_REPORT_EVERY {
+            last = Instant::now();
+            take(&mut collected);
+        }
+    }
+    take(&mut collected);
+    calls
 }
 
 /// The raw echo server.

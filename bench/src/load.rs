@@ -40,10 +40,10 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Result};
 use bytes::BytesMut;
 use serde_json::json;
-use tars_core_net::frame::FrameDecoder;
 use tars_core_net::rt::net::TcpStream;
 use tars_core_net::rt::sync::channel;
 use tars_core_net::rt::{self, IoMode, ShardInfo, Shards};
+use tars_proto::frame::FrameDecoder;
 
 use crate::cpu;
 use crate::hist::{round1, Latency, LatencySummary};

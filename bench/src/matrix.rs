@@ -26,29 +26,57 @@ use crate::proto::Proto;
 pub struct Kind {
     /// The raw echo server instead of the TARS one.
     pub raw: bool,
+    /// The TARS server with call statistics on (`tars-echo-server --stats`); never with `raw`.
+    pub stats: bool,
     /// Its IO driver.
     pub io: IoMode,
 }
 
+impl Kind {
+    /// The raw echo server on `io`.
+    pub fn raw(io: IoMode) -> Kind {
+        Kind { raw: true, stats: false, io }
+    }
+
+    /// The TARS echo server on `io`.
+    pub fn tars(io: IoMode) -> Kind {
+        Kind { raw: false, stats: false, io }
+    }
+
+    /// The TARS echo server on `io`, counting every call in its stat tables.
+    pub fn stats(io: IoMode) -> Kind {
+        Kind { raw: false, stats: true, io }
+    }
+}
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", if self.raw { "raw" } else { "tars" }, self.io)
+        let server = match (self.raw, self.stats) {
+            (true, _) => "raw",
+            (false, true) => "stats",
+            (false, false) => "tars",
+        };
+        write!(f, "{server}-{}", self.io)
     }
 }
 
 impl FromStr for Kind {
     type Err = anyhow::Error;
-    /// `raw` (raw on uring), `raw-<io>`, `tars-<io>` or just `<io>` (TARS).
+    /// `raw` (raw on uring), `raw-<io>`, `tars-<io>`, `stats-<io>` (TARS with call
+    /// statistics) or just `<io>` (TARS).
     fn from_str(s: &str) -> Result<Kind> {
         let s = s.trim();
         if s == "raw" {
-            return Ok(Kind { raw: true, io: IoMode::Uring });
+            return Ok(Kind::raw(IoMode::Uring));
         }
         if let Some(io) = s.strip_prefix("raw-") {
-            return Ok(Kind { raw: true, io: io.parse()? });
+            return Ok(Kind::raw(io.parse()?));
+        }
+        if let Some(io) = s.strip_prefix("stats-") {
+            return Ok(Kind::stats(io.parse()?));
         }
         let io = s.strip_prefix("tars-").unwrap_or(s);
-        Ok(Kind { raw: false, io: io.parse()? })
+        Ok(Kind::tars(io.parse()?))
     }
 }
 
@@ -91,7 +119,7 @@ impl MatrixConfig {
             server_bin,
             shards: vec![1, 2],
             cells: vec![(1, 1), (16, 1), (256, 1), (1, 16), (16, 4)],
-            kinds: IoMode::ALL.iter().flat_map(|&io| [Kind { raw: true, io }, Kind { raw: false, io }]).collect(),
+            kinds: IoMode::ALL.iter().flat_map(|&io| [Kind::raw(io), Kind::tars(io)]).collect(),
             size: 100,
             duration: Duration::from_secs(3),
             warmup: Duration::from_secs(1),
@@ -195,6 +223,9 @@ impl ServerChild {
         cmd.args(["--io", kind.io.as_str(), "--shards", &shards.to_string(), "--port", "0"]);
         if kind.raw {
             cmd.arg("--raw");
+        }
+        if kind.stats {
+            cmd.arg("--stats");
         }
         let mut child = cmd
             .stdin(Stdio::piped())
@@ -359,31 +390,41 @@ fn medians(cfg: &MatrixConfig, results: &[RunResult]) -> Vec<(RunResult, f64, f6
 
 /// The results as a markdown table (medians when there were repetitions), with a ratio to
 /// the raw echo server of the same cell: the raw one on the same driver if measured, else
-/// the first raw kind.
+/// the first raw kind. When `stats-<io>` kinds ran, two more columns compare each of them
+/// with `tars-<io>` of the same cell (median QPS over median QPS, and server CPU per request).
 pub fn table(cfg: &MatrixConfig, results: &[RunResult]) -> String {
     let rows = medians(cfg, results);
+    let with_stats = cfg.kinds.iter().any(|k| k.stats);
     let mut s = String::new();
     let reps = cfg.reps.max(1);
     let _ = writeln!(
         s,
-        "| server | shards | conns×depth (in flight) | QPS{} | p50 µs | p99 µs | server CPU (cores) | server CPU µs/req | client CPU µs/req | QPS vs raw | µs/req vs raw | errors |",
-        if reps > 1 { " median [min..max]" } else { "" }
+        "| server | shards | conns×depth (in flight) | QPS{} | p50 µs | p99 µs | server CPU (cores) | server CPU µs/req | client CPU µs/req | QPS vs raw | µs/req vs raw |{} errors |",
+        if reps > 1 { " median [min..max]" } else { "" },
+        if with_stats { " QPS vs tars | µs/req vs tars |" } else { "" }
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ =
+        writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|{}---|", if with_stats { "---|---|" } else { "" });
     for (r, lo, hi) in &rows {
         let same = |k: &Kind| {
             rows.iter()
                 .find(|(o, _, _)| o.kind == *k && o.shards == r.shards && o.conns == r.conns && o.depth == r.depth)
         };
-        let raw = same(&Kind { raw: true, io: r.kind.io })
-            .or_else(|| cfg.kinds.iter().find(|k| k.raw).and_then(same))
-            .map(|(o, _, _)| o);
-        let (qps_ratio, cpu_ratio) = match raw {
-            Some(raw) if !r.kind.raw && raw.report.qps > 0.0 && raw.server_us_per_req() > 0.0 => (
-                format!("{:.0}%", 100.0 * r.report.qps / raw.report.qps),
-                format!("{:.2}×", r.server_us_per_req() / raw.server_us_per_req()),
+        let ratios = |base: Option<&RunResult>, applies: bool| match base {
+            Some(b) if applies && b.report.qps > 0.0 && b.server_us_per_req() > 0.0 => (
+                format!("{:.0}%", 100.0 * r.report.qps / b.report.qps),
+                format!("{:.2}×", r.server_us_per_req() / b.server_us_per_req()),
             ),
             _ => ("–".to_owned(), "–".to_owned()),
+        };
+        let raw =
+            same(&Kind::raw(r.kind.io)).or_else(|| cfg.kinds.iter().find(|k| k.raw).and_then(same)).map(|(o, _, _)| o);
+        let (qps_ratio, cpu_ratio) = ratios(raw, !r.kind.raw);
+        let vs_tars = if with_stats {
+            let (q, c) = ratios(same(&Kind::tars(r.kind.io)).map(|(o, _, _)| o), r.kind.stats);
+            format!(" {q} | {c} |")
+        } else {
+            String::new()
         };
         let qps = if reps > 1 {
             format!("{:.0} [{:.0}..{:.0}]", r.report.qps, lo, hi)
@@ -397,7 +438,7 @@ pub fn table(cfg: &MatrixConfig, results: &[RunResult]) -> String {
         };
         let _ = writeln!(
             s,
-            "| {label} | {} | {}×{} ({}) | {qps} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {qps_ratio} | {cpu_ratio} | {} |",
+            "| {label} | {} | {}×{} ({}) | {qps} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {qps_ratio} | {cpu_ratio} |{vs_tars} {} |",
             r.shards,
             r.conns,
             r.depth,
@@ -440,4 +481,29 @@ pub fn core_note(cfg: &MatrixConfig) -> String {
         if cfg.reps > 1 { " (median by QPS shown)" } else { "" },
         cpu::clock_ticks()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_parse_and_print() {
+        for (text, kind, shown) in [
+            ("raw", Kind::raw(IoMode::Uring), "raw-uring"),
+            ("raw-epoll-et", Kind::raw(IoMode::EpollEt), "raw-epoll-et"),
+            ("tars-uring", Kind::tars(IoMode::Uring), "tars-uring"),
+            ("epoll-lt", Kind::tars(IoMode::EpollLt), "tars-epoll-lt"),
+            ("stats-epoll-et", Kind::stats(IoMode::EpollEt), "stats-epoll-et"),
+            (" stats-uring ", Kind::stats(IoMode::Uring), "stats-uring"),
+        ] {
+            let parsed: Kind = text.parse().unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert_eq!(parsed, kind, "{text:?}");
+            assert_eq!(parsed.to_string(), shown);
+            assert_eq!(shown.parse::<Kind>().ok(), Some(kind));
+        }
+        assert!("stats-".parse::<Kind>().is_err());
+        assert!("stats".parse::<Kind>().is_err());
+        assert!("stats-raw".parse::<Kind>().is_err());
+    }
 }

@@ -19,10 +19,10 @@ use std::sync::Arc;
 
 use anyhow::{bail, ensure, Result};
 use bytes::Bytes;
-use tars_core_net::codec::{Reader, WireType};
-use tars_core_net::frame::encode_frame;
-use tars_core_net::packet::{packet_type, version, RequestPacket, StringMap};
-use tars_core_net::rpc::{ParamWriter, Reply};
+use tars_proto::codec::{Reader, WireType};
+use tars_proto::frame::encode_frame;
+use tars_proto::packet::{packet_type, version, RequestPacket, StringMap};
+use tars_proto::rpc::{ParamWriter, Reply};
 
 /// Added to a connection's slot number to form a request id.
 pub const ID_BASE: u32 = 0x4000_0000;
@@ -284,8 +284,8 @@ impl Checker {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use tars_core_net::frame::FrameDecoder;
-    use tars_core_net::rpc::{reply_frame, Current, ParamReader};
+    use tars_proto::frame::FrameDecoder;
+    use tars_proto::rpc::{reply_frame, Current, ParamReader};
 
     fn echo_reply(frame: &[u8], size_override: Option<usize>) -> Bytes {
         let body = Bytes::copy_from_slice(&frame[4..]);

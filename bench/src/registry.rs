@@ -39,11 +39,11 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _, Result};
 use bytes::Bytes;
 use serde_json::{json, Value as Json};
-use tars_core_net::codec::{Reader, WireType};
-use tars_core_net::config::Config;
-use tars_core_net::packet::version;
-use tars_core_net::rpc::{ParamReader, ParamWriter};
 use tars_core_net::rt::IoMode;
+use tars_proto::codec::{Reader, WireType};
+use tars_proto::config::Config;
+use tars_proto::packet::version;
+use tars_proto::rpc::{ParamReader, ParamWriter};
 use tars_protocol::tars::EndpointF;
 use tars_registry::service::{Registry, StartOptions};
 use tars_sql::schema::db_tars;
@@ -1041,8 +1041,8 @@ pub fn run_round(
     let started = Instant::now();
     let (registry, registry_addr) = start_registry(&db.store, cfg.io, shards, cfg.change_poll)?;
     let registry_start = started.elapsed();
-    let servants_routed = registry.runtime.hub.servant_count();
-    let io = registry.server.io_of(&format!("{QUERY_OBJ}Adapter")).unwrap_or(cfg.io);
+    let servants_routed = registry.runtime().hub.servant_count();
+    let io = registry.server().io_of(&format!("{QUERY_OBJ}Adapter")).unwrap_or(cfg.io);
     let (echo_handle, echo_addr, _) = echo::start_tars(&EchoOptions { io: cfg.io, shards, ..EchoOptions::default() })?;
     log(&format!(
         "registry on {registry_addr} ({servants_routed} servants, started in {:.2} s), echo on {echo_addr}, {shards} shard(s) each on {io}",

@@ -55,17 +55,17 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _, Result};
 use bytes::Bytes;
 use serde_json::json;
-use tars_core_net::codec::{Reader, WireType};
-use tars_core_net::config::Config;
-use tars_core_net::frame::encode_frame;
-use tars_core_net::packet::{packet_type, RequestPacket, StringMap};
-use tars_core_net::rpc::ParamReader;
-use tars_core_net::rpc::ParamWriter;
 use tars_core_net::rt::IoMode;
 use tars_monitor::batch::Batch;
 use tars_monitor::clock::{parse_date, Clock};
 use tars_monitor::targets::Target;
 use tars_monitor::writer::{Writer, WriterConfig};
+use tars_proto::codec::{Reader, WireType};
+use tars_proto::config::Config;
+use tars_proto::frame::encode_frame;
+use tars_proto::packet::{packet_type, RequestPacket, StringMap};
+use tars_proto::rpc::ParamReader;
+use tars_proto::rpc::ParamWriter;
 use tars_protocol::tars::{StatMicMsgBody, StatMicMsgHead};
 use tars_sql::schema::monitor::{stat_schema, STAT_PREFIX};
 use tars_sql::{Dialect, Store, StoreUrl, Value};
@@ -531,21 +531,21 @@ impl Server {
         .context("starting tarsstat")?;
         // The writer creates today's and tomorrow's tables when it starts: let it finish
         // before measuring.
-        if !stat.service.flush_writers(Duration::from_secs(120)) {
+        if !stat.service().flush_writers(Duration::from_secs(120)) {
             bail!("the stat writer did not become idle within 120 s");
         }
-        let addr = stat.server.addr("tars.tarsstat.StatObjAdapter").ok_or_else(|| anyhow!("StatObj not bound"))?;
+        let addr = stat.server().addr("tars.tarsstat.StatObjAdapter").ok_or_else(|| anyhow!("StatObj not bound"))?;
         Ok(Server { stat: Some(stat), addr, _dir: dir })
     }
 
     fn entries(&self) -> Result<u64> {
         let stat = self.stat.as_ref().ok_or_else(|| anyhow!("stopped"))?;
-        parse_entries(&stat.service.status())
+        parse_entries(&stat.service().status())
     }
 
     fn stop(&mut self) -> Result<()> {
         if let Some(stat) = self.stat.take() {
-            stat.server.shutdown();
+            stat.server().shutdown();
             stat.wait().map_err(|e| anyhow!("stopping tarsstat: {e}"))?;
         }
         Ok(())

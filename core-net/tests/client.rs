@@ -9,19 +9,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tars_core_net::client::config::{ClientConfig, SetDivision};
-use tars_core_net::client::locator::{encode_answer, EndpointF, QueryAnswer, FIND_ANY, FIND_IN_SAME_SET};
+use tars_core_net::client::locator::{from_endpoint, EndpointF, FIND_ANY, FIND_IN_SAME_SET};
 use tars_core_net::client::{BlockingClient, Communicator, ObjectProxy};
-use tars_core_net::config::Config;
-use tars_core_net::endpoint::{Endpoint, ObjectRef};
-use tars_core_net::frame::FrameDecoder;
-use tars_core_net::packet::status_key;
-use tars_core_net::packet::{packet_type, ret, RequestPacket};
-use tars_core_net::rpc::{self, CallError, CallOptions, Current, ParamReader, ParamWriter, Reply, ServantError};
 use tars_core_net::rt::net::TcpListener;
 use tars_core_net::rt::{self, IoMode};
 use tars_core_net::server::adapter::ServerConfig;
 use tars_core_net::server::{Dispatch, DispatchFuture, ServerBuilder, ServerHandle};
-use tars_core_net::{Bytes, BytesMut, Reader, Writer};
+use tars_proto::config::Config;
+use tars_proto::endpoint::{Endpoint, ObjectRef};
+use tars_proto::frame::FrameDecoder;
+use tars_proto::packet::status_key;
+use tars_proto::packet::{packet_type, ret, RequestPacket};
+use tars_proto::rpc::{self, CallError, CallOptions, Current, ParamReader, ParamWriter, Reply, ServantError};
+use tars_proto::{Bytes, BytesMut, Reader, Writer};
 
 const ECHO: &str = "T.S.EchoObj";
 const QUERY: &str = "tars.tarsregistry.QueryObj";
@@ -114,9 +114,15 @@ impl Locator {
         let active = match &s.answer {
             Answer::Fail => return Err(ServantError::unknown("registry unavailable")),
             Answer::Empty => Vec::new(),
-            Answer::Endpoints(list) => list.iter().map(EndpointF::from_endpoint).collect(),
+            Answer::Endpoints(list) => list.iter().map(from_endpoint).collect(),
         };
-        Ok(encode_answer(&QueryAnswer { ret: 0, active, inactive: Vec::new() }, set))
+        // The out parameters follow the inputs: tags 2 and 3, or 3 and 4 after the set id.
+        let first = if set { 3 } else { 2 };
+        let mut w = ParamWriter::new(current.version);
+        w.write_ret(&0i32);
+        w.write(first, "activeEp", &active);
+        w.write(first + 1, "inactiveEp", &Vec::<EndpointF>::new());
+        Ok(w.finish())
     }
 }
 
@@ -609,7 +615,50 @@ fn raw_peer(mode: IoMode) {
     });
 }
 
+/// Requests queued one at a time on a connection the peer never writes to (oneway calls to
+/// a server that only reads) each leave at once: nothing waits for an IO event.
+fn quiet_peer(mode: IoMode) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read as _;
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (mut buf, mut decoder) = (BytesMut::new(), FrameDecoder::new());
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = s.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            while let Some(body) = decoder.decode(&mut buf).unwrap() {
+                let _ = tx.send(RequestPacket::decode_body(&body).unwrap().s_func_name);
+            }
+        }
+    });
+    let sent = with_client(mode, ClientConfig::default(), move |comm| async move {
+        let p = comm.proxy(&direct(&[port])).unwrap();
+        let mut sent = 0;
+        for f in ["first", "second", "third"] {
+            rpc::call(&p, ECHO, f, Bytes::new(), &CallOptions::default(), true).await.unwrap();
+            sent += 1;
+            rt::sleep(Duration::from_millis(100)).await;
+        }
+        sent
+    });
+    // Before the fix the second request waited for an IO event that never came, and the
+    // third queued behind it: neither ever left.
+    assert_eq!(sent, 3);
+    for f in ["first", "second", "third"] {
+        let got = rx.recv_timeout(Duration::from_secs(2)).unwrap_or_else(|_| panic!("{f} never arrived"));
+        assert_eq!(got, f);
+    }
+    reader.join().unwrap();
+}
+
 tars_core_net::on_every_driver! {
+    quiet_peer_gets_each_request_at_once => quiet_peer;
     raw_peer_pushes_and_coalescing => raw_peer;
     pipelined_1000 => pipelined;
     timeout => timeouts;

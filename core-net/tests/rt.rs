@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tars_core_net::rt::net::{TcpListener, TcpStream};
 use tars_core_net::rt::{self, IoMode, Shards};
-use tars_core_net::BytesMut;
+use tars_proto::BytesMut;
 
 fn local() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()

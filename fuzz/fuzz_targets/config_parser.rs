@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tars_core_net::config::{Config, MAX_LINE_LEN};
+use tars_proto::config::{Config, MAX_LINE_LEN};
 
 fuzz_target!(|data: &[u8]| {
     // Serialising can double a line (escapes) and indent it; stay clear of the line limit.

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tars_core_net::json;
+use tars_proto::json;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(v) = json::parse(data) {

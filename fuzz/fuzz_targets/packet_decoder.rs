@@ -4,9 +4,9 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use tars_core_net::codec::Struct;
-use tars_core_net::packet::{RequestPacket, ResponsePacket};
-use tars_core_net::rpc::{ParamReader, Reply};
+use tars_proto::codec::Struct;
+use tars_proto::packet::{RequestPacket, ResponsePacket};
+use tars_proto::rpc::{ParamReader, Reply};
 use tars_protocol::tars;
 
 fn round_trip<T: Struct + PartialEq + std::fmt::Debug>(data: &Bytes) {

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use tars_core_net::codec::{DecodeError, DecodeErrorKind};
-use tars_core_net::rpc::ParamReader;
+use tars_proto::codec::{DecodeError, DecodeErrorKind};
+use tars_proto::rpc::ParamReader;
 use tars_protocol::tars::{StatMicMsgBody, StatMicMsgHead};
 use tars_stat::ingest::{normalize, IngestRules};
 use tars_stat::mic::{normalize_mic, MicLimits, MicReport};

@@ -39,13 +39,13 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { out_dir: None, include_dirs: Vec::new(), runtime: "::tars_core_net".to_owned() }
+        Config { out_dir: None, include_dirs: Vec::new(), runtime: "::tars_proto".to_owned() }
     }
 }
 
 impl Config {
     /// Defaults: output to `$OUT_DIR`, no extra include directories, runtime crate
-    /// `tars_core_net`.
+    /// `tars_proto`.
     pub fn new() -> Self {
         Self::default()
     }
@@ -62,7 +62,7 @@ impl Config {
         self
     }
 
-    /// The path generated code uses for the runtime crate (default `::tars_core_net`).
+    /// The path generated code uses for the runtime crate (default `::tars_proto`).
     pub fn runtime_crate(&mut self, path: impl Into<String>) -> &mut Self {
         self.runtime = path.into();
         self
@@ -636,8 +636,8 @@ impl Gen<'_> {
         line!(self, "    /// Serves an implementation of `{}` from a TARS server adapter (one per shard).", i.name);
         line!(self, "    #[derive(Debug, Clone, Default)]");
         line!(self, "    pub struct {wrapper}<S>(pub S);");
-        line!(self, "    impl<S: {} + 'static> {rt}::server::Dispatch for {wrapper}<S> {{", i.name);
-        line!(self, "        fn dispatch(self: ::std::rc::Rc<Self>, mut current: {rt}::rpc::Current, body: {rt}::Bytes) -> {rt}::server::DispatchFuture {{");
+        line!(self, "    impl<S: {} + 'static> {rt}::dispatch::Dispatch for {wrapper}<S> {{", i.name);
+        line!(self, "        fn dispatch(self: ::std::rc::Rc<Self>, mut current: {rt}::rpc::Current, body: {rt}::Bytes) -> {rt}::dispatch::DispatchFuture {{");
         line!(self, "            ::std::boxed::Box::pin(async move {{");
         line!(self, "                let result = {fname}(&self.0, &mut current, &body).await;");
         line!(self, "                (current, result)");
@@ -706,7 +706,8 @@ impl Gen<'_> {
         line!(self, "        pub fn servant(&self) -> &str {{ &self.servant }}");
         for op in &i.operations {
             self.proxy_method(i, op, false);
-            if op.ret.is_none() && op.params.iter().all(|p| !p.out) {
+            // As TarsCpp's `async_xxx(NULL, ...)`: sent oneway, the return value never read.
+            if op.params.iter().all(|p| !p.out) {
                 self.proxy_method(i, op, true);
             }
         }

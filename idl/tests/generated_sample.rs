@@ -10,10 +10,10 @@ use common::{Color, Point};
 use proptest::prelude::*;
 use sample::{Everything, Inner, Key};
 use std::collections::BTreeMap;
-use tars_core_net::codec::Struct;
-use tars_core_net::frame::{encode_frame, FrameDecoder};
-use tars_core_net::packet::{ret, version, RequestPacket};
-use tars_core_net::rpc::{self, CallError, CallOptions, Current, Reply, ServantError, Transport};
+use tars_proto::codec::Struct;
+use tars_proto::frame::{encode_frame, FrameDecoder};
+use tars_proto::packet::{ret, version, RequestPacket};
+use tars_proto::rpc::{self, CallError, CallOptions, Current, Reply, ServantError, Transport};
 
 #[test]
 fn defaults_come_from_the_idl() {
@@ -36,9 +36,9 @@ fn optional_members_follow_tarscpp_skipping() {
     // Optional bools are always written (TarsCpp); strings only when not their default.
     let e = Everything::default();
     let bytes = e.encode();
-    let mut r = tars_core_net::codec::Reader::new(&bytes);
+    let mut r = tars_proto::codec::Reader::new(&bytes);
     assert_eq!(r.read_optional::<bool>(16).expect("on"), Some(true), "bool written at default");
-    let mut r = tars_core_net::codec::Reader::new(&bytes);
+    let mut r = tars_proto::codec::Reader::new(&bytes);
     assert_eq!(r.read_optional::<String>(15).expect("label"), None, "label at its default is skipped");
     assert_eq!(Everything::decode(&bytes).expect("decodes"), e);
 }
@@ -66,7 +66,7 @@ fn struct_keys_order_by_their_key_members() {
 #[test]
 fn decode_errors_name_the_member() {
     // `i` (tag 3) carries a string.
-    let mut w = tars_core_net::codec::Writer::new();
+    let mut w = tars_proto::codec::Writer::new();
     w.write_bool(0, true);
     w.write_int(1, 1);
     w.write_int(2, 1);
@@ -129,7 +129,7 @@ proptest! {
 
     #[test]
     fn everything_round_trips_in_json(e in everything()) {
-        use tars_core_net::json::{self, JsonField};
+        use tars_proto::json::{self, JsonField};
         let text = json::to_string(&e.to_json());
         let back = Everything::from_json(&json::parse(text.as_bytes()).expect("valid JSON")).expect("decodes");
         prop_assert_eq!(back, e);
@@ -278,7 +278,7 @@ fn unknown_function_and_bad_parameters_get_standard_codes() {
             rpc::call(&t, "Test.DemoServer.DemoObj", "nope", Bytes::new(), &opts, false).await.expect_err("no func");
         assert_eq!(e.code(), ret::NO_FUNC);
         // echo's `input` (tag 1) sent as an int.
-        let mut w = tars_core_net::codec::Writer::new();
+        let mut w = tars_proto::codec::Writer::new();
         w.write_int(1, 5);
         let e = rpc::call(&t, "Test.DemoServer.DemoObj", "echo", w.freeze(), &opts, false).await.expect_err("decode");
         assert_eq!(e.code(), ret::DECODE_ERR);
@@ -295,7 +295,7 @@ fn out_parameters_sent_by_sync_proxies_are_accepted() {
     // TarsCpp's sync proxy also sends the current value of out parameters; servants ignore them.
     futures_lite::future::block_on(async {
         let t = Loopback { next_id: std::cell::Cell::new(1) };
-        let mut w = tars_core_net::codec::Writer::new();
+        let mut w = tars_proto::codec::Writer::new();
         w.write_str(1, "abc");
         w.write_str(2, "stale");
         let reply = rpc::call(&t, "Test.DemoServer.DemoObj", "echo", w.freeze(), &CallOptions::default(), false)

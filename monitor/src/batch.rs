@@ -5,7 +5,7 @@
 //! back from disk is checked like network input: names that become SQL identifiers must be
 //! plain, and every row must have the same width.
 
-use tars_core_net::codec::{Struct as _, WireType, Writer};
+use tars_proto::codec::{Struct as _, WireType, Writer};
 use tars_sql::Value;
 
 use crate::wire::tarsrs::{Cell, SpooledBatch};

@@ -24,15 +24,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tars_core_net::config::Config;
+use tars_core_net::app::{AppError, Application, BoxError, Service, ServiceContext};
 use tars_core_net::rt;
-use tars_core_net::server::Dispatch;
 use tars_core_net::server::{ServerBuilder, ServerError, ServerHandle};
+use tars_proto::config::Config;
 use tars_sql::schema::Table;
 use tars_sql::Dialect;
 
 use crate::clock::Clock;
-use crate::collect::{Aggregate, CollectConfig, CollectStats, Collector, Counter, ShardAgg};
+use crate::collect::{Aggregate, CollectConfig, CollectStats, Collector, Counter, ShardAgg, ShardFactory};
 use crate::targets::{self, Target};
 use crate::writer::{Writer, WriterConfig, WriterError};
 
@@ -475,20 +475,28 @@ pub enum RunError {
 /// A running service: the server and what is behind it.
 #[derive(Debug)]
 pub struct Running<A: Aggregate> {
-    /// The server.
-    pub server: ServerHandle,
-    /// Writers and collector.
-    pub service: MonitorService<A>,
+    running: tars_core_net::app::Running,
+    _aggregate: std::marker::PhantomData<A>,
 }
 
 impl<A: Aggregate> Running<A> {
+    /// The server.
+    pub fn server(&self) -> &ServerHandle {
+        self.running.server()
+    }
+
+    /// Writers and collector.
+    pub fn service(&self) -> &MonitorService<A> {
+        match self.running.service::<MonitorHost<A>>().and_then(|h| h.service.as_ref()) {
+            Some(s) => s,
+            None => unreachable!("a started monitor service has its writers"),
+        }
+    }
+
     /// Serves until the server stops, then hands the shards' windows to the writers and
     /// stops them (what they cannot write stays in the spool).
-    pub fn wait(self) -> Result<(), ServerError> {
-        let Running { server, service } = self;
-        let r = server.wait();
-        drop(service);
-        r
+    pub fn wait(self) -> Result<(), AppError> {
+        self.running.wait()
     }
 }
 
@@ -512,34 +520,102 @@ impl<A: Aggregate> std::fmt::Debug for ServiceDef<A> {
     }
 }
 
-/// The body of a service binary (`tarsstat`, `tarsproperty`): parses `--config=FILE
-/// [--io=MODE] [--shards=N]`, starts, stops on SIGTERM/SIGINT, prints the config, each
-/// endpoint, the metrics URL and `READY`, and serves until stopped; on the way out the
-/// current window is written (or spooled, if the database is down).
+/// Adds a service's servant to the builder: gets the whole config (for the service's own
+/// ingest keys) and the factory of each shard's aggregation.
+pub type MakeServant<A> = Box<dyn FnOnce(&Config, ServerBuilder, ShardFactory<A>) -> ServerBuilder>;
+
+/// A monitor service (tarsstat, tarsproperty) as a hosted [`Service`]: the writers and the
+/// collector start when it is configured (the servant needs them from the first request),
+/// and stop after the server, so the shards' last windows are written or spooled.
+pub struct MonitorHost<A: Aggregate> {
+    name: &'static str,
+    def: Option<(ServiceDef<A>, MakeServant<A>)>,
+    targets: Option<Vec<Target>>,
+    clock: Option<Clock>,
+    config: Option<Config>,
+    service: Option<MonitorService<A>>,
+}
+
+impl<A: Aggregate> std::fmt::Debug for MonitorHost<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MonitorHost").field("name", &self.name).field("service", &self.service).finish()
+    }
+}
+
+impl<A: Aggregate> MonitorHost<A> {
+    /// The service `def`, writing to `targets` instead of the config's databases and
+    /// reading `clock` instead of the system clock when given.
+    pub fn new(
+        name: &'static str,
+        def: ServiceDef<A>,
+        make: MakeServant<A>,
+        targets: Option<Vec<Target>>,
+        clock: Option<Clock>,
+    ) -> MonitorHost<A> {
+        MonitorHost { name, def: Some((def, make)), targets, clock, config: None, service: None }
+    }
+
+    /// Reads the service's own keys from `config` instead of the application's (a host
+    /// running several services gives each its own `/tars/metrics<listen>`).
+    pub fn with_config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Writers and collector, once configured.
+    pub fn service(&self) -> Option<&MonitorService<A>> {
+        self.service.as_ref()
+    }
+}
+
+impl<A: Aggregate> Service for MonitorHost<A> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn configure(&mut self, ctx: &ServiceContext<'_>, builder: ServerBuilder) -> Result<ServerBuilder, BoxError> {
+        let (def, make) = self.def.take().ok_or("configured twice")?;
+        let own = self.config.take();
+        let config = own.as_ref().unwrap_or(ctx.config);
+        let data_path = ctx.server.data_path.clone().unwrap_or_else(|| ".".into());
+        let source_ip = ctx.server.local_ip.clone().unwrap_or_else(|| "127.0.0.1".into());
+        let mut service_config =
+            ServiceConfig::from_config(config, &def.keys, &data_path, &source_ip, self.targets.take())?;
+        if let Some(clock) = self.clock.take() {
+            service_config.clock = clock;
+        }
+        let shards = builder.shard_count(def.servant).unwrap_or(1);
+        let agg = (def.aggregate)(&service_config);
+        let service = MonitorService::start(&service_config, def.spec, agg, shards)?;
+        let mut builder = builder;
+        if let Some(factory) = service.collector.factory() {
+            builder = make(config, builder, factory);
+        }
+        let counters = service.counters();
+        builder = builder.admin_command(def.status_command, move |_: &str| counters.status());
+        self.service = Some(service);
+        Ok(builder)
+    }
+
+    fn banner(&self) -> Vec<(String, String)> {
+        let addr = self.service.as_ref().and_then(MonitorService::metrics_addr);
+        addr.map(|a| (format!("{} metrics", self.name), format!("http://{a}{METRICS_PATH}"))).into_iter().collect()
+    }
+
+    fn stop(&mut self) {
+        self.service = None;
+    }
+}
+
+/// The body of a service binary (`tarsstat`, `tarsproperty`): the shared server `main`
+/// ([`tars_core_net::app::run_binary`]) hosting `host`.
 pub fn run_binary<A: Aggregate>(
     name: &str,
     usage: &str,
     args: impl IntoIterator<Item = String>,
-    start_file: fn(&std::path::Path, StartOptions) -> Result<Running<A>, RunError>,
-) -> Result<(), RunError> {
-    use std::io::Write as _;
-    let args = tars_core_net::server::args::ServerArgs::parse(args, usage).map_err(RunError::Usage)?;
-    let opts = StartOptions { io: args.io, shards: args.shards, ..StartOptions::default() };
-    let running = start_file(&args.config, opts)?;
-    running.server.stop_on_signals()?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{name}: config {}", args.config.display())?;
-    for (adapter, addr) in running.server.addrs() {
-        writeln!(out, "  {adapter:<32} {addr}")?;
-    }
-    if let Some(addr) = running.service.metrics_addr() {
-        writeln!(out, "  {:<32} http://{addr}{METRICS_PATH}", "metrics")?;
-    }
-    writeln!(out, "READY")?;
-    out.flush()?;
-    drop(out);
-    running.wait()?;
-    Ok(())
+    host: impl FnOnce() -> MonitorHost<A>,
+) -> Result<(), AppError> {
+    tars_core_net::app::run_binary(name, usage, args, |app| Ok(app.service(host())))
 }
 
 /// Reads a config file's text and parses it.
@@ -549,62 +625,16 @@ pub fn read_config(path: &std::path::Path) -> Result<Config, RunError> {
     Config::parse(&text).map_err(|e| RunError::ConfigFile(format!("{}: {e}", path.display())))
 }
 
-/// Starts a service from a parsed config: the server's adapters, the servant (made on each
-/// shard by `make` from that shard's aggregation) on the adapter whose servant is
-/// `def.servant`, and the status command.
-pub fn start<A, D>(
-    config: &Config,
-    opts: StartOptions,
-    def: ServiceDef<A>,
-    make: impl Fn(ShardAgg<A>) -> D + Send + Sync + 'static,
-) -> Result<Running<A>, RunError>
-where
-    A: Aggregate,
-    D: Dispatch,
-{
-    let mut builder = ServerBuilder::from_config(config)?;
+/// Starts a service from a parsed config: the server's adapters and `host` on the shared
+/// lifecycle.
+pub fn start<A: Aggregate>(config: &Config, opts: StartOptions, host: MonitorHost<A>) -> Result<Running<A>, AppError> {
+    let mut app = Application::new(config.clone())?;
     if let Some(io) = opts.io {
-        builder = builder.io(io);
+        app = app.io(io);
     }
     if let Some(n) = opts.shards {
-        builder = builder.shards(n);
+        app = app.shards(n);
     }
-    let (builder, service) = prepare(builder, config, opts.targets, opts.clock, def, make)?;
-    let server = builder.start()?;
-    Ok(Running { server, service })
-}
-
-/// Starts a service's background parts and adds its servant and status command to
-/// `builder`, which may host other services too (`tars up`). `targets` and `clock` replace
-/// the config's databases and the system clock when given. The servant runs on the shards of
-/// the adapter that names `def.servant`.
-pub fn prepare<A, D>(
-    builder: ServerBuilder,
-    config: &Config,
-    targets: Option<Vec<Target>>,
-    clock: Option<Clock>,
-    def: ServiceDef<A>,
-    make: impl Fn(ShardAgg<A>) -> D + Send + Sync + 'static,
-) -> Result<(ServerBuilder, MonitorService<A>), RunError>
-where
-    A: Aggregate,
-    D: Dispatch,
-{
-    let sc = builder.config();
-    let data_path = sc.data_path.clone().unwrap_or_else(|| ".".into());
-    let source_ip = sc.local_ip.clone().unwrap_or_else(|| "127.0.0.1".into());
-    let mut service_config = ServiceConfig::from_config(config, &def.keys, &data_path, &source_ip, targets)?;
-    if let Some(clock) = clock {
-        service_config.clock = clock;
-    }
-    let shards = builder.shard_count(def.servant).unwrap_or(1);
-    let agg = (def.aggregate)(&service_config);
-    let service = MonitorService::start(&service_config, def.spec, agg, shards)?;
-    let mut builder = builder;
-    if let Some(factory) = service.collector.factory() {
-        builder = builder.servant(def.servant, move |info| make(factory.make(info.id)));
-    }
-    let counters = service.counters();
-    builder = builder.admin_command(def.status_command, move |_: &str| counters.status());
-    Ok((builder, service))
+    let running = app.service(host).start()?;
+    Ok(Running { running, _aggregate: std::marker::PhantomData })
 }

@@ -5,7 +5,7 @@
 //! (the table prefix) and `weighted`; `/tars<enWeighted>` switches from round robin to
 //! weighted. Every row goes to exactly one database: this is sharding, not replication.
 
-use tars_core_net::config::Config;
+use tars_proto::config::Config;
 use tars_sql::{StoreError, StoreUrl};
 
 use crate::batch::is_identifier;

@@ -10,14 +10,14 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use tars_core_net::config::Config;
-use tars_core_net::rpc::{Current, ServantError};
-use tars_core_net::server::ServerBuilder;
+use tars_core_net::app::AppError;
 use tars_monitor::clock::{Clock, Label};
 use tars_monitor::collect::{Aggregate, Counter, ShardAgg};
-use tars_monitor::service::{self as monitor, Keys, MonitorService, Running, ServiceDef, TableSpec};
+use tars_monitor::service::{self as monitor, Keys, MakeServant, MonitorHost, Running, ServiceDef, TableSpec};
 pub use tars_monitor::service::{RunError, StartOptions};
 use tars_monitor::targets::Target;
+use tars_proto::config::Config;
+use tars_proto::rpc::{Current, ServantError};
 use tars_protocol::tars::{PropertyF, PropertyFServant, StatPropMsgBody, StatPropMsgHead};
 use tars_sql::schema::monitor::{property_schema, property_table, PROPERTY_COLUMNS, PROPERTY_PREFIX};
 use tars_sql::{Dialect, Value};
@@ -162,13 +162,14 @@ pub type RunningProperty = Running<PropAgg>;
 
 /// Starts tarsproperty from a parsed config: the server's adapters, `PropertyObj` on the
 /// adapter whose servant is [[`PROPERTY_OBJ`]], and the status command.
-pub fn start(config: &Config, opts: StartOptions) -> Result<RunningProperty, RunError> {
-    let (def, make) = definition();
-    monitor::start(config, opts, def, make)
+pub fn start(config: &Config, opts: StartOptions) -> Result<RunningProperty, AppError> {
+    let h = host(opts.targets.clone(), opts.clock.clone());
+    monitor::start(config, opts, h)
 }
 
-/// What the monitor service needs to run tarsproperty, and how a shard's servant is made.
-fn definition() -> (ServiceDef<PropAgg>, impl Fn(ShardAgg<PropAgg>) -> PropertyServant + Send + Sync) {
+/// tarsproperty as a hosted service, writing to `targets` instead of the config's
+/// databases and reading `clock` instead of the system clock when given.
+pub fn host(targets: Option<Vec<Target>>, clock: Option<Clock>) -> MonitorHost<PropAgg> {
     let rejections = Arc::new(Rejections::default());
     let shared = rejections.clone();
     let def = ServiceDef {
@@ -178,25 +179,19 @@ fn definition() -> (ServiceDef<PropAgg>, impl Fn(ShardAgg<PropAgg>) -> PropertyS
         spec: TABLES,
         aggregate: Box::new(move |_: &monitor::ServiceConfig| PropAgg { rejections: shared }),
     };
-    (def, move |agg| PropertyFServant(PropertyImp::new(agg, rejections.clone())))
+    let make: MakeServant<PropAgg> = Box::new(move |_config, builder, factory| {
+        builder.servant(PROPERTY_OBJ, move |info| {
+            PropertyFServant(PropertyImp::new(factory.make(info.id), rejections.clone()))
+        })
+    });
+    MonitorHost::new("property", def, make, targets, clock)
 }
 
 /// The servant type the server registers.
 pub type PropertyServant = PropertyFServant<PropertyImp>;
 
-/// Adds [`PROPERTY_OBJ`] and the status command to `builder` (which may host other services),
-/// writing to `targets` instead of the config's databases when given.
-pub fn prepare(
-    builder: ServerBuilder,
-    config: &Config,
-    targets: Option<Vec<Target>>,
-    clock: Option<Clock>,
-) -> Result<(ServerBuilder, MonitorService<PropAgg>), RunError> {
-    let (def, make) = definition();
-    monitor::prepare(builder, config, targets, clock, def, make)
-}
-
 /// [`start`] from a config file.
-pub fn start_file(path: &std::path::Path, opts: StartOptions) -> Result<RunningProperty, RunError> {
-    start(&monitor::read_config(path)?, opts)
+pub fn start_file(path: &std::path::Path, opts: StartOptions) -> Result<RunningProperty, AppError> {
+    let config = monitor::read_config(path).map_err(|e| AppError::Usage(e.to_string()))?;
+    start(&config, opts)
 }

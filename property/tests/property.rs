@@ -8,12 +8,12 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use tars_core_net::config::Config;
-use tars_core_net::rpc::ParamWriter;
 use tars_core_net::rt::IoMode;
 use tars_monitor::clock::Clock;
 use tars_monitor::targets::Target;
 use tars_property::service::{self, RunningProperty, StartOptions, PROPERTY_OBJ};
+use tars_proto::config::Config;
+use tars_proto::rpc::ParamWriter;
 use tars_protocol::tars::{StatPropInfo, StatPropMsgBody, StatPropMsgHead};
 use tars_sql::schema::monitor::property_schema;
 use tars_sql::StoreUrl;
@@ -156,7 +156,7 @@ fn one_window_merges_every_policy(db: Db, io: IoMode) {
     let spool = TempDir::new("property-spool").expect("temp dir");
     let clock = Clock::manual(T_1002, 0);
     let property = start(&db, io, &clock, &spool);
-    let addr = property.server.addr("tars.tarsproperty.PropertyObjAdapter").expect("bound");
+    let addr = property.server().addr("tars.tarsproperty.PropertyObjAdapter").expect("bound");
     let conns = 12;
     for i in 0..conns {
         let mut msg = BTreeMap::new();
@@ -192,7 +192,7 @@ fn one_window_merges_every_policy(db: Db, io: IoMode) {
     }
     clock.set(T_1002 + 3 * 60 + 1); // 10:05:01
     let table = "tars_property_2026031510";
-    eventually(|| format!("rows in {table}\n{}", property.service.status()), || db.count(table) >= 9);
+    eventually(|| format!("rows in {table}\n{}", property.service().status()), || db.count(table) >= 9);
     let n = conns;
     // (4 + Σ 2i for i = 1..11) / (1 + 2·11) = 136 / 23
     let avg = format!("{:.6}", 136.0 / 23.0).trim_end_matches('0').to_owned();
@@ -214,10 +214,10 @@ fn one_window_merges_every_policy(db: Db, io: IoMode) {
         db.query("SELECT lasttime FROM t_ecstatus WHERE appname = 'tars_property_127.0.0.1' AND action = 0", vec![]);
     assert_eq!(marker.first().and_then(|r| r.get::<String>(0).ok()).as_deref(), Some("20260315 1005"));
 
-    let status = property.service.status();
+    let status = property.service().status();
     assert!(status.contains("rejected values: 12\n"), "{status}");
     assert!(status.contains("unmerged values: 1\n"), "{status}");
-    let metrics_addr = property.service.metrics_addr().expect("the metrics endpoint is configured");
+    let metrics_addr = property.service().metrics_addr().expect("the metrics endpoint is configured");
     let (code, text) = http_get(metrics_addr, "/metrics");
     assert_eq!(code, 200, "{text}");
     assert_eq!(metric(&text, "tars_property_ingested_entries_total"), 2 * n as u64 + 2);
@@ -227,7 +227,7 @@ fn one_window_merges_every_policy(db: Db, io: IoMode) {
     assert_eq!(metric(&text, "tars_property_dropped_batches_total{db=\"db1\"}"), 0);
     assert!(text.contains("# TYPE tars_property_pending_batches gauge"), "{text}");
     assert_eq!(http_get(metrics_addr, "/nothing").0, 404);
-    property.server.shutdown();
+    property.server().shutdown();
     property.wait().expect("stops");
 }
 
@@ -236,7 +236,7 @@ fn the_hour_boundary_is_labelled_as_upstream(db: Db, io: IoMode) {
     let spool = TempDir::new("property-spool").expect("temp dir");
     let clock = Clock::manual(T_1057, 0);
     let property = start(&db, io, &clock, &spool);
-    let addr = property.server.addr("tars.tarsproperty.PropertyObjAdapter").expect("bound");
+    let addr = property.server().addr("tars.tarsproperty.PropertyObjAdapter").expect("bound");
     let one = |name: &str| BTreeMap::from([(head("A.B", name), body(&[("Count", "5")]))]);
     report(addr, &one("before"));
     clock.set(T_1057 + 3 * 60 + 2); // 11:00:02
@@ -244,12 +244,12 @@ fn the_hour_boundary_is_labelled_as_upstream(db: Db, io: IoMode) {
     clock.set(T_1057 + 8 * 60 + 2); // 11:05:02
     let (ten, eleven) = ("tars_property_2026031510", "tars_property_2026031511");
     eventually(
-        || format!("both windows' rows\n{}", property.service.status()),
+        || format!("both windows' rows\n{}", property.service().status()),
         || db.count(ten) > 0 && db.count(eleven) > 0,
     );
     assert_eq!(db.rows(ten), vec![s(&["1060", "A.B", "127.0.0.1", "before", "Count", "5"])]);
     assert_eq!(db.rows(eleven), vec![s(&["1105", "A.B", "127.0.0.1", "after", "Count", "5"])]);
-    property.server.shutdown();
+    property.server().shutdown();
     property.wait().expect("stops");
 }
 
@@ -262,22 +262,22 @@ fn the_key_limit_drops_new_keys_and_counts_them() {
     let clock = Clock::manual(T_1002, 0);
     let extra = "<aggregate>\nmaxKeysPerShard=2\n</aggregate>\n";
     let property = start_with(&db, IoMode::EpollEt, &clock, &spool, extra, 1);
-    let addr = property.server.addr("tars.tarsproperty.PropertyObjAdapter").expect("bound");
+    let addr = property.server().addr("tars.tarsproperty.PropertyObjAdapter").expect("bound");
     let keys = |names: &[&str]| names.iter().map(|n| (head("A.B", n), body(&[("Count", "1")]))).collect();
     report(addr, &keys(&["k1", "k2", "k3", "k4", "k5"]));
     report(addr, &keys(&["k1", "k2", "k6"]));
-    let metrics_addr = property.service.metrics_addr().expect("metrics");
+    let metrics_addr = property.service().metrics_addr().expect("metrics");
     let (_, text) = http_get(metrics_addr, "/metrics");
     assert_eq!(metric(&text, "tars_property_dropped_entries_total"), 4, "{text}");
     assert_eq!(metric(&text, "tars_property_ingested_entries_total"), 4, "{text}");
     clock.set(T_1002 + 3 * 60 + 1);
     let table = "tars_property_2026031510";
-    eventually(|| property.service.status(), || db.count(table) == 2);
+    eventually(|| property.service().status(), || db.count(table) == 2);
     let rows = db.rows(table);
     assert_eq!(rows.iter().map(|r| (r[3].as_str(), r[5].as_str())).collect::<Vec<_>>(), [("k1", "2"), ("k2", "2")]);
     report(addr, &keys(&["k7"]));
-    assert!(property.service.status().contains("entries: 5\n"), "{}", property.service.status());
-    property.server.shutdown();
+    assert!(property.service().status().contains("entries: 5\n"), "{}", property.service().status());
+    property.server().shutdown();
     property.wait().expect("stops");
 }
 

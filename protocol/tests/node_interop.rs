@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 
 use bytes::Bytes;
-use tars_core_net::codec::{Field, Reader, Struct, Writer};
-use tars_core_net::json;
+use tars_proto::codec::{Field, Reader, Struct, Writer};
+use tars_proto::json;
 use tars_protocol::tars;
 
 #[path = "../../interop/node.rs"]
@@ -324,7 +324,7 @@ fn cases() -> Vec<Case> {
         body("fw_server_descriptor_body", server_descriptor()),
         body(
             "fw_request_packet",
-            tars::RequestPacket {
+            tars_proto::packet::RequestPacket {
                 i_version: 1,
                 c_packet_type: 0,
                 i_message_type: 0x104,
@@ -343,7 +343,7 @@ fn cases() -> Vec<Case> {
         ),
         body(
             "fw_response_packet",
-            tars::ResponsePacket {
+            tars_proto::packet::ResponsePacket {
                 i_version: 1,
                 c_packet_type: 0,
                 i_request_id: -7,

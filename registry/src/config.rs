@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tars_core_net::config::Config;
+use tars_proto::config::Config;
 
 /// Everything the registry's background work and servants need to know from the config file.
 #[derive(Debug, Clone, PartialEq)]

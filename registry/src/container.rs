@@ -24,7 +24,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tars_core_net::rpc::{Current, ServantError};
+use tars_proto::rpc::{Current, ServantError};
 use tars_protocol::tars::{
     keepAliveReq, onPrestopReq, onStartupReq, tarsregistry, ContainerAdapterConf, GetMetricsAdaptersReq,
     MetricsAdapterInfo, RegisterMetricsReq,

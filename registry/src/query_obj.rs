@@ -4,9 +4,9 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
-use tars_core_net::codec::{DecodeError, DecodeErrorKind, Reader};
-use tars_core_net::rpc::{Current, ServantError};
 use tars_core_net::server::{Dispatch, DispatchFuture};
+use tars_proto::codec::{DecodeError, DecodeErrorKind, Reader};
+use tars_proto::rpc::{Current, ServantError};
 use tars_protocol::tars::{dispatch_query_f, EndpointF, GetMasterSlaveLock, QueryF};
 
 use crate::routes::fast::Answers;

@@ -19,7 +19,7 @@
 
 use std::sync::Arc;
 
-use tars_core_net::rpc::{Current, ServantError};
+use tars_proto::rpc::{Current, ServantError};
 use tars_protocol::tars::{
     BaseImageInfo, DockerRegistry, FrameworkKey, LoadInfo, NodeInfo, PatchResult, Registry, ReportNode,
     ServerDescriptor, ServerState, ServerStateInfo,

@@ -16,7 +16,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
-use tars_core_net::config::Config;
+use tars_proto::config::Config;
 use tars_protocol::tars::{AdapterDescriptor, ServerDescriptor};
 use tars_sql::{Row, Session, Store, StoreError, Value};
 

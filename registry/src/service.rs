@@ -9,12 +9,14 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
+use std::time::Duration;
 
-use tars_core_net::config::Config;
-use tars_core_net::endpoint::Endpoint;
+use tars_core_net::app::{AppError, Application, BoxError, Running, Service, ServiceContext};
 use tars_core_net::rt::IoMode;
 use tars_core_net::server::adapter::ServerConfig;
 use tars_core_net::server::{ServerBuilder, ServerError, ServerHandle};
+use tars_proto::config::Config;
+use tars_proto::endpoint::Endpoint;
 use tars_protocol::tars::{tarsregistryServant, RegistryServant};
 use tars_sql::schema::db_tars;
 use tars_sql::{Store, StoreError, StoreUrl};
@@ -142,6 +144,8 @@ impl Prepared {
         let own: Vec<OwnObject> =
             objects.iter().map(|(s, e)| OwnObject { servant: s.clone(), endpoint: e.clone() }).collect();
         let jobs = crate::jobs::start(self.ctx.clone(), locator_id, own)?;
+        // The first heartbeat has written t_registry_info; route it before serving on.
+        self.loader.poll_now(Duration::from_secs(2));
         let http = match &c.prometheus_sd {
             Some(addr) => Some(crate::http_sd::start(addr, self.ctx.clone())?),
             None => None,
@@ -186,47 +190,141 @@ pub struct StartOptions {
     pub store: Option<Store>,
 }
 
+/// The registry as a hosted [`Service`]: QueryObj, RegistryObj and the container servant
+/// on the adapters that name them, the route loader from `configure` on, and
+/// self-registration, jobs and the Prometheus endpoint once the server has bound.
+#[derive(Debug, Default)]
+pub struct RegistryService {
+    store: Option<Store>,
+    prepared: Option<Prepared>,
+    runtime: Option<Runtime>,
+    server_config: Option<ServerConfig>,
+}
+
+impl RegistryService {
+    /// A registry on the config's `<db>` database, or on `store` when given (already open;
+    /// `tars up` shares it with the other services).
+    pub fn new(store: Option<Store>) -> RegistryService {
+        RegistryService { store, ..RegistryService::default() }
+    }
+
+    /// The background parts, once started.
+    pub fn runtime(&self) -> Option<&Runtime> {
+        self.runtime.as_ref()
+    }
+
+    fn prepare(&mut self, ctx: &ServiceContext<'_>) -> Result<Prepared, StartError> {
+        let reg_config = RegistryConfig::from_config(ctx.config, ctx.server.data_path.as_deref())?;
+        let store = match self.store.take() {
+            Some(s) => s,
+            None => {
+                let url = StoreUrl::from_config(ctx.config, "/tars/db")?.ok_or_else(|| {
+                    StartError::ConfigFile(
+                        "no <db> section under <tars> (dbhost, dbport, dbuser, dbpass, dbname, or url)".into(),
+                    )
+                })?;
+                Store::open_url(url, Default::default())?
+            }
+        };
+        if let Err(e) = store.migrate(db_tars::schema()) {
+            // A database that is down must not stop the registry: it answers from its snapshot.
+            if e.is_unavailable() {
+                tracing::warn!(error = %e, "registry: database unavailable at start; schema not checked");
+            } else {
+                return Err(e.into());
+            }
+        }
+        Prepared::new(store, reg_config)
+    }
+}
+
+impl Service for RegistryService {
+    fn name(&self) -> &'static str {
+        "registry"
+    }
+
+    fn configure(&mut self, ctx: &ServiceContext<'_>, builder: ServerBuilder) -> Result<ServerBuilder, BoxError> {
+        let prepared = self.prepare(ctx)?;
+        let builder = prepared.add_to(builder);
+        self.prepared = Some(prepared);
+        self.server_config = Some(ctx.server.clone());
+        Ok(builder)
+    }
+
+    fn start(&mut self, server: &ServerHandle) -> Result<(), BoxError> {
+        let (Some(prepared), Some(config)) = (self.prepared.take(), self.server_config.as_ref()) else {
+            return Err("registry started before it was configured".into());
+        };
+        self.runtime = Some(prepared.run(server, config)?);
+        Ok(())
+    }
+
+    fn banner(&self) -> Vec<(String, String)> {
+        let Some(r) = &self.runtime else { return Vec::new() };
+        let mut lines = vec![("db_tars".to_owned(), r.ctx.store.url().to_string())];
+        lines.extend(r.objects.iter().map(|(o, e)| (o.clone(), e.clone())));
+        if let Some(addr) = r.prometheus_sd {
+            lines.push(("prometheus http_sd".to_owned(), format!("http://{addr}/prometheus/sd")));
+        }
+        lines
+    }
+
+    fn stop(&mut self) {
+        // The loader writes its last snapshot as it goes.
+        self.runtime = None;
+    }
+}
+
 /// A running registry: its server and background parts.
 #[derive(Debug)]
 pub struct Registry {
-    /// The server (QueryObj, RegistryObj, the container servant, AdminObj).
-    pub server: ServerHandle,
-    /// The background parts.
-    pub runtime: Runtime,
+    running: Running,
 }
 
 impl Registry {
+    /// The server (QueryObj, RegistryObj, the container servant, AdminObj).
+    pub fn server(&self) -> &ServerHandle {
+        self.running.server()
+    }
+
+    /// The background parts.
+    pub fn runtime(&self) -> &Runtime {
+        match self.running.service::<RegistryService>().and_then(RegistryService::runtime) {
+            Some(r) => r,
+            // `start` returns a Registry only once the service has started.
+            None => unreachable!("a started registry has its runtime"),
+        }
+    }
+
     /// The bound address of the adapter serving `servant`.
     pub fn addr_of(&self, servant: &str) -> Option<SocketAddr> {
-        self.runtime
+        self.runtime()
             .objects
             .get(servant)
             .and_then(|e| Endpoint::parse(e).ok())
-            .and_then(|e| self.server.addrs().into_values().find(|a| a.port() == e.port))
+            .and_then(|e| self.server().addrs().into_values().find(|a| a.port() == e.port))
     }
 
     /// `tars.tarsregistry.QueryObj@tcp -h ... -p ...`: what clients put in `locator`.
     pub fn locator(&self) -> String {
-        let q = &self.runtime.ctx.config.query_obj;
-        match self.runtime.objects.get(q) {
+        let runtime = self.runtime();
+        let q = &runtime.ctx.config.query_obj;
+        match runtime.objects.get(q) {
             Some(e) => format!("{q}@{e}"),
             None => String::new(),
         }
     }
 
-    /// Stops serving and waits for the server to finish; background parts stop on drop.
-    pub fn shutdown(self) -> Result<(), ServerError> {
-        self.server.shutdown();
+    /// Stops serving and waits for the server to finish; background parts stop after it.
+    pub fn shutdown(self) -> Result<(), AppError> {
+        self.running.shutdown();
         self.wait()
     }
 
     /// Serves until the server is stopped (signal, `AdminObj.shutdown`), then stops the
     /// background parts (the loader writes its last snapshot).
-    pub fn wait(self) -> Result<(), ServerError> {
-        let Registry { server, runtime } = self;
-        let result = server.wait();
-        drop(runtime);
-        result
+    pub fn wait(self) -> Result<(), AppError> {
+        self.running.wait()
     }
 }
 
@@ -234,46 +332,23 @@ impl Registry {
 /// adapters for the registry objects, `<db>` (unless `opts.store`), `<reap>`, `<nodeinfo>`,
 /// `<objname>`, `<objcache>`, `<container>`. The database is migrated first (upstream's
 /// registry alters `t_server_conf` at start too; ours only ever adds).
-pub fn start(config: &Config, opts: StartOptions) -> Result<Registry, StartError> {
-    let mut builder = ServerBuilder::from_config(config)?;
-    let data_path = builder.config().data_path.clone();
-    let reg_config = RegistryConfig::from_config(config, data_path.as_deref())?;
-    let store = match opts.store {
-        Some(s) => s,
-        None => {
-            let url = StoreUrl::from_config(config, "/tars/db")?.ok_or_else(|| {
-                StartError::ConfigFile(
-                    "no <db> section under <tars> (dbhost, dbport, dbuser, dbpass, dbname, or url)".into(),
-                )
-            })?;
-            Store::open_url(url, Default::default())?
-        }
-    };
-    if let Err(e) = store.migrate(db_tars::schema()) {
-        // A database that is down must not stop the registry: it answers from its snapshot.
-        if e.is_unavailable() {
-            tracing::warn!(error = %e, "registry: database unavailable at start; schema not checked");
-        } else {
-            return Err(e.into());
-        }
-    }
+pub fn start(config: &Config, opts: StartOptions) -> Result<Registry, AppError> {
+    let mut app = Application::new(config.clone())?;
     if let Some(io) = opts.io {
-        builder = builder.io(io);
+        app = app.io(io);
     }
     if let Some(n) = opts.shards {
-        builder = builder.shards(n);
+        app = app.shards(n);
     }
-    let server_config = builder.config().clone();
-    let prepared = Prepared::new(store, reg_config)?;
-    let server = prepared.add_to(builder).start()?;
-    let runtime = prepared.run(&server, &server_config)?;
-    Ok(Registry { server, runtime })
+    let running = app.service(RegistryService::new(opts.store)).start()?;
+    Ok(Registry { running })
 }
 
 /// [`start`] with the config file at `path`.
-pub fn start_file(path: &std::path::Path, opts: StartOptions) -> Result<Registry, StartError> {
+pub fn start_file(path: &std::path::Path, opts: StartOptions) -> Result<Registry, AppError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| StartError::ConfigFile(format!("reading {}: {e}", path.display())))?;
-    let config = Config::parse(&text).map_err(|e| StartError::ConfigFile(format!("{}: {e}", path.display())))?;
+        .map_err(|source| AppError::ReadConfig { path: path.display().to_string(), source })?;
+    let config =
+        Config::parse(&text).map_err(|source| AppError::ParseConfig { path: path.display().to_string(), source })?;
     start(&config, opts)
 }

@@ -16,10 +16,10 @@ use std::time::Duration;
 use futures_lite::future::block_on;
 use tars_core_net::client::config::ClientConfig;
 use tars_core_net::client::BlockingClient;
-use tars_core_net::config::Config;
-use tars_core_net::rpc::{CallError, CallOptions};
 use tars_core_net::rt::IoMode;
 use tars_core_net::server::ServerBuilder;
+use tars_proto::config::Config;
+use tars_proto::rpc::{CallError, CallOptions};
 use tars_protocol::tars::{
     keepAliveReq, onPrestopReq, onStartupReq, tarsregistryProxy, tarsregistryServant, AdminFProxy,
     ContainerAdapterConf, GetMetricsAdaptersReq, MetricsAdapterInfo, RegisterMetricsReq,

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use common::{add_server, start_registry, TestDb};
 use tars_core_net::client::config::ClientConfig;
 use tars_core_net::client::BlockingClient;
-use tars_core_net::rpc::CallOptions;
 use tars_core_net::rt::IoMode;
+use tars_proto::rpc::CallOptions;
 use tars_protocol::tars::{EndpointF, LoadInfo, NodeInfo, QueryFProxy, RegistryProxy, ServerState, ServerStateInfo};
 use tars_sql::params;
 
@@ -161,7 +161,7 @@ fn find_rules(db: TestDb, io: IoMode) {
     assert_eq!(q.any("No.Such.Obj"), (0, vec![], vec![]));
     assert_eq!(q.call("group", "No.Such.Obj", ""), (0, vec![], vec![]));
     // The registry publishes itself.
-    let own = reg.runtime.objects[QUERY].clone();
+    let own = reg.runtime().objects[QUERY].clone();
     let port = reg.addr_of(QUERY).map(|a| a.port()).unwrap_or_default();
     assert!(own.contains(&format!("-p {port}")), "{own}");
     within(Duration::from_secs(3), "own QueryObj routed", || {
@@ -293,7 +293,7 @@ fn snapshot_serves_while_the_database_is_down() {
     let reap = "";
     let extra = format!("<objcache>\nFilePath={}\n</objcache>", path.display());
     let start = |store: tars_sql::Store| {
-        let config = tars_core_net::config::Config::parse(&common::registry_config(reap, &extra)).expect("config");
+        let config = tars_proto::config::Config::parse(&common::registry_config(reap, &extra)).expect("config");
         let opts =
             tars_registry::service::StartOptions { io: Some(IoMode::EpollLt), shards: Some(1), store: Some(store) };
         tars_registry::service::start(&config, opts).expect("registry starts")
@@ -307,7 +307,7 @@ fn snapshot_serves_while_the_database_is_down() {
     let second = start(down);
     let q = Querier::new(second.addr_of(QUERY).expect("bound"), IoMode::EpollLt);
     assert_eq!((q.any("App.Grp.Obj"), q.call("set", "App.Set.Obj", "sz.a.*")), before);
-    assert!(second.runtime.loader_status().from_snapshot.load(std::sync::atomic::Ordering::Acquire));
+    assert!(second.runtime().loader_status().from_snapshot.load(std::sync::atomic::Ordering::Acquire));
     second.shutdown().expect("stop");
     // A damaged snapshot is refused with an error, not served or panicked on.
     std::fs::write(&path, b"\x00garbage").expect("write");
@@ -348,8 +348,9 @@ impl RegistryProcess {
             if line.trim() == "READY" {
                 break;
             }
-            if let Some(ep) = line.trim().strip_prefix(QUERY) {
-                let ep = tars_core_net::endpoint::Endpoint::parse(ep.trim()).expect("endpoint line");
+            // `<object> <endpoint>` lines; the adapter lines (`<object>Adapter ip:port`) come too.
+            if let Some(ep) = line.trim().strip_prefix(QUERY).filter(|rest| rest.starts_with(' ')) {
+                let ep = tars_proto::endpoint::Endpoint::parse(ep.trim()).expect("endpoint line");
                 query = Some(SocketAddr::new(ep.host.parse().expect("ip"), ep.port));
             }
         }

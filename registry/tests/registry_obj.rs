@@ -13,10 +13,10 @@ use std::time::Duration;
 use common::TestDb;
 use tars_core_net::client::config::ClientConfig;
 use tars_core_net::client::{BlockingClient, ObjectProxy};
-use tars_core_net::config::Config;
-use tars_core_net::rpc::{CallError, CallOptions};
 use tars_core_net::rt::IoMode;
 use tars_core_net::server::{ServerBuilder, ServerHandle};
+use tars_proto::config::Config;
+use tars_proto::rpc::{CallError, CallOptions};
 use tars_protocol::tars::{
     DockerRegistry, FrameworkKey, LoadInfo, NodeInfo, PatchResult, RegistryProxy, RegistryServant, ReportNode,
     ServerDescriptor, ServerState, ServerStateInfo,

@@ -105,7 +105,7 @@ impl StoreUrl {
     /// `/tars/statdb/db1`: `dbhost`, `dbport` (default 3306), `dbuser`, `dbpass`, `dbname`.
     /// Our extension: a `url` key (`mysql://...` or `sqlite:PATH`) takes precedence.
     /// `Ok(None)` when the section does not exist.
-    pub fn from_config(config: &tars_core_net::config::Config, section: &str) -> Result<Option<StoreUrl>, StoreError> {
+    pub fn from_config(config: &tars_proto::config::Config, section: &str) -> Result<Option<StoreUrl>, StoreError> {
         if !config.has_domain(section) {
             return Ok(None);
         }

@@ -31,7 +31,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use tars_core_net::codec::{DecodeError, DecodeErrorKind, Reader, WireType};
+use tars_proto::codec::{DecodeError, DecodeErrorKind, Reader, WireType};
 use tars_protocol::tars::{StatMicMsgBody, StatMicMsgHead};
 
 use crate::ingest::{key_fields, IngestRules, StatKey, StatValue};
@@ -508,8 +508,8 @@ mod tests {
     use super::*;
     use crate::ingest::MAX_INTERVAL_BUCKETS;
     use bytes::Bytes;
-    use tars_core_net::codec::Writer;
-    use tars_core_net::rpc::ParamReader;
+    use tars_proto::codec::Writer;
+    use tars_proto::rpc::ParamReader;
 
     /// What the generated servant does with a request body (`dispatch_stat_f`, iVersion 1).
     fn generated(body: &[u8]) -> Result<(BTreeMap<StatMicMsgHead, StatMicMsgBody>, bool), DecodeError> {
@@ -578,7 +578,7 @@ mod tests {
 
     /// The request body as a client writes it (map in key order).
     fn encode(msg: &BTreeMap<StatMicMsgHead, StatMicMsgBody>, from_client: bool) -> Vec<u8> {
-        let mut w = tars_core_net::rpc::ParamWriter::new(1);
+        let mut w = tars_proto::rpc::ParamWriter::new(1);
         w.write(1, "msg", msg);
         w.write(2, "bFromClient", &from_client);
         w.finish().to_vec()
@@ -922,8 +922,8 @@ mod tests {
         for a in &heads {
             for b in heads.iter().take(50) {
                 let mut w = Writer::new();
-                tars_core_net::codec::Field::write_to(a, 0, &mut w);
-                tars_core_net::codec::Field::write_to(b, 1, &mut w);
+                tars_proto::codec::Field::write_to(a, 0, &mut w);
+                tars_proto::codec::Field::write_to(b, 1, &mut w);
                 let bytes = w.freeze();
                 let mut r = Reader::new(&bytes);
                 let ha = r.read_head().and_then(|h| read_head(&mut r, h.ty)).expect("a");

@@ -11,15 +11,16 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tars_core_net::config::Config;
-use tars_core_net::packet::version;
-use tars_core_net::rpc::{Current, ParamWriter, ServantError};
-use tars_core_net::server::{Dispatch, DispatchFuture, ServerBuilder};
+use tars_core_net::app::AppError;
+use tars_core_net::server::{Dispatch, DispatchFuture};
 use tars_monitor::clock::{Clock, Label};
 use tars_monitor::collect::{Aggregate, ShardAgg};
-use tars_monitor::service::{self as monitor, Keys, MonitorService, Running, ServiceDef, TableSpec};
+use tars_monitor::service::{self as monitor, Keys, MakeServant, MonitorHost, Running, ServiceDef, TableSpec};
 pub use tars_monitor::service::{RunError, StartOptions};
 use tars_monitor::targets::Target;
+use tars_proto::config::Config;
+use tars_proto::packet::version;
+use tars_proto::rpc::{Current, ParamWriter, ServantError};
 use tars_protocol::tars::{dispatch_stat_f, StatF, StatMicMsgBody, StatMicMsgHead, StatSampleMsg};
 use tars_sql::schema::monitor::{stat_schema, stat_table, STAT_COLUMNS, STAT_PREFIX, STAT_PRIMARY_KEY};
 use tars_sql::{Dialect, SetTo, Value};
@@ -211,14 +212,14 @@ pub type RunningStat = Running<StatAgg>;
 
 /// Starts tarsstat from a parsed config: the server's adapters, `StatObj` on the adapter
 /// whose servant is [[`STAT_OBJ`]], and the status command.
-pub fn start(config: &Config, opts: StartOptions) -> Result<RunningStat, RunError> {
-    let (def, make) = definition(config);
-    monitor::start(config, opts, def, make)
+pub fn start(config: &Config, opts: StartOptions) -> Result<RunningStat, AppError> {
+    let h = host(opts.targets.clone(), opts.clock.clone());
+    monitor::start(config, opts, h)
 }
 
-/// What the monitor service needs to run tarsstat, and how a shard's servant is made.
-fn definition(config: &Config) -> (ServiceDef<StatAgg>, impl Fn(ShardAgg<StatAgg>) -> StatServant + Send + Sync) {
-    let rules = Arc::new(ingest_rules(config));
+/// tarsstat as a hosted service, writing to `targets` instead of the config's databases
+/// and reading `clock` instead of the system clock when given.
+pub fn host(targets: Option<Vec<Target>>, clock: Option<Clock>) -> MonitorHost<StatAgg> {
     let def = ServiceDef {
         servant: STAT_OBJ,
         status_command: STATUS_COMMAND,
@@ -226,22 +227,15 @@ fn definition(config: &Config) -> (ServiceDef<StatAgg>, impl Fn(ShardAgg<StatAgg
         spec: TABLES,
         aggregate: Box::new(|c: &monitor::ServiceConfig| StatAgg { source_ip: c.source_ip.clone() }),
     };
-    (def, move |agg| StatServant(StatImp::new(agg, rules.clone())))
-}
-
-/// Adds [`STAT_OBJ`] and the status command to `builder` (which may host other services),
-/// writing to `targets` instead of the config's databases when given.
-pub fn prepare(
-    builder: ServerBuilder,
-    config: &Config,
-    targets: Option<Vec<Target>>,
-    clock: Option<Clock>,
-) -> Result<(ServerBuilder, MonitorService<StatAgg>), RunError> {
-    let (def, make) = definition(config);
-    monitor::prepare(builder, config, targets, clock, def, make)
+    let make: MakeServant<StatAgg> = Box::new(|config, builder, factory| {
+        let rules = Arc::new(ingest_rules(config));
+        builder.servant(STAT_OBJ, move |info| StatServant(StatImp::new(factory.make(info.id), rules.clone())))
+    });
+    MonitorHost::new("stat", def, make, targets, clock)
 }
 
 /// [`start`] from a config file.
-pub fn start_file(path: &std::path::Path, opts: StartOptions) -> Result<RunningStat, RunError> {
-    start(&monitor::read_config(path)?, opts)
+pub fn start_file(path: &std::path::Path, opts: StartOptions) -> Result<RunningStat, AppError> {
+    let config = monitor::read_config(path).map_err(|e| AppError::Usage(e.to_string()))?;
+    start(&config, opts)
 }

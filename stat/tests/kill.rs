@@ -25,13 +25,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use tars_core_net::config::Config;
-use tars_core_net::rpc::ParamWriter;
 use tars_core_net::rt::IoMode;
 use tars_monitor::batch::Batch;
 use tars_monitor::clock::Clock;
 use tars_monitor::spool::{Spool, HEADER_LEN};
 use tars_monitor::targets::Target;
+use tars_proto::config::Config;
+use tars_proto::rpc::ParamWriter;
 use tars_protocol::tars::{StatMicMsgBody, StatMicMsgHead};
 use tars_sql::schema::monitor::stat_schema;
 use tars_sql::{Store, StoreUrl};
@@ -167,7 +167,7 @@ fn writer_line(status: &str) -> &str {
 
 /// The writer's counters: (spooled, pending, written, duplicates, dropped batches, errors).
 fn writer_counts(stat: &RunningStat) -> (u64, u64, u64, u64, u64, u64) {
-    let status = stat.service.status();
+    let status = stat.service().status();
     let w = writer_line(&status);
     let n = |label| num(w, label);
     (n("spooled "), n("pending "), n("written "), n("duplicates "), n("dropped "), n("errors "))
@@ -354,13 +354,13 @@ fn assert_exactly_once(db: &Db, expected: &Expected) {
 fn flush_into_spool(stat: &RunningStat, clock: &Clock, window_start: i64, flushed: u64, spool: &Path) {
     clock.set(window_start + 300 + 1);
     eventually(&format!("window {flushed} spooled"), Duration::from_secs(30), || {
-        let s = stat.service.status();
+        let s = stat.service().status();
         let (spooled, pending, _, _, _, errors) = writer_counts(stat);
         // `errors`: the writer tried the dead database.
         num(&s, "windows flushed: ") == flushed && spooled == flushed && pending == flushed && errors > 0
     });
     let (_, _, written, _, dropped, _) = writer_counts(stat);
-    assert_eq!((written, dropped), (0, 0), "{}", stat.service.status());
+    assert_eq!((written, dropped), (0, 0), "{}", stat.service().status());
     assert!(file_len(spool) > HEADER_LEN, "the batches are in the spool file {}", spool.display());
 }
 
@@ -374,7 +374,7 @@ fn mariadb_killed_during_load() {
     let data = TempDir::new("stat-kill-a").expect("temp dir");
     let clock = Clock::manual(T_1002, 0);
     let stat = start(&db, IoMode::EpollEt, &clock, &data);
-    let addr = stat.server.addr("tars.tarsstat.StatObjAdapter").expect("bound");
+    let addr = stat.server().addr("tars.tarsstat.StatObjAdapter").expect("bound");
     wait_ready(&db);
     let mut expected = Expected::new();
 
@@ -393,10 +393,10 @@ fn mariadb_killed_during_load() {
     });
     assert_exactly_once(&db, &expected);
     let (spooled, _, _, duplicates, dropped, _) = writer_counts(&stat);
-    assert_eq!((spooled, duplicates, dropped), (2, 0, 0), "{}", stat.service.status());
+    assert_eq!((spooled, duplicates, dropped), (2, 0, 0), "{}", stat.service().status());
     assert_eq!(file_len(&spool_file(&data)), HEADER_LEN, "the spool is empty again");
 
-    stat.server.shutdown();
+    stat.server().shutdown();
     stat.wait().expect("stops");
     eprintln!("mariadb_killed_during_load: {:?}", took.elapsed());
 }
@@ -412,7 +412,7 @@ fn restart_with_a_full_spool() {
     let data = TempDir::new("stat-kill-b").expect("temp dir");
     let clock = Clock::manual(T_1002, 0);
     let old = start(&db, IoMode::Uring, &clock, &data);
-    let addr = old.server.addr("tars.tarsstat.StatObjAdapter").expect("bound");
+    let addr = old.server().addr("tars.tarsstat.StatObjAdapter").expect("bound");
     wait_ready(&db);
     db.kill9();
     let mut expected = Expected::new();
@@ -423,7 +423,7 @@ fn restart_with_a_full_spool() {
     flush_into_spool(&old, &clock, W2, 2, &spool_file(&data));
     load(addr, 6, 4, 10, || {}, "1015", &mut expected);
 
-    old.server.shutdown();
+    old.server().shutdown();
     old.wait().expect("the old tarsstat stops");
     assert_eq!(monitor_threads(), Vec::<String>::new(), "the old tarsstat's writer and collector are gone");
     let spooled = pending_batches(&spool_file(&data));
@@ -441,10 +441,10 @@ fn restart_with_a_full_spool() {
     let entries = ledger(&db).get(&(W2 + 300)).map_or(0, |e| e.0);
     assert_eq!(entries, w3, "window 3: one ledger entry per shard's batch");
     let (spooled, _, _, duplicates, dropped, _) = writer_counts(&new);
-    assert_eq!((spooled, duplicates, dropped), (0, 0, 0), "{}", new.service.status());
+    assert_eq!((spooled, duplicates, dropped), (0, 0, 0), "{}", new.service().status());
     assert_eq!(file_len(&spool_file(&data)), HEADER_LEN, "the spool is empty again");
 
-    new.server.shutdown();
+    new.server().shutdown();
     new.wait().expect("stops");
     eprintln!("restart_with_a_full_spool: {:?} (window 3 in {w3} batches)", took.elapsed());
 }
@@ -481,7 +481,7 @@ fn replay_of_a_batch_already_written() {
     let clock = Clock::manual(T_1002, 0);
     let old = start(&db, IoMode::Uring, &clock, &data);
     let spool = spool_file(&data);
-    let addr = old.server.addr("tars.tarsstat.StatObjAdapter").expect("bound");
+    let addr = old.server().addr("tars.tarsstat.StatObjAdapter").expect("bound");
     wait_ready(&db);
     db.kill9();
     let mut expected = Expected::new();
@@ -493,7 +493,7 @@ fn replay_of_a_batch_already_written() {
 
     db.restart();
     eventually("the old tarsstat writes window 1", Duration::from_secs(45), || {
-        old.service.flush_writers(Duration::from_secs(5));
+        old.service().flush_writers(Duration::from_secs(5));
         writer_counts(&old).2 == 1
     });
     db.kill9();
@@ -503,7 +503,7 @@ fn replay_of_a_batch_already_written() {
         let (spooled, pending, ..) = writer_counts(&old);
         spooled == 2 && pending == 1
     });
-    old.server.shutdown();
+    old.server().shutdown();
     old.wait().expect("the old tarsstat stops");
     assert_eq!(monitor_threads(), Vec::<String>::new(), "the old tarsstat's writer and collector are gone");
 
@@ -527,7 +527,7 @@ fn replay_of_a_batch_already_written() {
     });
     assert_exactly_once(&db, &expected);
 
-    new.server.shutdown();
+    new.server().shutdown();
     new.wait().expect("stops");
     eprintln!("replay_of_a_batch_already_written: {:?}", took.elapsed());
 }
@@ -547,7 +547,7 @@ fn mariadb_killed_while_a_batch_is_written() {
     let data = TempDir::new("stat-kill-d").expect("temp dir");
     let clock = Clock::manual(T_1002, 0);
     let stat = start(&db, IoMode::EpollEt, &clock, &data);
-    let addr = stat.server.addr("tars.tarsstat.StatObjAdapter").expect("bound");
+    let addr = stat.server().addr("tars.tarsstat.StatObjAdapter").expect("bound");
     wait_ready(&db);
 
     let per_report = 1000;
@@ -579,7 +579,7 @@ fn mariadb_killed_while_a_batch_is_written() {
         in_trx > 0
     });
     db.kill9();
-    let at_kill = stat.service.status();
+    let at_kill = stat.service().status();
     assert_eq!(writer_counts(&stat).2, 0, "killed after the commit was acknowledged");
     db.restart();
     eventually("the big batch written after the restart", Duration::from_secs(60), || {
@@ -620,7 +620,7 @@ fn mariadb_killed_while_a_batch_is_written() {
         },
         errors,
     );
-    stat.server.shutdown();
+    stat.server().shutdown();
     stat.wait().expect("stops");
 }
 
@@ -661,7 +661,7 @@ fn a_server_refusing_load_data_gets_inserts() {
     let data = TempDir::new("stat-kill-e").expect("temp dir");
     let clock = Clock::manual(T_1002, 0);
     let stat = start(&db, IoMode::EpollEt, &clock, &data);
-    let addr = stat.server.addr("tars.tarsstat.StatObjAdapter").expect("bound");
+    let addr = stat.server().addr("tars.tarsstat.StatObjAdapter").expect("bound");
     wait_ready(&db);
     let mut expected = Expected::new();
     load(addr, 6, 2, 10, || {}, "1005", &mut expected);
@@ -671,10 +671,10 @@ fn a_server_refusing_load_data_gets_inserts() {
     clock.set(W2 + 300 + 1);
     eventually("window 2 written", Duration::from_secs(30), || writer_counts(&stat).2 == 2);
     assert_exactly_once(&db, &expected);
-    let status = stat.service.status();
+    let status = stat.service().status();
     let (_, pending, _, _, dropped, errors) = writer_counts(&stat);
     assert_eq!((pending, dropped, errors), (0, 0, 0), "{status}");
     assert!(writer_line(&status).contains("loads 0, merged with upsert 0"), "{status}");
-    stat.server.shutdown();
+    stat.server().shutdown();
     stat.wait().expect("stops");
 }

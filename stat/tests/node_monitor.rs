@@ -6,10 +6,10 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tars_core_net::config::Config;
 use tars_core_net::rt::IoMode;
 use tars_monitor::clock::Clock;
 use tars_monitor::targets::Target;
+use tars_proto::config::Config;
 use tars_sql::schema::monitor::{property_schema, stat_schema};
 use tars_sql::{Row, StoreUrl};
 use tars_testkit::process::TempDir;
@@ -78,8 +78,8 @@ fn node_client_reports_land_as_exact_rows(io: IoMode) {
         options(target(&prop_db.url, "tars_property_")),
     )
     .expect("tarsproperty starts");
-    let stat_addr = stat.server.addr(&format!("{stat_obj}Adapter")).expect("bound");
-    let prop_addr = property.server.addr(&format!("{prop_obj}Adapter")).expect("bound");
+    let stat_addr = stat.server().addr(&format!("{stat_obj}Adapter")).expect("bound");
+    let prop_addr = property.server().addr(&format!("{prop_obj}Adapter")).expect("bound");
 
     let client_call = json!({
         "masterName": "NodeApp.Client@1.0.1", "slaveName": "App.Server", "interfaceName": "query",
@@ -114,12 +114,12 @@ fn node_client_reports_land_as_exact_rows(io: IoMode) {
     let entries = |status: String| {
         status.lines().find_map(|l| l.strip_prefix("entries: ").and_then(|v| v.parse::<u64>().ok())).unwrap_or(0)
     };
-    eventually(|| stat.service.status(), || entries(stat.service.status()) == 2);
-    eventually(|| property.service.status(), || entries(property.service.status()) == 2);
+    eventually(|| stat.service().status(), || entries(stat.service().status()) == 2);
+    eventually(|| property.service().status(), || entries(property.service().status()) == 2);
     clock.set(T_1002 + 3 * 60 + 1); // 10:05:01
 
     let stat_table = "tars_stat_2026031510";
-    eventually(|| format!("stat rows\n{}", stat.service.status()), || stat_db.count(stat_table) == 2);
+    eventually(|| format!("stat rows\n{}", stat.service().status()), || stat_db.count(stat_table) == 2);
     let rows = stat_db.query(
         &format!(
             "SELECT f_tflag, master_name, tars_version, slave_name, interface_name, master_ip, slave_ip, slave_port, \
@@ -178,7 +178,7 @@ fn node_client_reports_land_as_exact_rows(io: IoMode) {
     );
 
     let prop_table = "tars_property_2026031510";
-    eventually(|| format!("property rows\n{}", property.service.status()), || prop_db.count(prop_table) == 7);
+    eventually(|| format!("property rows\n{}", property.service().status()), || prop_db.count(prop_table) == 7);
     let rows = prop_db.query(
         &format!(
             "SELECT f_tflag, master_name, master_ip, property_name, set_name, policy, value FROM {prop_table} \
@@ -210,8 +210,8 @@ fn node_client_reports_land_as_exact_rows(io: IoMode) {
     assert_eq!(marker(&stat_db, "tars_stat_127.0.0.1").as_deref(), Some("20260315 1005"));
     assert_eq!(marker(&prop_db, "tars_property_127.0.0.1").as_deref(), Some("20260315 1005"));
 
-    stat.server.shutdown();
-    property.server.shutdown();
+    stat.server().shutdown();
+    property.server().shutdown();
     stat.wait().expect("tarsstat stops");
     property.wait().expect("tarsproperty stops");
 }

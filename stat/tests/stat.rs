@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tars_core_net::config::Config;
-use tars_core_net::rpc::ParamWriter;
 use tars_core_net::rt::IoMode;
 use tars_monitor::clock::Clock;
 use tars_monitor::targets::Target;
+use tars_proto::config::Config;
+use tars_proto::rpc::ParamWriter;
 use tars_protocol::tars::{StatMicMsgBody, StatMicMsgHead};
 use tars_sql::schema::monitor::stat_schema;
 use tars_sql::StoreUrl;
@@ -125,7 +125,7 @@ fn one_window_lands_as_merged_rows(db: Db, io: IoMode) {
     let spool = TempDir::new("stat-spool").expect("temp dir");
     let clock = Clock::manual(T_1002, 0);
     let stat = start(&db, io, &clock, &spool);
-    let addr = stat.server.addr("tars.tarsstat.StatObjAdapter").expect("bound");
+    let addr = stat.server().addr("tars.tarsstat.StatObjAdapter").expect("bound");
     let conns = 12;
     for _ in 0..conns {
         let mut msg = BTreeMap::new();
@@ -170,10 +170,10 @@ fn one_window_lands_as_merged_rows(db: Db, io: IoMode) {
     });
     let ledger = db.query("SELECT rows_written FROM t_tarsrs_batch", vec![]);
     assert_eq!(ledger.iter().map(|r| int(r, 0)).sum::<i64>(), 2);
-    let status = stat.service.status();
+    let status = stat.service().status();
     let loads = if db.url.starts_with("mysql:") { "loads 1," } else { "loads 0," };
     assert!(status.contains(loads), "{status}");
-    stat.server.shutdown();
+    stat.server().shutdown();
     stat.wait().expect("stops");
 }
 
@@ -183,14 +183,14 @@ fn the_day_boundary_is_labelled_as_upstream(db: Db, io: IoMode) {
     let spool = TempDir::new("stat-spool").expect("temp dir");
     let clock = Clock::manual(T_2357, 0);
     let stat = start(&db, io, &clock, &spool);
-    let addr = stat.server.addr("tars.tarsstat.StatObjAdapter").expect("bound");
+    let addr = stat.server().addr("tars.tarsstat.StatObjAdapter").expect("bound");
     let one = |iface: &str| BTreeMap::from([(head("A.B", "C.D", iface, 0), body(3, 0, 0, 30, 10, 10))]);
     report(addr, &one("before_midnight"), false);
     clock.set(T_2357 + 3 * 60 + 2); // 00:00:02 the next day
     report(addr, &one("after_midnight"), false);
     clock.set(T_2357 + 8 * 60 + 2); // 00:05:02
     let (old, new) = ("tars_stat_2026031523", "tars_stat_2026031600");
-    eventually(&format!("both windows' rows\n{}", stat.service.status()), || db.count(old) > 0 && db.count(new) > 0);
+    eventually(&format!("both windows' rows\n{}", stat.service().status()), || db.count(old) > 0 && db.count(new) > 0);
     let before = db.query(&format!("SELECT f_tflag, interface_name, slave_ip FROM {old}"), vec![]);
     assert_eq!(before.len(), 1);
     assert_eq!((text(&before[0], 0), text(&before[0], 1)), ("2360".to_owned(), "before_midnight".to_owned()));
@@ -199,7 +199,7 @@ fn the_day_boundary_is_labelled_as_upstream(db: Db, io: IoMode) {
     assert_eq!(after.len(), 1);
     assert_eq!((text(&after[0], 0), text(&after[0], 1)), ("0005".to_owned(), "after_midnight".to_owned()));
     assert!(db.table_exists("tars_stat_2026031623"), "the new day's tables exist");
-    stat.server.shutdown();
+    stat.server().shutdown();
     stat.wait().expect("stops");
 }
 
@@ -210,7 +210,7 @@ fn every_encoding_merges_into_the_same_keys(db: Db, io: IoMode) {
     let spool = TempDir::new("stat-spool").expect("temp dir");
     let clock = Clock::manual(T_1002, 0);
     let stat = start(&db, io, &clock, &spool);
-    let addr = stat.server.addr("tars.tarsstat.StatObjAdapter").expect("bound");
+    let addr = stat.server().addr("tars.tarsstat.StatObjAdapter").expect("bound");
     let msg = BTreeMap::from([
         (head("App.Client@2.4.1", "App.Server", "call", 0), body(10, 1, 2, 500, 90, 3)),
         (head("App.Client@2.4.1", "App.Server", "bye", 0), body(1, 0, 0, 4, 4, 4)),
@@ -245,7 +245,7 @@ fn every_encoding_merges_into_the_same_keys(db: Db, io: IoMode) {
         got,
         vec![("bye".to_owned(), 4, 0, "5|0,100|4".to_owned()), ("call".to_owned(), 40, 4, "5|20,100|20".to_owned())]
     );
-    stat.server.shutdown();
+    stat.server().shutdown();
     stat.wait().expect("stops");
 }
 
@@ -258,14 +258,14 @@ fn a_window_split_by_a_restart_adds_up(db: Db, io: IoMode) {
     let clock = Clock::manual(T_1002, 0);
     let table = "tars_stat_2026031510";
     let first = start(&db, io, &clock, &spool);
-    let addr = first.server.addr("tars.tarsstat.StatObjAdapter").expect("bound");
+    let addr = first.server().addr("tars.tarsstat.StatObjAdapter").expect("bound");
     report(addr, &BTreeMap::from([(head("A.B", "C.D", "call", 0), body(10, 1, 2, 500, 90, 3))]), true);
-    first.server.shutdown();
+    first.server().shutdown();
     first.wait().expect("stops");
     eventually("the first part's row", || db.count(table) == 1);
 
     let second = start(&db, io, &clock, &spool);
-    let addr = second.server.addr("tars.tarsstat.StatObjAdapter").expect("bound");
+    let addr = second.server().addr("tars.tarsstat.StatObjAdapter").expect("bound");
     let part2 = BTreeMap::from([
         (head("A.B", "C.D", "call", 0), body(30, 0, 1, 2500, 120, 0)),
         (head("A.B", "C.D", "new", 0), body(1, 0, 0, 8, 8, 8)),
@@ -288,11 +288,11 @@ fn a_window_split_by_a_restart_adds_up(db: Db, io: IoMode) {
     assert_eq!(text(call, 8), "5|5,100|5", "the first part's histogram");
     assert_eq!((text(&rows[1], 0), int(&rows[1], 1)), ("new".to_owned(), 1));
     // MariaDB: the load kept 1 of 2 rows, was rolled back and the batch upserted.
-    let status = second.service.status();
+    let status = second.service().status();
     let via =
         if db.url.starts_with("mysql:") { "loads 0, merged with upsert 1" } else { "loads 0, merged with upsert 0" };
     assert!(status.contains(via), "{status}");
-    second.server.shutdown();
+    second.server().shutdown();
     second.wait().expect("stops");
 }
 

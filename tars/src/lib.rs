@@ -13,11 +13,15 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use tars_core_net::config::Config;
+use tars_core_net::app::{AppError, Application};
 use tars_core_net::rt::IoMode;
-use tars_core_net::server::{ServerBuilder, ServerError, ServerHandle};
+use tars_core_net::server::adapter::{AdapterConfig, ServerConfig};
+use tars_core_net::server::{ServerError, ServerHandle};
+use tars_monitor::service::{MonitorHost, MonitorService};
 use tars_monitor::targets::Target;
-use tars_registry::service::Prepared;
+use tars_proto::config::Config;
+use tars_proto::endpoint::Endpoint;
+use tars_registry::service::RegistryService;
 use tars_registry::RegistryConfig;
 use tars_sql::migrate::MigrationReport;
 use tars_sql::schema::{db_tars, monitor};
@@ -41,6 +45,9 @@ pub enum UpError {
     /// tarsstat or tarsproperty could not start.
     #[error(transparent)]
     Monitor(#[from] tars_monitor::service::RunError),
+    /// A service or the server could not start.
+    #[error(transparent)]
+    App(#[from] AppError),
 }
 
 /// The framework's databases. Clones of the handles are shared by every service.
@@ -148,21 +155,47 @@ pub const DEFAULT_REGISTRY_PORTS: [u16; 3] = [17890, 17891, 17892];
 /// The running framework.
 #[derive(Debug)]
 pub struct Running {
-    /// The server (all services and the AdminObj).
-    pub server: ServerHandle,
+    /// The server and the services it hosts.
+    pub app: tars_core_net::app::Running,
     /// The databases.
     pub stores: Stores,
     /// What each migration run did.
     pub migrations: Vec<MigrationReport>,
     /// `(object, endpoint)` for every endpoint served.
     pub endpoints: Vec<(String, String)>,
+}
+
+impl Running {
+    /// The server (all services and the AdminObj).
+    pub fn server(&self) -> &ServerHandle {
+        self.app.server()
+    }
+
     /// The registry's background parts (route loader, jobs), when the registry is served.
-    pub registry: Option<tars_registry::service::Runtime>,
-    /// tarsstat's collector and writers, when StatObj is served. Dropped after the server
-    /// has stopped (it is a later field), so the shards' last windows are written.
-    pub stat: Option<tars_monitor::service::MonitorService<tars_stat::service::StatAgg>>,
+    pub fn registry(&self) -> Option<&tars_registry::service::Runtime> {
+        self.app.service::<RegistryService>().and_then(RegistryService::runtime)
+    }
+
+    /// tarsstat's collector and writers, when StatObj is served.
+    pub fn stat(&self) -> Option<&MonitorService<tars_stat::service::StatAgg>> {
+        self.app.service::<MonitorHost<tars_stat::service::StatAgg>>().and_then(MonitorHost::service)
+    }
+
     /// tarsproperty's, when PropertyObj is served.
-    pub property: Option<tars_monitor::service::MonitorService<tars_property::service::PropAgg>>,
+    pub fn property(&self) -> Option<&MonitorService<tars_property::service::PropAgg>> {
+        self.app.service::<MonitorHost<tars_property::service::PropAgg>>().and_then(MonitorHost::service)
+    }
+
+    /// Starts a graceful stop.
+    pub fn shutdown(&self) {
+        self.app.shutdown();
+    }
+
+    /// Serves until stopped, then stops the services in reverse order (stat and property
+    /// write the shards' last windows).
+    pub fn wait(self) -> Result<(), AppError> {
+        self.app.wait()
+    }
 }
 
 /// Default `local` (admin) port of the framework host: the registry's admin port, since the
@@ -180,49 +213,57 @@ pub fn up(opts: &UpOptions) -> Result<Running, UpError> {
     serve(opts, stores, migrations)
 }
 
-/// Serves the framework over already-open, migrated `stores`.
-pub fn serve(opts: &UpOptions, stores: Stores, migrations: Vec<MigrationReport>) -> Result<Running, UpError> {
-    let adapter = |obj: &str, port: u16| {
-        format!("<{obj}Adapter>\nendpoint=tcp -h {} -p {port} -t 60000\nservant={obj}\n</{obj}Adapter>\n", opts.host)
+/// The framework host's config, built from typed parts: the server, every framework
+/// object's adapter, and the services' own keys.
+fn up_config(opts: &UpOptions) -> Result<Config, UpError> {
+    let endpoint = |port: u16| {
+        Endpoint::parse(&format!("tcp -h {} -p {port} -t 60000", opts.host))
+            .map_err(|e| UpError::Config(format!("--host {}: {e}", opts.host)))
     };
     let [query, registry, container] = opts.registry_ports;
     let [stat, property] = opts.monitor_ports;
-    let sd = opts
-        .prometheus_sd
-        .as_deref()
-        .map(|a| format!("<container>\nprometheusSd={a}\n</container>\n"))
-        .unwrap_or_default();
-    // tarsstat and tarsproperty read `/tars/metrics<listen>` from the same config, so each
-    // gets its own copy with its own endpoint.
-    let metrics = |i: usize| {
-        opts.metrics[i].as_deref().map(|a| format!("<metrics>\nlisten={a}\n</metrics>\n")).unwrap_or_default()
+    let mut server = ServerConfig::new("tars", "tarsframework").with_local(endpoint(opts.admin_port)?);
+    server.data_path = Some(opts.data_dir.display().to_string());
+    for (servant, port) in [
+        ("tars.tarsregistry.QueryObj", query),
+        ("tars.tarsregistry.RegistryObj", registry),
+        ("tars.tarsregistry.Registry", container),
+        (tars_stat::service::STAT_OBJ, stat),
+        (tars_property::service::PROPERTY_OBJ, property),
+    ] {
+        server = server.with_adapter(AdapterConfig::for_servant(servant, endpoint(port)?));
+    }
+    let bad = |e: tars_proto::config::ConfigError| UpError::Config(e.to_string());
+    let mut config = server.to_config().map_err(bad)?;
+    let snapshot = opts.data_dir.join("registry-routes.snapshot");
+    config.set("/tars/objcache<FilePath>", &snapshot.display().to_string()).map_err(bad)?;
+    if let Some(sd) = &opts.prometheus_sd {
+        config.set("/tars/container<prometheusSd>", sd).map_err(bad)?;
+    }
+    Ok(config)
+}
+
+/// Serves the framework over already-open, migrated `stores`.
+pub fn serve(opts: &UpOptions, stores: Stores, migrations: Vec<MigrationReport>) -> Result<Running, UpError> {
+    let config = up_config(opts)?;
+    // tarsstat and tarsproperty read `/tars/metrics<listen>`, so each gets its own copy of
+    // the config with its own endpoint.
+    let with_metrics = |i: usize| -> Result<Config, UpError> {
+        let mut c = config.clone();
+        if let Some(listen) = &opts.metrics[i] {
+            c.set("/tars/metrics<listen>", listen).map_err(|e| UpError::Config(e.to_string()))?;
+        }
+        Ok(c)
     };
-    let text = |metrics: String| {
-        format!(
-            "<tars>\n<application>\n<server>\napp=tars\nserver=tarsframework\nlocal=tcp -h {} -p {} -t 60000\n\
-             datapath={}\n{}{}{}{}{}</server>\n</application>\n<objcache>\nFilePath={}\n</objcache>\n{sd}{metrics}</tars>\n",
-            opts.host,
-            opts.admin_port,
-            opts.data_dir.display(),
-            adapter("tars.tarsregistry.QueryObj", query),
-            adapter("tars.tarsregistry.RegistryObj", registry),
-            adapter("tars.tarsregistry.Registry", container),
-            adapter(tars_stat::service::STAT_OBJ, stat),
-            adapter(tars_property::service::PROPERTY_OBJ, property),
-            opts.data_dir.join("registry-routes.snapshot").display(),
-        )
-    };
-    let parse = |t: String| Config::parse(&t).map_err(|e| UpError::Config(e.to_string()));
-    let (config, stat_config, property_config) =
-        (parse(text(String::new()))?, parse(text(metrics(0)))?, parse(text(metrics(1)))?);
-    let mut builder = ServerBuilder::from_config(&config)?;
+    let configs = [config.clone(), with_metrics(0)?, with_metrics(1)?];
+    let mut app = Application::new(config)?;
     if let Some(io) = opts.io {
-        builder = builder.io(io);
+        app = app.io(io);
     }
     if let Some(n) = opts.shards {
-        builder = builder.shards(n);
+        app = app.shards(n);
     }
-    start(builder, [&config, &stat_config, &property_config], stores, migrations)
+    start(app, configs, stores, migrations)
 }
 
 /// Runs the framework as an upstream-style server: `tars serve --config=FILE`. The file has
@@ -231,57 +272,47 @@ pub fn serve(opts: &UpOptions, stores: Stores, migrations: Vec<MigrationReport>)
 /// `tars.framework-db` template; the databases are migrated before serving. The registry is
 /// served when an adapter names its QueryObj; its settings are upstream's `<reap>` etc.
 pub fn serve_config(path: &Path) -> Result<Running, UpError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| UpError::Config(format!("reading {}: {e}", path.display())))?;
-    let config = Config::parse(&text).map_err(|e| UpError::Config(format!("{}: {e}", path.display())))?;
+    let app = Application::from_file(path)?;
+    let config = app.config().clone();
     let stores = Stores::from_config(&config)?;
     let migrations = stores.migrate()?;
-    start(ServerBuilder::from_config(&config)?, [&config; 3], stores, migrations)
+    start(app, [config.clone(), config.clone(), config], stores, migrations)
 }
 
-/// `configs`: the framework's, and the ones tarsstat and tarsproperty read (the same file
-/// for `tars serve`).
+/// Hosts every framework service whose servant has an adapter. `configs`: the framework's,
+/// and the ones tarsstat and tarsproperty read (the same file for `tars serve`).
 fn start(
-    builder: ServerBuilder,
-    configs: [&Config; 3],
+    app: Application,
+    configs: [Config; 3],
     stores: Stores,
     migrations: Vec<MigrationReport>,
 ) -> Result<Running, UpError> {
-    let [config, stat_config, property_config] = configs;
+    let [_, stat_config, property_config] = configs;
     let named = stores.named();
-    let mut builder = builder.admin_command(tars_sql::admin::COMMAND, move |_| tars_sql::admin::describe(&named));
-    let server_config = builder.config().clone();
-    let reg_config = RegistryConfig::from_config(config, server_config.data_path.as_deref())
+    let mut app =
+        app.with_builder(|b| b.admin_command(tars_sql::admin::COMMAND, move |_| tars_sql::admin::describe(&named)));
+    let server_config = app.server_config().clone();
+    let reg_config = RegistryConfig::from_config(app.config(), server_config.data_path.as_deref())
         .map_err(tars_registry::service::StartError::from)?;
-    let registry = if server_config.adapter_for_servant(&reg_config.query_obj).is_some() {
-        let prepared = Prepared::new(stores.db_tars.clone(), reg_config)?;
-        builder = prepared.add_to(builder);
-        Some(prepared)
-    } else {
-        None
-    };
-    let mut stat = None;
+    if server_config.adapter_for_servant(&reg_config.query_obj).is_some() {
+        app = app.service(RegistryService::new(Some(stores.db_tars.clone())));
+    }
     if server_config.adapter_for_servant(tars_stat::service::STAT_OBJ).is_some() {
-        let targets = monitor_targets(stat_config, tars_stat::service::KEYS, &stores.stat)?;
-        let (b, service) = tars_stat::service::prepare(builder, stat_config, targets, None)?;
-        builder = b;
-        stat = Some(service);
+        let targets = monitor_targets(&stat_config, tars_stat::service::KEYS, &stores.stat)?;
+        app = app.service(tars_stat::service::host(targets, None).with_config(stat_config));
     }
-    let mut property = None;
     if server_config.adapter_for_servant(tars_property::service::PROPERTY_OBJ).is_some() {
-        let targets = monitor_targets(property_config, tars_property::service::KEYS, &stores.property)?;
-        let (b, service) = tars_property::service::prepare(builder, property_config, targets, None)?;
-        builder = b;
-        property = Some(service);
+        let targets = monitor_targets(&property_config, tars_property::service::KEYS, &stores.property)?;
+        app = app.service(tars_property::service::host(targets, None).with_config(property_config));
     }
-    let server = builder.start()?;
-    let registry = match registry {
-        Some(p) => Some(p.run(&server, &server_config)?),
-        None => None,
-    };
-    let endpoints =
-        server.addrs().into_iter().map(|(adapter, addr)| (adapter_object(&adapter), endpoint_string(addr))).collect();
-    Ok(Running { server, stores, migrations, endpoints, registry, stat, property })
+    let app = app.start()?;
+    let endpoints = app
+        .server()
+        .addrs()
+        .into_iter()
+        .map(|(adapter, addr)| (adapter_object(&adapter), endpoint_string(addr)))
+        .collect();
+    Ok(Running { app, stores, migrations, endpoints })
 }
 
 /// The config's database sections for a monitor service when it has any, else the

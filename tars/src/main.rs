@@ -98,7 +98,7 @@ fn serve(args: &[String]) -> anyhow::Result<()> {
 
 /// Prints where everything is, then serves until a signal or AdminObj.shutdown.
 fn report(running: tars::Running, title: &str) -> anyhow::Result<()> {
-    running.server.stop_on_signals()?;
+    running.server().stop_on_signals()?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{title}")?;
     for ((name, store), report) in running.stores.named().iter().zip(&running.migrations) {
@@ -107,12 +107,12 @@ fn report(running: tars::Running, title: &str) -> anyhow::Result<()> {
     for (object, endpoint) in &running.endpoints {
         writeln!(out, "  {object:<30} {endpoint}")?;
     }
-    if let Some(addr) = running.registry.as_ref().and_then(|r| r.prometheus_sd) {
+    if let Some(addr) = running.registry().and_then(|r| r.prometheus_sd) {
         writeln!(out, "  {:<30} http://{addr}/prometheus/sd", "prometheus http_sd")?;
     }
     let metrics = [
-        ("stat metrics", running.stat.as_ref().and_then(|s| s.metrics_addr())),
-        ("property metrics", running.property.as_ref().and_then(|s| s.metrics_addr())),
+        ("stat metrics", running.stat().and_then(|s| s.metrics_addr())),
+        ("property metrics", running.property().and_then(|s| s.metrics_addr())),
     ];
     for (name, addr) in metrics {
         if let Some(addr) = addr {
@@ -122,7 +122,7 @@ fn report(running: tars::Running, title: &str) -> anyhow::Result<()> {
     writeln!(out, "READY")?;
     out.flush()?;
     drop(out);
-    running.server.wait()?;
+    running.wait()?;
     Ok(())
 }
 
@@ -165,13 +165,9 @@ fn schema(args: &[String]) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // The framework host logs like every server: INFO unless RUST_LOG says otherwise, and
+    // `tars.setloglevel` on its AdminObj changes the level.
+    tars_core_net::app::logging::init(&tars_core_net::server::adapter::ServerConfig::new("tars", "tarsframework"));
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("up") => up(&args[1..]),

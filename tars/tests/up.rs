@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tars::UpOptions;
-use tars_core_net::rpc::ParamWriter;
 use tars_core_net::rt::IoMode;
+use tars_proto::rpc::ParamWriter;
 use tars_protocol::tars::{StatMicMsgBody, StatMicMsgHead};
 use tars_testkit::process::TempDir;
 use tars_testkit::raw::{admin_notify, RawConn};
@@ -30,7 +30,7 @@ fn opts(dir: &TempDir, io: IoMode) -> UpOptions {
 }
 
 fn admin_addr(running: &tars::Running) -> SocketAddr {
-    running.server.addr("AdminAdapter").unwrap()
+    running.server().addr("AdminAdapter").unwrap()
 }
 
 /// Starts, migrates, reports healthy storage through the admin command; a restart on the same
@@ -73,8 +73,8 @@ fn up_in_process(io: IoMode) {
         .unwrap();
     // tarsstat and tarsproperty are served: a report is merged into the current window and
     // counted on the status command and the metrics endpoint.
-    let stat = running.server.addr(&format!("{}Adapter", tars_stat::service::STAT_OBJ)).unwrap();
-    assert!(running.server.addr(&format!("{}Adapter", tars_property::service::PROPERTY_OBJ)).is_some());
+    let stat = running.server().addr(&format!("{}Adapter", tars_stat::service::STAT_OBJ)).unwrap();
+    assert!(running.server().addr(&format!("{}Adapter", tars_property::service::PROPERTY_OBJ)).is_some());
     let head = StatMicMsgHead {
         master_name: "A.Client".into(),
         slave_name: "B.Server".into(),
@@ -90,25 +90,25 @@ fn up_in_process(io: IoMode) {
     assert_eq!(conn.call(&req).unwrap().ret, 0);
     let status = admin_notify(admin_addr(&running), tars_stat::service::STATUS_COMMAND).unwrap();
     assert!(status.contains("entries: 1\n"), "{status}");
-    let metrics = running.stat.as_ref().and_then(|s| s.metrics_addr()).expect("stat metrics endpoint");
+    let metrics = running.stat().and_then(|s| s.metrics_addr()).expect("stat metrics endpoint");
     let mut http = std::net::TcpStream::connect(metrics).unwrap();
     http.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
     let mut text = String::new();
     http.read_to_string(&mut text).unwrap();
     assert!(text.starts_with("HTTP/1.1 200") && text.contains("\ntars_stat_ingested_entries_total 1\n"), "{text}");
-    assert!(running.property.as_ref().is_some_and(|p| p.metrics_addr().is_none()));
+    assert!(running.property().is_some_and(|p| p.metrics_addr().is_none()));
 
-    running.server.shutdown();
-    running.server.wait().unwrap();
-    // Writers and spools are released before the same data directory is opened again.
-    drop((running.stat, running.property));
+    running.shutdown();
+    // The services stop after the server: writers and spools are released before the same
+    // data directory is opened again.
+    running.wait().unwrap();
 
     let again = tars::up(&opts(&dir, io)).unwrap();
     assert!(again.migrations.iter().all(|r| r.applied.is_empty()), "{:?}", again.migrations);
     let rows = again.stores.db_tars.run_blocking(|s| s.query("SELECT endpoint_ip FROM t_node_info", &[])).unwrap();
     assert_eq!(rows[0].get::<String>(0).unwrap(), "10.0.0.9");
-    again.server.shutdown();
-    again.server.wait().unwrap();
+    again.shutdown();
+    again.wait().unwrap();
 }
 
 tars_core_net::on_every_driver! { up_in_process => up_in_process; }
@@ -221,8 +221,8 @@ fn serve_with_upstream_db_sections_on_mysql() {
         .get::<i64>(0)
         .unwrap();
     assert_eq!(n, 21, "db_tars tables (20 and the version table)");
-    running.server.shutdown();
-    running.server.wait().unwrap();
+    running.shutdown();
+    running.wait().unwrap();
     for db in dbs {
         admin.run_blocking(move |s| s.exec_script(&format!("DROP DATABASE `{db}`"))).unwrap();
     }

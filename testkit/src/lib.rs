@@ -13,9 +13,9 @@ include!(concat!(env!("OUT_DIR"), "/_include.rs"));
 
 use std::time::Duration;
 
-use tars_core_net::config::Config;
 use tars_core_net::rt::IoMode;
 use tars_core_net::server::{ServerBuilder, ServerError, ServerHandle};
+use tars_proto::config::Config;
 
 /// Servant name of the interop servant.
 pub const INTEROP_OBJ: &str = "TarsTest.InteropServer.InteropObj";

@@ -138,3 +138,86 @@ pub fn run_script(script: &str, args: &[&str], packages: &[&str]) -> String {
     );
     stdout
 }
+
+/// A running `interop/app_peer.js`: every TARS framework servant a business server talks to
+/// (node, stat, property, log, notify, config, the locator), written with `@tars/rpc`,
+/// recording each request it receives. Killed on drop (or by [`AppPeer::stop`]).
+#[derive(Debug)]
+pub struct AppPeer {
+    child: Child,
+    _stdin: Option<ChildStdin>,
+    /// Port by servant (`tars.tarsnode.ServerObj`...).
+    pub ports: std::collections::BTreeMap<String, u16>,
+    calls: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AppPeer {
+    /// Starts the peer with `plan` (see the script's header) and waits for its `READY` line.
+    pub fn start(plan: &serde_json::Value) -> AppPeer {
+        check_installed();
+        let mut child = Command::new("node")
+            .arg("app_peer.js")
+            .arg(plan.to_string())
+            .current_dir(interop_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("Node interop: cannot run `node` ({e})"));
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("Node interop: no stdout pipe"));
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        if reader.read_line(&mut line).is_err() || !line.starts_with("READY ") {
+            let _ = child.kill();
+            panic!("Node interop: app_peer.js did not start (printed {line:?})");
+        }
+        let ports: std::collections::BTreeMap<String, u16> =
+            serde_json::from_str(&line["READY ".len()..]).unwrap_or_else(|e| panic!("bad READY line {line:?}: {e}"));
+        let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = calls.clone();
+        let reader = std::thread::spawn(move || {
+            for line in reader.lines() {
+                let Ok(line) = line else { break };
+                match serde_json::from_str::<serde_json::Value>(&line) {
+                    Ok(v) => sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(v),
+                    Err(e) => panic!("app_peer.js printed a line that is not JSON ({e}): {line}"),
+                }
+            }
+        });
+        AppPeer { child, _stdin: stdin, ports, calls, reader: Some(reader) }
+    }
+
+    /// The port of `servant`.
+    pub fn port(&self, servant: &str) -> u16 {
+        *self.ports.get(servant).unwrap_or_else(|| panic!("app_peer.js has no {servant}"))
+    }
+
+    /// Every request recorded so far, in arrival order.
+    pub fn calls(&self) -> Vec<serde_json::Value> {
+        self.calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The recorded requests for `servant`'s function `func`.
+    pub fn calls_to(&self, servant: &str, func: &str) -> Vec<serde_json::Value> {
+        self.calls().into_iter().filter(|c| c["obj"] == servant && c["func"] == func).collect()
+    }
+
+    /// Stops the peer and returns everything it recorded.
+    pub fn stop(mut self) -> Vec<serde_json::Value> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        self.calls()
+    }
+}
+
+impl Drop for AppPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -5,11 +5,11 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use tars_core_net::codec::Struct;
-use tars_core_net::frame::encode_frame;
-use tars_core_net::packet::{packet_type, version, RequestPacket, StringMap};
-use tars_core_net::rpc::{ParamWriter, Reply};
-use tars_core_net::{Bytes, BytesMut};
+use tars_proto::codec::Struct;
+use tars_proto::frame::encode_frame;
+use tars_proto::packet::{packet_type, version, RequestPacket, StringMap};
+use tars_proto::rpc::{ParamWriter, Reply};
+use tars_proto::{Bytes, BytesMut};
 
 /// One connection.
 #[derive(Debug)]

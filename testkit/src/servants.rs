@@ -3,8 +3,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tars_core_net::rpc::{Current, ServantError};
 use tars_core_net::{rt, Bytes};
+use tars_proto::rpc::{Current, ServantError};
 
 use crate::TarsBench::Echo;
 use crate::TarsTest::{Interop, Payload};

@@ -9,9 +9,9 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use tars_core_net::packet::{ret, version};
-use tars_core_net::rpc::ParamWriter;
 use tars_core_net::rt::IoMode;
+use tars_proto::packet::{ret, version};
+use tars_proto::rpc::ParamWriter;
 use tars_testkit::process::ServerProcess;
 use tars_testkit::raw::{frame_bytes, RawConn};
 use tars_testkit::{interop_config, INTEROP_ADAPTER, INTEROP_OBJ};

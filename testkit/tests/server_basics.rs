@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use tars_core_net::packet::{packet_type, ret, version};
-use tars_core_net::rpc::ParamWriter;
 use tars_core_net::rt::IoMode;
+use tars_proto::packet::{packet_type, ret, version};
+use tars_proto::rpc::ParamWriter;
 use tars_testkit::raw::RawConn;
 use tars_testkit::{start_interop, INTEROP_ADAPTER, INTEROP_OBJ};
 
-fn slow_echo_body(v: i32, delay: i32) -> tars_core_net::Bytes {
+fn slow_echo_body(v: i32, delay: i32) -> tars_proto::Bytes {
     let mut w = ParamWriter::new(version::TARS);
     w.write(1, "v", &v);
     w.write(2, "delayMs", &delay);
@@ -83,7 +83,7 @@ tars_testkit::on_every_driver! {
 fn idle_connection_is_closed_after_t() {
     // -t 2000 ms (the least TarsCpp allows is 2 s).
     let config = tars_testkit::interop_config("").replace("-p 0 -t 60000", "-p 0 -t 2000");
-    let cfg = tars_core_net::config::Config::parse(&config).unwrap();
+    let cfg = tars_proto::config::Config::parse(&config).unwrap();
     let server = tars_core_net::server::ServerBuilder::from_config(&cfg)
         .unwrap()
         .servant(

@@ -5,13 +5,13 @@
 
 use std::time::Duration;
 
-use tars_core_net::packet::{ret, version};
-use tars_core_net::rpc::ParamWriter;
 use tars_core_net::rt::IoMode;
+use tars_proto::packet::{ret, version};
+use tars_proto::rpc::ParamWriter;
 use tars_testkit::raw::{admin_notify, frame_bytes, RawConn};
 use tars_testkit::{start_interop, INTEROP_ADAPTER, INTEROP_OBJ};
 
-fn slow_echo(c: &mut RawConn, v: i32, delay: i32, timeout_ms: i32) -> tars_core_net::packet::RequestPacket {
+fn slow_echo(c: &mut RawConn, v: i32, delay: i32, timeout_ms: i32) -> tars_proto::packet::RequestPacket {
     let mut w = ParamWriter::new(version::TARS);
     w.write(1, "v", &v);
     w.write(2, "delayMs", &delay);

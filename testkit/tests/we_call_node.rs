@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use tars_core_net::client::config::ClientConfig;
 use tars_core_net::client::{BlockingClient, ObjectProxy};
-use tars_core_net::rpc::{CallError, CallOptions};
 use tars_core_net::rt::{self, IoMode};
+use tars_proto::rpc::{CallError, CallOptions};
 use tars_testkit::TarsTest::{InteropProxy, Payload};
 use tars_testkit::{node, start_interop, INTEROP_ADAPTER, INTEROP_OBJ};
 

@@ -1,5 +1,5 @@
-//! `tars-bench-matrix`: raw echo vs the TARS echo server on each IO driver, side by side,
-//! with server CPU per request. See `tars_bench::matrix`.
+//! `tars-bench-matrix`: raw echo vs the TARS echo server (optionally with call statistics) on
+//! each IO driver, side by side, with server CPU per request. See `tars_bench::matrix`.
 
 use std::path::PathBuf;
 
@@ -11,13 +11,14 @@ use tars_core_net::rt::IoMode;
 
 const USAGE: &str = "\
 usage: tars-bench-matrix [--quick] [--server-bin PATH] [--shards 1,2] [--cells 1x1,16x1,256x1,1x16,16x4]
-                         [--kinds raw-uring,tars-uring,raw-epoll-et,...] [--size B]
+                         [--kinds raw-uring,tars-uring,stats-uring,...] [--size B]
                          [--duration S] [--warmup S] [--reps N] [--client-io MODE]
                          [--client-threads T] [--version 1|3] [--server-cpus LIST] [--json]
   --quick       smoke run: 1 shard, cells 1x1 and 16x1, 0.3 s after 0.1 s warm-up
   --server-bin  tars-echo-server to start (default: next to this binary)
-  --kinds       servers: raw-<io> or tars-<io>, io one of uring, epoll-et, epoll-lt
-                (default: raw and tars on each io, interleaved within each cell)
+  --kinds       servers: raw-<io>, tars-<io> or stats-<io> (TARS counting every call in its
+                stat tables; the table then compares it with tars-<io>), io one of uring,
+                epoll-et, epoll-lt (default: raw and tars on each io, interleaved within each cell)
   --client-io   client IO driver (default epoll-lt)
   --server-cpus pin each server with `taskset -c LIST` (pin the runner itself with taskset too)
   --json        print the runs as a JSON array instead of the markdown table";

@@ -1,5 +1,5 @@
-//! `tars-echo-server`: the TARS echo servant on our server, or (`--raw`) the raw
-//! length-prefixed echo server on the same runtime. Prints `LISTENING <port>` on stdout when
+//! `tars-echo-server`: the TARS echo servant on our server (`--stats`: counting every call in
+//! per-shard stat tables), or (`--raw`) the raw length-prefixed echo server on the same runtime. Prints `LISTENING <port>` on stdout when
 //! ready, then `IO <driver actually used>`; runs until stdin reaches end of file (or SIGTERM), unless `--forever`.
 
 use std::io::{Read, Write};
@@ -11,13 +11,16 @@ use tars_core_net::rt::IoMode;
 
 const USAGE: &str = "\
 usage: tars-echo-server [--io uring|epoll-et|epoll-lt] [--shards N] [--host H] [--port P]
-                        [--servant NAME] [--func NAME] [--raw] [--forever]
+                        [--servant NAME] [--func NAME] [--stats] [--raw] [--forever]
   --io       IO driver (default uring; falls back to epoll-et where io_uring is unavailable)
   --shards   shard threads (default 1; 0 = one per core)
   --host     listen address (default 127.0.0.1)
   --port     listen port (default 0 = a free port, printed as `LISTENING <port>`)
   --servant  servant name (default TarsBench.EchoServer.EchoObj)
   --func     echo function `int f(string sIn, out string sOut)` (default echo)
+  --stats    count every served call in per-shard stat tables, handed each second to a
+             thread that merges them as an application's duty thread does (not sent anywhere;
+             the totals go to stderr at exit)
   --raw      raw echo of length-prefixed frames (4-byte big-endian length counting itself)
   --forever  ignore stdin (by default the server stops when stdin closes)";
 
@@ -29,7 +32,7 @@ fn main() {
 }
 
 fn run() -> Result<()> {
-    let mut args = Args::parse(std::env::args().skip(1), &["raw", "forever", "help"])?;
+    let mut args = Args::parse(std::env::args().skip(1), &["raw", "stats", "forever", "help"])?;
     if args.flag("help") {
         println!("{USAGE}");
         return Ok(());
@@ -42,11 +45,15 @@ fn run() -> Result<()> {
         port: args.get_or("port", 0)?,
         servant: args.get_or("servant", d.servant)?,
         func: args.get_or("func", d.func)?,
+        stats: args.flag("stats"),
     };
     let raw = args.flag("raw");
     let forever = args.flag("forever");
     args.finish()?;
 
+    if raw && opts.stats {
+        anyhow::bail!("--stats is for the TARS server, not --raw");
+    }
     if raw {
         let server = RawServer::start(&opts)?;
         announce(server.addr().port(), server.io(), &format!("raw echo, io {}, {} shard(s)", server.io(), opts.shards));
@@ -62,7 +69,13 @@ fn run() -> Result<()> {
         announce(
             addr.port(),
             io,
-            &format!("TARS echo {}.{}, io {io}, {} shard(s)", opts.servant, opts.func, opts.shards),
+            &format!(
+                "TARS echo {}.{}, io {io}, {} shard(s){}",
+                opts.servant,
+                opts.func,
+                opts.shards,
+                if opts.stats { ", call statistics on" } else { "" }
+            ),
         );
         if !forever {
             let stopper = handle.stopper();
@@ -71,7 +84,9 @@ fn run() -> Result<()> {
                 stopper.stop();
             });
         }
-        handle.wait()?;
+        if let Some((calls, dropped)) = handle.wait()? {
+            eprintln!("tars-echo-server: call statistics counted {calls} call(s), {dropped} row(s) dropped");
+        }
     }
     Ok(())
 }

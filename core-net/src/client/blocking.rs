@@ -21,9 +21,9 @@ use std::thread::JoinHandle;
 
 use super::communicator::{ClientError, Communicator};
 use super::config::ClientConfig;
-use crate::packet::RequestPacket;
-use crate::rpc::{CallError, Reply, Transport};
 use crate::rt::{self, sync::channel, IoMode, RtError};
+use tars_proto::packet::RequestPacket;
+use tars_proto::rpc::{CallError, Reply, Transport};
 
 type Job = Box<dyn FnOnce(Rc<Communicator>) -> Pin<Box<dyn Future<Output = ()>>> + Send>;
 
@@ -44,6 +44,16 @@ impl BlockingClient {
     /// Starts the client thread on driver `io` (uring falls back to epoll-et where it is
     /// unavailable, with a log line).
     pub fn start(config: ClientConfig, io: IoMode) -> Result<BlockingClient, ClientError> {
+        BlockingClient::start_with(config, None, io)
+    }
+
+    /// Like [`BlockingClient::start`], with the calls' statistics sent to `stats` (an
+    /// application's call-statistics duty).
+    pub fn start_with(
+        config: ClientConfig,
+        stats: Option<crate::app::stat::StatSink>,
+        io: IoMode,
+    ) -> Result<BlockingClient, ClientError> {
         let io = io.resolve();
         let (jobs, rx) = channel::unbounded::<Job>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
@@ -51,7 +61,10 @@ impl BlockingClient {
             .name("tars-client".into())
             .spawn(move || {
                 rt::block_on(io, async move {
-                    let comm = Communicator::new(config);
+                    let comm = match stats {
+                        Some(sink) => Communicator::with_stats(config, sink),
+                        None => Communicator::new(config),
+                    };
                     let _ = ready_tx.send(());
                     while let Ok(job) = rx.recv().await {
                         rt::spawn(job(comm.clone())).detach();
@@ -108,6 +121,17 @@ impl BlockingClient {
         });
         self.jobs.send_blocking(job).ok()?;
         rx.recv().ok()
+    }
+
+    /// Runs `f(communicator)` on the client thread without waiting for it; `false` when the
+    /// client thread has stopped.
+    pub fn spawn<F, Fut>(&self, f: F) -> bool
+    where
+        F: FnOnce(Rc<Communicator>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let job: Job = Box::new(move |comm| Box::pin(f(comm)));
+        self.jobs.try_send(job).is_ok()
     }
 
     /// Calls `object` (an object string, as [`Communicator::proxy`] takes) with `request`

@@ -7,14 +7,15 @@ use std::fmt;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
-use super::balance::EndpointSet;
 use super::config::ClientConfig;
 use super::conn::{Conn, Outcome};
 use super::locator;
-use crate::endpoint::{Endpoint, EndpointError, ObjectRef, Transport as Proto};
-use crate::packet::RequestPacket;
-use crate::rpc::{CallError, Reply, Transport};
+use crate::app::stat::{self, ShardStats, StatSink};
 use crate::rt::{self, sync::Notify};
+use tars_proto::balance::EndpointSet;
+use tars_proto::endpoint::{Endpoint, EndpointError, ObjectRef, Transport as Proto};
+use tars_proto::packet::RequestPacket;
+use tars_proto::rpc::{CallError, Reply, Transport};
 
 /// A proxy could not be made for an object string.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,6 +53,10 @@ pub struct Communicator {
     objects: RefCell<HashMap<String, Rc<ObjectState>>>,
     /// Connections by `#` suffix (`None` for plain object strings).
     pools: RefCell<HashMap<Option<String>, Rc<Pool>>>,
+    /// This thread's client-side call statistics, when the application reports them.
+    stats: Option<ShardStats>,
+    /// The hand-off tick of `stats` has been spawned.
+    stats_tick: Cell<bool>,
 }
 
 impl fmt::Debug for Communicator {
@@ -84,6 +89,8 @@ impl Pool {
 struct ObjectState {
     /// The servant name (`App.Server.Obj`).
     name: String,
+    /// The callee in call statistics (`App.Server`).
+    slave: Rc<str>,
     /// The canonical object string.
     key: String,
     /// The `#` suffix as a hash code.
@@ -116,11 +123,24 @@ struct Resolver {
 impl Communicator {
     /// A communicator for `config`, on this shard.
     pub fn new(config: ClientConfig) -> Rc<Communicator> {
+        Communicator::build(config, None)
+    }
+
+    /// A communicator whose twoway calls are counted for the application's call-statistics
+    /// duty (`StatF.reportMicMsg` with `bFromClient` true): one row per callee, function,
+    /// endpoint and return code, handed to `sink` every second.
+    pub fn with_stats(config: ClientConfig, sink: StatSink) -> Rc<Communicator> {
+        Communicator::build(config, Some(ShardStats::new(sink)))
+    }
+
+    fn build(config: ClientConfig, stats: Option<ShardStats>) -> Rc<Communicator> {
         Rc::new_cyclic(|this| Communicator {
             config,
             this: this.clone(),
             objects: RefCell::new(HashMap::new()),
             pools: RefCell::new(HashMap::new()),
+            stats,
+            stats_tick: Cell::new(false),
         })
     }
 
@@ -149,6 +169,36 @@ impl Communicator {
             .sum()
     }
 
+    /// Waits until every queued request has been written (oneway ones included), at most
+    /// `limit`; `false` if some are still waiting. For a graceful stop: dropping the
+    /// communicator drops what its connections have not written.
+    pub async fn flush(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            let unsent: usize = self
+                .pools
+                .borrow()
+                .values()
+                .map(|p| {
+                    p.conns
+                        .borrow()
+                        .values()
+                        .flat_map(|m| m.values())
+                        .filter(|c| c.is_up())
+                        .map(|c| c.unsent())
+                        .sum::<usize>()
+                })
+                .sum();
+            if unsent == 0 {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            rt::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     fn object_state(&self, r: &ObjectRef) -> Result<Rc<ObjectState>, ClientError> {
         let key = r.to_string();
         if let Some(o) = self.objects.borrow().get(&key) {
@@ -168,6 +218,7 @@ impl Communicator {
         };
         let pool = self.pools.borrow_mut().entry(r.hash.clone()).or_default().clone();
         let obj = Rc::new(ObjectState {
+            slave: stat::slave_key(&r.name, None),
             name: r.name.clone(),
             key: key.clone(),
             default_hash: r.hash.as_deref().map(hash_code),
@@ -198,7 +249,48 @@ impl Communicator {
         if req.s_servant_name.is_empty() {
             req.s_servant_name = obj.name.clone();
         }
-        rt::timeout(limit, self.invoke_within(obj, hash, req)).await.unwrap_or(Err(CallError::Timeout))
+        let Some(stats) = self.stats.as_ref().filter(|_| req.c_packet_type != tars_proto::packet::packet_type::ONEWAY)
+        else {
+            return rt::timeout(limit, self.invoke_within(obj, hash, req, &Cell::new(None)))
+                .await
+                .unwrap_or(Err(CallError::Timeout));
+        };
+        let started = Instant::now();
+        let func = req.s_func_name.clone();
+        let picked = Cell::new(None);
+        let result =
+            rt::timeout(limit, self.invoke_within(obj, hash, req, &picked)).await.unwrap_or(Err(CallError::Timeout));
+        // A call that reached no endpoint has no row, as in TarsCpp (no AdapterProxy saw it).
+        if let Some(conn) = picked.take() {
+            let (outcome, ret) = match &result {
+                Ok(reply) => (stat::Outcome::of_ret(reply.ret), reply.ret),
+                Err(CallError::Timeout) => (stat::Outcome::Timeout, tars_proto::packet::ret::INVOKE_TIMEOUT),
+                Err(CallError::Send(_)) => (stat::Outcome::Exception, tars_proto::packet::ret::SEND_REQUEST_ERR),
+                Err(_) => (stat::Outcome::Exception, tars_proto::packet::ret::PROXY_CONNECT_ERR),
+            };
+            let ep = conn.endpoint();
+            stats.called(&obj.slave, &func, conn.host(), ep.port, outcome, ret, started.elapsed());
+            self.start_stats_tick();
+        }
+        result
+    }
+
+    /// Hands this thread's rows over every second even when no call comes to do it.
+    fn start_stats_tick(&self) {
+        if self.stats_tick.replace(true) {
+            return;
+        }
+        let this = self.this.clone();
+        rt::spawn(async move {
+            loop {
+                rt::sleep(stat::HAND_OFF_EVERY).await;
+                let Some(comm) = this.upgrade() else { return };
+                if let Some(s) = &comm.stats {
+                    s.hand_off();
+                }
+            }
+        })
+        .detach();
     }
 
     async fn invoke_within(
@@ -206,6 +298,7 @@ impl Communicator {
         obj: &Rc<ObjectState>,
         hash: Option<u64>,
         mut req: RequestPacket,
+        picked: &Cell<Option<Rc<Conn>>>,
     ) -> Result<Reply, CallError> {
         self.wait_resolved(obj).await?;
         let attempts = obj.set.borrow().len().max(1);
@@ -213,6 +306,7 @@ impl Communicator {
         for _ in 0..attempts {
             let now = Instant::now();
             let conn = pick(obj, hash, now)?;
+            picked.set(Some(conn.clone()));
             let Some(waiter) = conn.enqueue(&mut req, now)? else {
                 return Ok(Reply { version: req.i_version, request_id: req.i_request_id, ..Reply::default() });
             };
@@ -279,16 +373,15 @@ impl Communicator {
         let loc = self.config.locator.as_ref().ok_or("no locator configured")?;
         let loc = self.object_state(loc).map_err(|e| e.to_string())?;
         let set = self.config.set_division.as_ref().filter(|_| self.config.enable_set);
-        let req = locator::query_request(&loc.name, id, set);
-        let reply = self.invoke(&loc, None, None, req).await.map_err(|e| format!("{}: {e}", loc.key))?;
-        let answer = locator::parse_reply(&reply, set.is_some())?;
+        let via = LocatorTransport { comm: self, obj: &loc };
+        let answer = locator::query(via, &loc.name, id, set).await.map_err(|e| format!("{}: {e}", loc.key))?;
         if answer.ret != 0 {
             return Err(format!("locator answered {} for {id}", answer.ret));
         }
         let convert = |list: Vec<locator::EndpointF>| {
             list.iter()
                 .filter_map(|f| {
-                    let e = f.to_endpoint();
+                    let e = locator::to_endpoint(f);
                     if e.is_none() {
                         tracing::warn!(object = %id, endpoint = ?f, "locator endpoint ignored");
                     }
@@ -297,6 +390,19 @@ impl Communicator {
                 .collect::<Vec<_>>()
         };
         Ok((convert(answer.active), convert(answer.inactive)))
+    }
+}
+
+/// The locator object as a transport for the generated `QueryF` proxy; borrowed for one
+/// query, so it needs no handle to the communicator of its own.
+struct LocatorTransport<'a> {
+    comm: &'a Communicator,
+    obj: &'a Rc<ObjectState>,
+}
+
+impl Transport for LocatorTransport<'_> {
+    async fn invoke(&self, request: RequestPacket) -> Result<Reply, CallError> {
+        self.comm.invoke(self.obj, None, None, request).await
     }
 }
 
@@ -360,7 +466,7 @@ fn hash_code(suffix: &str) -> u64 {
 }
 
 /// A handle to one object through a [`Communicator`]: cheap to clone, and a
-/// [`Transport`](crate::rpc::Transport), so generated proxies run over it:
+/// [`Transport`](tars_proto::rpc::Transport), so generated proxies run over it:
 ///
 /// ```text
 /// let echo = EchoProxy::new(comm.proxy("App.S.EchoObj")?, "App.S.EchoObj");

@@ -33,8 +33,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::config::Config;
-use crate::endpoint::{EndpointError, ObjectRef};
+use tars_proto::config::Config;
+use tars_proto::endpoint::{EndpointError, ObjectRef};
 
 /// The config domain holding the client keys.
 pub const CLIENT_PATH: &str = "/tars/application/client";

@@ -35,13 +35,13 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::codec::{Struct, Writer};
-use crate::endpoint::Endpoint;
-use crate::frame::{FrameDecoder, MAX_FRAME_LIMIT};
-use crate::packet::RequestPacket;
-use crate::rpc::{CallError, Reply};
 use crate::rt::sync::{oneshot, Notify, Receiver, Sender};
 use crate::rt::{self, net::TcpStream};
+use tars_proto::codec::{Struct, Writer};
+use tars_proto::endpoint::Endpoint;
+use tars_proto::frame::{FrameDecoder, MAX_FRAME_LIMIT};
+use tars_proto::packet::RequestPacket;
+use tars_proto::rpc::{CallError, Reply};
 
 /// Most bytes of requests one connection queues before refusing calls with `CallError::Send`.
 pub const MAX_UNSENT: usize = 16 * 1024 * 1024;
@@ -210,6 +210,8 @@ impl Shared {
 pub(crate) struct Conn {
     shared: Rc<Shared>,
     task: RefCell<Option<rt::Task<()>>>,
+    /// The endpoint's host, shared by the call-statistics rows of this connection.
+    host: Rc<str>,
 }
 
 impl fmt::Debug for Conn {
@@ -231,6 +233,7 @@ impl Conn {
             pending: HashMap::new(),
         };
         Conn {
+            host: endpoint.host.as_str().into(),
             shared: Rc::new(Shared { endpoint, inner: RefCell::new(inner), notify: Notify::new() }),
             task: RefCell::new(None),
         }
@@ -241,10 +244,20 @@ impl Conn {
         &self.shared.endpoint
     }
 
+    /// The endpoint's host.
+    pub(crate) fn host(&self) -> &Rc<str> {
+        &self.host
+    }
+
     /// When the connection is down (a recent failure, waiting out its backoff), the instant it
     /// may be tried again.
     pub(crate) fn down_until(&self, now: Instant) -> Option<Instant> {
         self.shared.inner.borrow().down.as_ref().map(|d| d.retry_at).filter(|&t| t > now)
+    }
+
+    /// Bytes of requests not yet written.
+    pub(crate) fn unsent(&self) -> usize {
+        self.shared.inner.borrow().out.len()
     }
 
     /// Whether a socket is open.
@@ -439,8 +452,11 @@ impl Active {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<End> {
         let mut turns = 0;
         loop {
-            // Consume the notification before looking at the output, so none is missed.
-            let _ = self.shared.notify.poll_notified(cx);
+            // Consume the notification and leave our waker registered before looking at the
+            // output, so a request queued after this point wakes us again. (A single poll that
+            // returns Ready registers nothing: a request queued on a quiet connection after a
+            // oneway call would then wait for the next IO event.)
+            while self.shared.notify.poll_notified(cx).is_ready() {}
             let read = match self.stream.poll_read_buf(cx, &mut self.input, READ_MAX) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(End::Eof),
                 Poll::Ready(Ok(_)) => {
@@ -510,7 +526,7 @@ impl Active {
         if reply.request_id == 0 {
             tracing::debug!(
                 endpoint = %self.shared.endpoint,
-                func = reply.status.get(crate::packet::status_key::TARS_FUNC).map(String::as_str).unwrap_or(""),
+                func = reply.status.get(tars_proto::packet::status_key::TARS_FUNC).map(String::as_str).unwrap_or(""),
                 desc = %reply.desc,
                 "server push (request id 0) ignored"
             );
@@ -563,6 +579,6 @@ mod tests {
         let req = RequestPacket { i_version: 1, i_request_id: 9, s_func_name: "f".into(), ..Default::default() };
         let mut out = BytesMut::from(&b"xy"[..]);
         encode_into(&mut out, &req);
-        assert_eq!(&out[2..], &crate::frame::encode_frame(&req)[..]);
+        assert_eq!(&out[2..], &tars_proto::frame::encode_frame(&req)[..]);
     }
 }

@@ -7,7 +7,7 @@
 //!   [`Communicator::proxy`] turns an object string into an [`ObjectProxy`], caching the
 //!   object's state by its canonical string, so proxies of one object share endpoints and
 //!   connections.
-//! - [`ObjectProxy`]: cheap to clone; implements [`rpc::Transport`](crate::rpc::Transport), so a
+//! - [`ObjectProxy`]: cheap to clone; implements [`rpc::Transport`](tars_proto::rpc::Transport), so a
 //!   generated `XxxProxy::new(object_proxy, "App.S.Obj")` calls through it. Per-handle options:
 //!   [`ObjectProxy::with_hash`], [`ObjectProxy::with_timeout`].
 //! - [`balance::EndpointSet`] (sans-IO): which endpoint takes the next call (round robin,
@@ -36,7 +36,7 @@
 //!   deadline is also sent as `iTimeout`. It covers everything: waiting for the locator's first
 //!   answer, connecting, and the reply. On expiry the call gets `CallError::Timeout` and its id
 //!   is unregistered; the connection carries on.
-//! - **Oneway** requests (`cPacketType` 1) resolve, with an empty [`Reply`](crate::rpc::Reply),
+//! - **Oneway** requests (`cPacketType` 1) resolve, with an empty [`Reply`](tars_proto::rpc::Reply),
 //!   as soon as they are queued (so one queued on a connection that then fails is lost, as in
 //!   TarsCpp).
 //! - **Reconnect.** Connections open lazily on first use. When a connect fails or a
@@ -57,7 +57,7 @@
 //!   its FNV-1a hash), so its calls stick to one endpoint.
 //! - Only TCP endpoints are used; UDP and SSL endpoints are ignored with a warning.
 
-pub mod balance;
+pub use tars_proto::balance;
 mod blocking;
 mod communicator;
 pub mod config;

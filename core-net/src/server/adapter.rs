@@ -59,8 +59,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::allow::{AllowList, AllowListError};
-use crate::config::Config;
-use crate::endpoint::{Endpoint, EndpointError};
+use tars_proto::config::{Config, ConfigError};
+use tars_proto::endpoint::{Endpoint, EndpointError};
 
 /// The config domain holding the server keys; adapters are its sub-domains.
 pub const SERVER_PATH: &str = "/tars/application/server";
@@ -337,6 +337,144 @@ impl ServerConfig {
     }
 }
 
+impl AdapterConfig {
+    /// Adapter `name` (by convention `<servant>Adapter`) serving `servant` on `endpoint`,
+    /// with TarsCpp's defaults for everything else.
+    pub fn new(name: impl Into<String>, endpoint: Endpoint, servant: impl Into<String>) -> AdapterConfig {
+        AdapterConfig {
+            name: name.into(),
+            idle_timeout: idle_timeout(&endpoint),
+            endpoint,
+            servant: servant.into(),
+            threads: DEFAULT_THREADS,
+            max_conns: DEFAULT_MAX_CONNS,
+            queue_cap: DEFAULT_QUEUE_CAP,
+            queue_timeout: DEFAULT_QUEUE_TIMEOUT,
+            allow: AllowList::default(),
+            protocol: "tars".to_owned(),
+            io: None,
+            shards: None,
+        }
+    }
+
+    /// The adapter for `servant` with the conventional name `<servant>Adapter`.
+    pub fn for_servant(servant: &str, endpoint: Endpoint) -> AdapterConfig {
+        AdapterConfig::new(format!("{servant}Adapter"), endpoint, servant)
+    }
+
+    /// Writes this adapter's domain under `<tars><application><server>`.
+    fn write_to(&self, config: &mut Config) -> Result<(), ConfigError> {
+        let path = format!("{SERVER_PATH}/{}", self.name);
+        config.insert_domain(&path)?;
+        let set = |config: &mut Config, key: &str, value: &str| config.set(&format!("{path}<{key}>"), value);
+        set(config, "endpoint", &self.endpoint.to_string())?;
+        set(config, "servant", &self.servant)?;
+        set(config, "threads", &self.threads.to_string())?;
+        set(config, "maxconns", &self.max_conns.to_string())?;
+        set(config, "queuecap", &self.queue_cap.to_string())?;
+        set(config, "queuetimeout", &self.queue_timeout.as_millis().to_string())?;
+        set(config, "protocol", &self.protocol)?;
+        let list = |l: &[crate::server::allow::IpPattern]| l.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(";");
+        if self.allow != AllowList::default() {
+            set(config, "allow", &list(&self.allow.allow))?;
+            set(config, "deny", &list(&self.allow.deny))?;
+            set(config, "order", &self.allow.order.to_string())?;
+        }
+        if let Some(io) = &self.io {
+            set(config, "io", io)?;
+        }
+        if let Some(n) = self.shards {
+            set(config, "shards", &n.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+impl ServerConfig {
+    /// Server `app.server` with no adapters, no framework objects and TarsCpp's defaults.
+    pub fn new(app: impl Into<String>, server: impl Into<String>) -> ServerConfig {
+        ServerConfig {
+            app: app.into(),
+            server: server.into(),
+            node_name: None,
+            local_ip: None,
+            base_path: None,
+            data_path: None,
+            log_path: None,
+            log_level: None,
+            node: None,
+            log: None,
+            config: None,
+            notify: None,
+            deactivating_timeout: DEFAULT_DEACTIVATING_TIMEOUT,
+            activating_timeout: DEFAULT_ACTIVATING_TIMEOUT,
+            shards: 0,
+            io: DEFAULT_IO.to_owned(),
+            adapters: Vec::new(),
+            admin: None,
+        }
+    }
+
+    /// Adds `adapter`.
+    pub fn with_adapter(mut self, adapter: AdapterConfig) -> Self {
+        self.adapters.push(adapter);
+        self
+    }
+
+    /// Serves `AdminObj` on `local`, as the `local` key does.
+    pub fn with_local(mut self, local: Endpoint) -> Self {
+        let mut admin = AdapterConfig::new(ADMIN_ADAPTER, local, ADMIN_SERVANT);
+        admin.threads = 1;
+        self.admin = Some(admin);
+        self
+    }
+
+    /// Writes `<tars><application><server>` (keys and adapter domains) into `config`, so a
+    /// server built in code reads back as the same [`ServerConfig`] and services find the
+    /// same keys a config file would give them.
+    pub fn write_to(&self, config: &mut Config) -> Result<(), ConfigError> {
+        config.insert_domain(SERVER_PATH)?;
+        let mut set = |key: &str, value: &str| config.set(&format!("{SERVER_PATH}<{key}>"), value);
+        set("app", &self.app)?;
+        set("server", &self.server)?;
+        let optional = [
+            ("nodename", &self.node_name),
+            ("localip", &self.local_ip),
+            ("basepath", &self.base_path),
+            ("datapath", &self.data_path),
+            ("logpath", &self.log_path),
+            ("logLevel", &self.log_level),
+            ("node", &self.node),
+            ("log", &self.log),
+            ("config", &self.config),
+            ("notify", &self.notify),
+        ];
+        for (key, value) in optional {
+            if let Some(v) = value {
+                set(key, v)?;
+            }
+        }
+        set("deactivating-timeout", &self.deactivating_timeout.as_millis().to_string())?;
+        set("activating-timeout", &self.activating_timeout.as_millis().to_string())?;
+        set("shards", &self.shards.to_string())?;
+        set("io", &self.io)?;
+        if let Some(admin) = &self.admin {
+            set("local", &admin.endpoint.to_string())?;
+        }
+        for a in &self.adapters {
+            a.write_to(config)?;
+        }
+        Ok(())
+    }
+
+    /// A config holding just this server (see [`ServerConfig::write_to`]).
+    pub fn to_config(&self) -> Result<Config, ConfigError> {
+        let mut config = Config::new();
+        self.write_to(&mut config)?;
+        Ok(config)
+    }
+}
+
 fn non_empty(v: Option<&str>) -> Option<&str> {
     v.filter(|s| !s.is_empty())
 }
@@ -438,7 +576,7 @@ fn idle_timeout(ep: &Endpoint) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::endpoint::Transport;
+    use tars_proto::endpoint::Transport;
 
     const FULL: &str = "
 <tars>
@@ -736,5 +874,22 @@ servant=AdminObj
         )
         .expect("must be present and valid");
         assert_eq!(s.admin.expect("must be present and valid").endpoint.host, "10.1.2.3");
+    }
+
+    #[test]
+    fn typed_configs_read_back_the_same() {
+        let ep = |p: u16| Endpoint::parse(&format!("tcp -h 127.0.0.1 -p {p} -t 60000")).expect("valid");
+        let mut a = AdapterConfig::for_servant("A.S.EchoObj", ep(10001));
+        a.max_conns = 7;
+        a.io = Some("epoll-lt".into());
+        a.shards = Some(2);
+        a.allow = AllowList::parse("127.0.0.1;10.0.0.0/8", "", "deny,allow").expect("valid");
+        let mut c = ServerConfig::new("A", "S").with_local(ep(10000)).with_adapter(a);
+        c.data_path = Some("/tmp/d".into());
+        c.node = Some("tars.tarsnode.ServerObj@tcp -h 127.0.0.1 -p 19386".into());
+        let text = c.to_config().expect("writes").to_text().expect("renders");
+        let back = ServerConfig::from_config(&Config::parse(&text).expect("parses")).expect("valid");
+        assert_eq!(back, c, "{text}");
+        assert_eq!(back.adapters[0].name, "A.S.EchoObjAdapter");
     }
 }

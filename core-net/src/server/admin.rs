@@ -16,22 +16,20 @@
 //! Services add their own with `ServerBuilder::admin_command`. An unknown command gets an
 //! empty answer, as TarsCpp's.
 //!
-//! The servant is written by hand, not generated, because `AdminF.tars` lives in
-//! `tars-protocol`, which depends on this crate.
+//! The servant implements the `AdminF` trait generated from `AdminF.tars` by `tars-protocol`.
 
 use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::Bytes;
+use tars_proto::rpc::{Current, ServantError};
+use tars_protocol::tars::AdminF;
+pub(crate) use tars_protocol::tars::AdminFServant;
 
-use super::{DispatchFuture, ServerShared};
-use crate::rpc::{Current, ParamReader, ParamWriter, ServantError};
-use crate::server::dispatch::Dispatch;
+use super::ServerShared;
 
 /// A registered admin command: gets the text after the command name, returns the answer.
 pub type CommandFn = Arc<dyn Fn(&str) -> String + Send + Sync>;
@@ -62,64 +60,30 @@ impl AdminServant {
     }
 }
 
-impl Dispatch for AdminServant {
-    fn dispatch(self: Rc<Self>, current: Current, body: Bytes) -> DispatchFuture {
-        if current.func == "notify" {
-            if let Some(f) = self.async_command(&current, &body) {
-                return Box::pin(async move {
-                    let result = match f {
-                        Ok((f, params)) => {
-                            let answer = f(params).await;
-                            let mut w = ParamWriter::new(current.version);
-                            w.write_ret(&answer);
-                            Ok(w.finish())
-                        }
-                        Err(e) => Err(e),
-                    };
-                    (current, result)
-                });
-            }
-        }
-        let result = self.call(&current, &body);
-        Box::pin(async move { (current, result) })
+impl AdminF for AdminServant {
+    async fn shutdown(&self, _current: &mut Current) -> Result<(), ServantError> {
+        tracing::info!("shutdown requested through AdminObj");
+        self.shared.stop();
+        Ok(())
     }
-}
 
-impl AdminServant {
-    /// The async command a `notify` call names, with its parameters; `None` when the command
-    /// is not an async one (the sync path answers it, including decode errors).
-    #[allow(clippy::type_complexity)]
-    fn async_command(&self, current: &Current, body: &Bytes) -> Option<Result<(AsyncCommandFn, String), ServantError>> {
-        let mut p = ParamReader::new(current.version, body).ok()?;
-        let command: String = p.read(1, "command").ok()?;
+    async fn notify(&self, _current: &mut Current, command: String) -> Result<String, ServantError> {
         let (name, params) = split_command(&command);
-        self.shared.commands.iter().find_map(|(n, c)| match c {
-            Command::Async(f) if n == name => {
-                tracing::info!(command = %name, "admin command");
-                Some(Ok((f.clone(), params.to_owned())))
-            }
+        let asynchronous = self.shared.commands.iter().find_map(|(n, c)| match c {
+            Command::Async(f) if n == name => Some(f.clone()),
             _ => None,
+        });
+        Ok(match asynchronous {
+            Some(f) => {
+                tracing::info!(command = %name, "admin command");
+                f(params.to_owned()).await
+            }
+            None => run_command(&self.shared, &command),
         })
     }
 
-    fn call(&self, current: &Current, body: &Bytes) -> Result<Bytes, ServantError> {
-        let mut w = ParamWriter::new(current.version);
-        match current.func.as_str() {
-            "shutdown" => {
-                tracing::info!("shutdown requested through AdminObj");
-                self.shared.stop();
-            }
-            "notify" => {
-                let mut p = ParamReader::new(current.version, body).map_err(|e| ServantError::decode(&e))?;
-                let command: String =
-                    p.read(1, "command").map_err(|e| ServantError::decode(&e.at("AdminF.notify", "command")))?;
-                let answer = run_command(&self.shared, &command);
-                w.write_ret(&answer);
-            }
-            "getPid" => w.write_ret(&i64::from(std::process::id())),
-            other => return Err(ServantError::no_func(other)),
-        }
-        Ok(w.finish())
+    async fn get_pid(&self, _current: &mut Current) -> Result<i64, ServantError> {
+        Ok(i64::from(std::process::id()))
     }
 }
 

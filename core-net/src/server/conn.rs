@@ -23,11 +23,11 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures_lite::FutureExt;
 
 use super::shard::{AdapterRt, ShardServer};
-use crate::codec::Struct;
-use crate::frame::FrameDecoder;
-use crate::packet::{packet_type, ret, RequestPacket, PING_FUNC};
-use crate::rpc::{reply_frame, reply_into, Current, ServantError};
 use crate::rt::{self, net::TcpStream, sync::Notify};
+use tars_proto::codec::Struct;
+use tars_proto::frame::FrameDecoder;
+use tars_proto::packet::{packet_type, ret, RequestPacket, PING_FUNC};
+use tars_proto::rpc::{reply_frame, reply_into, Current, ServantError};
 
 /// Replies queued beyond this stop us reading more requests from the connection.
 const HIGH_WATER: usize = 4 * 1024 * 1024;
@@ -263,13 +263,14 @@ impl Conn {
         let (current, body) = Current::from_packet(req, Some(self.peer));
         if current.func == PING_FUNC {
             // An empty result in the request's own encoding: TUP clients decode even this one.
-            let empty = crate::rpc::ParamWriter::new(current.version).finish();
-            self.reply(&current, Ok(empty));
+            // Not counted in the call statistics: it is the framework's probe, not a call.
+            let empty = tars_proto::rpc::ParamWriter::new(current.version).finish();
+            reply_into(&mut self.out, &current, Ok(empty));
             return Ok(());
         }
         if current.servant != self.adapter.config.servant {
             let e = ServantError::new(ret::NO_SERVANT, format!("no servant '{}' on this adapter", current.servant));
-            self.reply(&current, Err(e));
+            self.reply(&current, Err(e), received);
             return Ok(());
         }
         let waited = Instant::now().duration_since(received);
@@ -277,33 +278,38 @@ impl Conn {
         if waited > self.adapter.config.queue_timeout || client_limit.is_some_and(|l| waited > l) {
             let e =
                 ServantError::new(ret::QUEUE_TIMEOUT, format!("request waited {} ms in the queue", waited.as_millis()));
-            self.reply(&current, Err(e));
+            self.reply(&current, Err(e), received);
             return Ok(());
         }
         let cap = self.adapter.config.queue_cap;
         if cap > 0 && self.adapter.inflight.get() >= cap {
-            self.reply(&current, Err(ServantError::new(ret::OVERLOAD, "server queue is full")));
+            self.reply(&current, Err(ServantError::new(ret::OVERLOAD, "server queue is full")), received);
             return Ok(());
         }
         let oneway = current.packet_type == packet_type::ONEWAY;
-        let envelope = Envelope::of(&current);
+        let envelope = Envelope::of(&current, self.shard.stats.is_some() && !oneway);
         let mut fut = AssertUnwindSafe(self.adapter.servant.clone().dispatch(current, body)).catch_unwind();
         match Pin::new(&mut fut).poll(cx) {
             Poll::Ready(done) => {
-                let (current, result) = settle(done, envelope);
+                let (current, result, _) = settle(done, envelope);
                 if !oneway {
-                    self.reply(&current, result);
+                    self.reply(&current, result, received);
                 }
             }
             Poll::Pending => {
                 let shared = self.shared.clone();
                 let adapter = self.adapter.clone();
+                let shard = self.shard.clone();
+                let caller = self.peer.ip();
                 shared.inflight.set(shared.inflight.get() + 1);
                 adapter.inflight.set(adapter.inflight.get() + 1);
                 rt::spawn(async move {
-                    let (current, result) = settle(fut.await, envelope);
+                    let (current, result, func) = settle(fut.await, envelope);
                     shared.inflight.set(shared.inflight.get() - 1);
                     adapter.inflight.set(adapter.inflight.get() - 1);
+                    if let (Some(stats), Some(func)) = (&shard.stats, func) {
+                        stats.served(caller, &func, result_code(&result), received.elapsed());
+                    }
                     if let Some(frame) = reply_frame(&current, result) {
                         shared.replies.borrow_mut().push(frame);
                     }
@@ -315,9 +321,19 @@ impl Conn {
         Ok(())
     }
 
-    fn reply(&mut self, current: &Current, result: Result<Bytes, ServantError>) {
+    /// Answers a twoway call that arrived at `received`, counting it in the shard's call
+    /// statistics.
+    fn reply(&mut self, current: &Current, result: Result<Bytes, ServantError>, received: Instant) {
+        if let Some(stats) = &self.shard.stats {
+            stats.served(self.peer.ip(), &current.func, result_code(&result), received.elapsed());
+        }
         reply_into(&mut self.out, current, result);
     }
+}
+
+/// The `iRet` a reply carries.
+fn result_code(result: &Result<Bytes, ServantError>) -> i32 {
+    result.as_ref().map_or_else(|e| e.code, |_| ret::SUCCESS)
 }
 
 type Settled = (Current, Result<Bytes, ServantError>);
@@ -331,22 +347,35 @@ struct Envelope {
     request_id: i32,
     /// TUP replies repeat servant and function; other versions do not need them.
     names: Option<(String, String)>,
+    /// The function, for the call statistics of a call answered later.
+    stat_func: Option<String>,
 }
 
 impl Envelope {
-    fn of(c: &Current) -> Envelope {
+    fn of(c: &Current, counted: bool) -> Envelope {
         Envelope {
             version: c.version,
             packet_type: c.packet_type,
             message_type: c.message_type,
             request_id: c.request_id,
-            names: (c.version == crate::packet::version::TUP).then(|| (c.servant.clone(), c.func.clone())),
+            names: (c.version == tars_proto::packet::version::TUP).then(|| (c.servant.clone(), c.func.clone())),
+            stat_func: counted.then(|| c.func.clone()),
         }
     }
 }
 
-/// A servant that panicked answers −99 instead of taking the shard down.
-fn settle(done: Result<Settled, Box<dyn std::any::Any + Send>>, envelope: Envelope) -> Settled {
+/// The call's outcome and the function it counts under. A servant that panicked answers
+/// −99 instead of taking the shard down.
+fn settle(
+    done: Result<Settled, Box<dyn std::any::Any + Send>>,
+    envelope: Envelope,
+) -> (Current, Result<Bytes, ServantError>, Option<String>) {
+    let func = envelope.stat_func.clone();
+    let (current, result) = settle_panic(done, envelope);
+    (current, result, func)
+}
+
+fn settle_panic(done: Result<Settled, Box<dyn std::any::Any + Send>>, envelope: Envelope) -> Settled {
     match done {
         Ok(d) => d,
         Err(panic) => {

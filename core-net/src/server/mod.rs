@@ -18,7 +18,7 @@ pub mod admin;
 pub mod allow;
 pub mod args;
 mod conn;
-mod dispatch;
+
 mod shard;
 
 use std::collections::{BTreeMap, HashMap};
@@ -28,12 +28,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-pub use dispatch::{Dispatch, DispatchFuture};
+pub use tars_proto::dispatch::{Dispatch, DispatchFuture};
 
-use crate::config::Config;
+use crate::app::stat::StatSink;
 use crate::rt::{IoMode, ShardInfo, Shards, UnknownIoMode};
 use adapter::{AdapterConfig, AdapterConfigError, ServerConfig, ADMIN_SERVANT};
-use admin::{AdminServant, LogLevelHook};
+use admin::{AdminFServant, AdminServant, LogLevelHook};
+use tars_proto::config::Config;
 
 /// Builds a servant instance on a shard.
 pub type ServantFactory = Arc<dyn Fn(ShardInfo) -> Rc<dyn Dispatch> + Send + Sync>;
@@ -51,7 +52,7 @@ pub enum ServerError {
     },
     /// The config text is malformed.
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] tars_proto::config::ConfigError),
     /// An adapter or server key is wrong.
     #[error(transparent)]
     Adapter(#[from] AdapterConfigError),
@@ -140,6 +141,9 @@ pub(crate) struct ServerShared {
     pub(crate) stop_rx: async_channel::Receiver<()>,
     pub(crate) drain_timeout: Duration,
     pub(crate) max_frame: usize,
+    /// Where each shard hands its server-side call statistics, when the application
+    /// reports them.
+    pub(crate) stat_sink: Option<StatSink>,
 }
 
 impl std::fmt::Debug for ServerShared {
@@ -151,7 +155,7 @@ impl std::fmt::Debug for ServerShared {
 impl ServerShared {
     fn make_servant(self: &Arc<Self>, name: &str, info: ShardInfo) -> Option<Rc<dyn Dispatch>> {
         if name == ADMIN_SERVANT && !self.servants.contains_key(name) {
-            return Some(Rc::new(AdminServant::new(self.clone())));
+            return Some(Rc::new(AdminFServant(AdminServant::new(self.clone()))));
         }
         self.servants.get(name).map(|f| f(info))
     }
@@ -192,6 +196,8 @@ pub struct ServerBuilder {
     shards: Option<usize>,
     log_level_hook: Option<LogLevelHook>,
     max_frame: usize,
+    stat_sink: Option<StatSink>,
+    dispatch: Option<tracing::Dispatch>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -215,8 +221,25 @@ impl ServerBuilder {
             io: None,
             shards: None,
             log_level_hook: None,
-            max_frame: crate::frame::DEFAULT_MAX_FRAME,
+            max_frame: tars_proto::frame::DEFAULT_MAX_FRAME,
+            stat_sink: None,
+            dispatch: None,
         }
+    }
+
+    /// Counts every twoway call served (the application's call-statistics duty,
+    /// `bFromClient` false): each shard keeps its own rows and hands them to `sink` every
+    /// second.
+    pub fn stats(mut self, sink: StatSink) -> Self {
+        self.stat_sink = Some(sink);
+        self
+    }
+
+    /// The `tracing` dispatcher the shard threads log through (the application's log),
+    /// instead of the process's global one.
+    pub fn tracing(mut self, dispatch: tracing::Dispatch) -> Self {
+        self.dispatch = Some(dispatch);
+        self
     }
 
     /// A server for the parsed TARS config `config`.
@@ -313,8 +336,19 @@ impl ServerBuilder {
 
     /// Binds every adapter on every shard and starts serving. Returns once all are bound.
     pub fn start(self) -> Result<ServerHandle, ServerError> {
-        let ServerBuilder { config, servants, commands, version, io, shards, log_level_hook, max_frame } = self;
-        crate::frame::FrameDecoder::with_max_frame(max_frame).map_err(|e| ServerError::Shard(e.to_string()))?;
+        let ServerBuilder {
+            config,
+            servants,
+            commands,
+            version,
+            io,
+            shards,
+            log_level_hook,
+            max_frame,
+            stat_sink,
+            dispatch,
+        } = self;
+        tars_proto::frame::FrameDecoder::with_max_frame(max_frame).map_err(|e| ServerError::Shard(e.to_string()))?;
         // Adapters that share a driver and shard count run on one set of shards.
         let mut groups: BTreeMap<(String, usize), Vec<(AdapterConfig, SocketAddr)>> = BTreeMap::new();
         let mut reservations = Vec::new();
@@ -352,6 +386,7 @@ impl ServerBuilder {
             stop_rx,
             drain_timeout,
             max_frame,
+            stat_sink,
         });
         let mut sets = Vec::new();
         for ((mode, n), adapters) in groups {
@@ -368,11 +403,15 @@ impl ServerBuilder {
                 .collect();
             let names: Vec<String> = group.iter().map(|(a, _, _)| a.name.clone()).collect();
             let shared2 = shared.clone();
+            let dispatch = dispatch.clone();
             let set = Shards::start(&name, n, mode, move |info| {
                 let ready = ready_tx.lock().ok().map(|t| t.clone());
                 let shared = shared2.clone();
                 let group = group.clone();
+                let dispatch = dispatch.clone();
                 async move {
+                    // Every task of this shard runs on this thread, so they all log there.
+                    let _log = dispatch.as_ref().map(tracing::dispatcher::set_default);
                     if let Some(ready) = ready {
                         shard::run_shard(info, shared, group, ready).await;
                     }
@@ -455,6 +494,11 @@ impl ServerHandle {
     /// Where adapter `name` listens (the real port when the config said 0).
     pub fn addr(&self, adapter: &str) -> Option<SocketAddr> {
         self.shared.bound.lock().ok().and_then(|b| b.get(adapter).copied())
+    }
+
+    /// The version `tars.viewversion` shows.
+    pub fn version(&self) -> &str {
+        &self.shared.version
     }
 
     /// Every adapter's address.

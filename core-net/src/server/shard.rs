@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use super::adapter::AdapterConfig;
 use super::conn::{Conn, ConnShared};
-use super::dispatch::Dispatch;
 use super::{AdapterStats, ConnInfo, ServerShared};
-use crate::frame::FrameDecoder;
+use crate::app::stat::{ShardStats, HAND_OFF_EVERY};
 use crate::rt::{self, net::TcpListener, ShardInfo};
+use tars_proto::dispatch::Dispatch;
+use tars_proto::frame::FrameDecoder;
 
 /// One adapter as served by one shard: its config, this shard's servant instance and the
 /// counters of this shard's share of it. Lives on one shard.
@@ -38,6 +39,8 @@ pub(super) struct ShardServer {
     pub(super) stopping: Cell<bool>,
     shared: Arc<ServerShared>,
     conns: RefCell<HashMap<u64, Rc<ConnShared>>>,
+    /// This shard's server-side call statistics, when the application reports them.
+    pub(super) stats: Option<ShardStats>,
 }
 
 impl ShardServer {
@@ -60,7 +63,9 @@ pub(super) async fn run_shard(
         stopping: Cell::new(false),
         shared: shared.clone(),
         conns: RefCell::new(HashMap::new()),
+        stats: shared.stat_sink.clone().map(ShardStats::new),
     });
+    let _tick = shard.stats.is_some().then(|| rt::spawn(hand_off_loop(Rc::downgrade(&shard))));
     let mut listeners = Vec::new();
     let mut bound = Vec::new();
     for (config, addr, stats) in adapters {
@@ -112,6 +117,20 @@ pub(super) async fn run_shard(
     let left = shard.conns.borrow().len();
     if left > 0 {
         tracing::warn!(shard = info.id, connections = left, "drain timeout; closing remaining connections");
+    }
+    if let Some(s) = &shard.stats {
+        s.hand_off();
+    }
+}
+
+/// Hands the shard's call statistics over every second, calls or not.
+async fn hand_off_loop(shard: std::rc::Weak<ShardServer>) {
+    loop {
+        rt::sleep(HAND_OFF_EVERY).await;
+        let Some(shard) = shard.upgrade() else { return };
+        if let Some(s) = &shard.stats {
+            s.hand_off();
+        }
     }
 }
 

@@ -1,20 +1,13 @@
-//! `tarsproperty --config=FILE [--io=MODE] [--shards=N]`: custom metrics (properties) as upstream deploys
+//! `tarsproperty --config=FILE [--io=MODE] [--shards=N]`: custom metrics as upstream deploys
 //! them, reading upstream's config keys (see `tars_property::service`). Prints `READY`, then
 //! serves until SIGTERM/SIGINT or `AdminObj.shutdown`; on the way out the current window is
 //! written (or spooled, if the database is down).
 
-use tars_property::service;
-
 const USAGE: &str = "usage: tarsproperty --config=FILE [--io=uring|epoll-et|epoll-lt] [--shards=N]";
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    tars_monitor::service::run_binary("tarsproperty", USAGE, std::env::args().skip(1), service::start_file)?;
+    tars_monitor::service::run_binary("tarsproperty", USAGE, std::env::args().skip(1), || {
+        tars_property::service::host(None, None)
+    })?;
     Ok(())
 }

@@ -63,10 +63,24 @@ pub struct LoaderStatus {
 /// The running loader. Dropping it stops the thread (after a final snapshot write).
 #[derive(Debug)]
 pub struct LoaderHandle {
-    stop: Option<mpsc::Sender<()>>,
+    /// Dropping it stops the thread; a message asks for a poll now.
+    stop: Option<mpsc::Sender<mpsc::Sender<()>>>,
     thread: Option<JoinHandle<()>>,
     /// What the loader reports.
     pub status: Arc<LoaderStatus>,
+}
+
+impl LoaderHandle {
+    /// Polls the database now and waits (at most `wait`) for that poll to finish: the
+    /// registry calls it once it has published its own objects, so they resolve as soon as
+    /// it serves instead of one poll interval later.
+    pub fn poll_now(&self, wait: Duration) {
+        let Some(tx) = &self.stop else { return };
+        let (done_tx, done_rx) = mpsc::channel();
+        if tx.send(done_tx).is_ok() {
+            let _ = done_rx.recv_timeout(wait);
+        }
+    }
 }
 
 impl Drop for LoaderHandle {
@@ -104,11 +118,19 @@ pub fn start(store: Store, hub: Arc<RouteHub>, config: &RegistryConfig) -> std::
         loader.failed(&e);
         loader.load_snapshot();
     }
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::channel::<mpsc::Sender<()>>();
     let poll = config.change_poll;
     let thread = std::thread::Builder::new().name("tars-registry-loader".into()).spawn(move || {
-        while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(poll) {
+        loop {
+            let done = match rx.recv_timeout(poll) {
+                Ok(done) => Some(done),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             loader.tick();
+            if let Some(done) = done {
+                let _ = done.send(());
+            }
         }
         loader.write_snapshot(true);
     })?;

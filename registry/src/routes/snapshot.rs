@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use tars_core_net::codec::Struct as _;
+use tars_proto::codec::Struct as _;
 
 use super::table::{GroupRule, PriorityRow, RouteRow};
 use crate::wire::tarsrs::{RouteSnapshot, SnapshotGroupRule, SnapshotPriority, SnapshotRow};

@@ -8,8 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use tars_core_net::endpoint::Endpoint;
-use tars_core_net::rpc::ParamWriter;
+use tars_proto::endpoint::Endpoint;
+use tars_proto::rpc::ParamWriter;
 use tars_protocol::tars::EndpointF;
 
 /// One row of the route query, as the database holds it.

@@ -89,7 +89,7 @@ pub(crate) fn start_registry(
     io: tars_core_net::rt::IoMode,
     reap: &str,
 ) -> tars_registry::service::Registry {
-    let config = tars_core_net::config::Config::parse(&registry_config(reap, "")).expect("config parses");
+    let config = tars_proto::config::Config::parse(&registry_config(reap, "")).expect("config parses");
     let opts = tars_registry::service::StartOptions { io: Some(io), shards: Some(2), store: Some(db.store.clone()) };
     tars_registry::service::start(&config, opts).expect("registry starts")
 }

@@ -1,10 +1,10 @@
-//! The JSON value model, parser, writer and the IDL type mapping (`tars_core_net::json`).
+//! The JSON value model, parser, writer and the IDL type mapping (`tars_proto::json`).
 
 use bytes::Bytes;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
-use tars_core_net::codec::DecodeErrorKind;
-use tars_core_net::json::{
+use tars_proto::codec::DecodeErrorKind;
+use tars_proto::json::{
     self, expect_object, get_member, parse, to_string, JsonError, JsonField, JsonKey, Number, Value, MAX_DEPTH,
 };
 
@@ -359,7 +359,7 @@ fn rejects_what_serde_json_rejects() {
 
 // ---- JsonField ----
 
-fn kind_of(e: &tars_core_net::DecodeError) -> &DecodeErrorKind {
+fn kind_of(e: &tars_proto::DecodeError) -> &DecodeErrorKind {
     e.kind()
 }
 

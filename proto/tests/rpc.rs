@@ -1,9 +1,9 @@
 //! Reply construction for each protocol version, read back as a client would.
 
 use bytes::{Bytes, BytesMut};
-use tars_core_net::frame::FrameDecoder;
-use tars_core_net::packet::{packet_type, ret, status_key, version};
-use tars_core_net::rpc::{reply_frame, Current, Reply, ServantError};
+use tars_proto::frame::FrameDecoder;
+use tars_proto::packet::{packet_type, ret, status_key, version};
+use tars_proto::rpc::{reply_frame, Current, Reply, ServantError};
 
 fn decode(frame: &Bytes) -> Reply {
     let mut buf = BytesMut::from(&frame[..]);

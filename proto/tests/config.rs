@@ -1,6 +1,6 @@
-//! The TARS config format (`tars_core_net::config`): grammar, paths, serialisation, merge.
+//! The TARS config format (`tars_proto::config`): grammar, paths, serialisation, merge.
 
-use tars_core_net::config::{Config, ConfigError, ParseErrorKind, MAX_DEPTH, MAX_LINE_LEN};
+use tars_proto::config::{Config, ConfigError, ParseErrorKind, MAX_DEPTH, MAX_LINE_LEN};
 
 fn parse(text: &str) -> Config {
     match Config::parse(text) {

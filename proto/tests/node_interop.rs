@@ -21,14 +21,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::OnceLock;
 
-use tars_core_net::codec::{
+use tars_proto::codec::{
     read_struct, write_struct, DecodeError, DecodeErrorKind, Field, Reader, Struct, WireType, Writer,
 };
-use tars_core_net::frame::{encode_frame, FrameDecoder};
-use tars_core_net::packet::{RequestPacket, ResponsePacket, StringMap};
-use tars_core_net::rpc::{reply_frame, Current, ParamWriter, Reply, ServantError};
-use tars_core_net::tup::UniAttribute;
-use tars_core_net::{Bytes, BytesMut};
+use tars_proto::frame::{encode_frame, FrameDecoder};
+use tars_proto::packet::{RequestPacket, ResponsePacket, StringMap};
+use tars_proto::rpc::{reply_frame, Current, ParamWriter, Reply, ServantError};
+use tars_proto::tup::UniAttribute;
+use tars_proto::{Bytes, BytesMut};
 
 #[path = "../../interop/node.rs"]
 mod node;

@@ -3,9 +3,9 @@
 
 use bytes::{Bytes, BytesMut};
 use std::collections::BTreeMap;
-use tars_core_net::codec::{DecodeErrorKind, Field, Limits, Reader, Struct, WireType, Writer};
-use tars_core_net::frame::{encode_frame, FrameDecoder, FrameError};
-use tars_core_net::packet::{RequestPacket, ResponsePacket};
+use tars_proto::codec::{DecodeErrorKind, Field, Limits, Reader, Struct, WireType, Writer};
+use tars_proto::frame::{encode_frame, FrameDecoder, FrameError};
+use tars_proto::packet::{RequestPacket, ResponsePacket};
 
 fn enc<T: Field>(v: &T, tag: u8) -> String {
     let mut w = Writer::new();
@@ -13,7 +13,7 @@ fn enc<T: Field>(v: &T, tag: u8) -> String {
     hex::encode(w.as_slice())
 }
 
-fn dec<T: Field>(hexstr: &str, tag: u8) -> Result<T, tars_core_net::DecodeError> {
+fn dec<T: Field>(hexstr: &str, tag: u8) -> Result<T, tars_proto::DecodeError> {
     let b = hex::decode(hexstr.replace(' ', "")).expect("test hex");
     Reader::new(&b).read_required(tag)
 }
@@ -115,7 +115,7 @@ impl Struct for Small {
             self.c.write_to(2, w);
         }
     }
-    fn read_fields(&mut self, r: &mut Reader<'_>) -> Result<(), tars_core_net::DecodeError> {
+    fn read_fields(&mut self, r: &mut Reader<'_>) -> Result<(), tars_proto::DecodeError> {
         self.a = r.read_required(0).map_err(|e| e.at("Small", "a"))?;
         self.b = r.read_required(1).map_err(|e| e.at("Small", "b"))?;
         if let Some(v) = r.read_optional(2).map_err(|e| e.at("Small", "c"))? {
@@ -127,10 +127,10 @@ impl Struct for Small {
 
 impl Field for Small {
     fn write_to(&self, tag: u8, w: &mut Writer) {
-        tars_core_net::codec::write_struct(self, tag, w)
+        tars_proto::codec::write_struct(self, tag, w)
     }
-    fn read_from(r: &mut Reader<'_>, ty: WireType) -> Result<Self, tars_core_net::DecodeError> {
-        tars_core_net::codec::read_struct(r, ty)
+    fn read_from(r: &mut Reader<'_>, ty: WireType) -> Result<Self, tars_proto::DecodeError> {
+        tars_proto::codec::read_struct(r, ty)
     }
 }
 
