@@ -657,8 +657,52 @@ fn quiet_peer(mode: IoMode) {
     reader.join().unwrap();
 }
 
+/// `flush` right after a oneway call, on a connection that is still being opened, waits for
+/// the request to be written: what a graceful stop does with its last reports.
+fn flush_connecting(mode: IoMode) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read as _;
+        // Accept with a deadline: a client that never connects fails the test, not hangs it.
+        listener.set_nonblocking(true).unwrap();
+        let start = std::time::Instant::now();
+        let mut s = loop {
+            match listener.accept() {
+                Ok((s, _)) => break s,
+                Err(_) if start.elapsed() < Duration::from_secs(5) => std::thread::sleep(Duration::from_millis(5)),
+                Err(_) => return None,
+            }
+        };
+        s.set_nonblocking(false).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (mut buf, mut decoder) = (BytesMut::new(), FrameDecoder::new());
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = s.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(body) = decoder.decode(&mut buf).unwrap() {
+                return Some(RequestPacket::decode_body(&body).unwrap().s_func_name);
+            }
+        }
+        None
+    });
+    let flushed = with_client(mode, ClientConfig::default(), move |comm| async move {
+        let p = comm.proxy(&direct(&[port])).unwrap();
+        rpc::call(&p, ECHO, "last", Bytes::new(), &CallOptions::default(), true).await.unwrap();
+        comm.flush(Duration::from_secs(3)).await
+    });
+    // Before the fix, flush saw no open connection, returned at once, and the communicator
+    // was dropped with the request unwritten.
+    assert!(flushed);
+    assert_eq!(reader.join().unwrap().as_deref(), Some("last"));
+}
+
 tars_core_net::on_every_driver! {
     quiet_peer_gets_each_request_at_once => quiet_peer;
+    flush_waits_for_a_connecting_link => flush_connecting;
     raw_peer_pushes_and_coalescing => raw_peer;
     pipelined_1000 => pipelined;
     timeout => timeouts;

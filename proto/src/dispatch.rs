@@ -13,8 +13,8 @@ use crate::rpc::{Current, ServantError};
 pub type DispatchFuture = Pin<Box<dyn Future<Output = (Current, Result<Bytes, ServantError>)>>>;
 
 /// A servant as the server sees it. Generated code implements it for `<Iface>Servant<S>`
-/// (a wrapper around any implementation of the IDL trait); hand-written servants such as
-/// `AdminObj` implement it directly.
+/// (a wrapper around any implementation of the IDL trait); servants with a fast path
+/// (the registry's QueryObj, tarsstat's StatObj) implement it by hand.
 ///
 /// One instance lives on each shard (built there by the factory given to the server), so it
 /// may hold `Rc`/`RefCell` state without locks. The future must not block the thread: send

@@ -3,16 +3,21 @@
 //! the rows in the hourly tables of a real MariaDB are exactly what its reports mean. On every
 //! IO driver.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use tars_core_net::app::Application;
 use tars_core_net::rt::IoMode;
 use tars_monitor::clock::Clock;
 use tars_monitor::targets::Target;
 use tars_proto::config::Config;
+use tars_proto::rpc::CallError;
 use tars_sql::schema::monitor::{property_schema, stat_schema};
 use tars_sql::{Row, StoreUrl};
 use tars_testkit::process::TempDir;
+use tars_testkit::servants::InteropImpl;
+use tars_testkit::{TarsTest, INTEROP_ADAPTER, INTEROP_OBJ};
 
 /// 2026-03-15 10:02:00 UTC.
 const T_1002: i64 = 1_773_568_920;
@@ -216,17 +221,249 @@ fn node_client_reports_land_as_exact_rows(io: IoMode) {
     property.wait().expect("tarsproperty stops");
 }
 
-#[test]
-fn uring() {
-    node_client_reports_land_as_exact_rows(IoMode::Uring);
+/// The calls each client makes, by kind.
+const FAST: usize = 200;
+const SLOW: usize = 20;
+/// A slowEcho's sleep: whatever the machine's noise, a call lands in the 50 ms bucket (the
+/// first bound above 10..50 ms) under both SDKs' rules.
+const SLOW_MS: i32 = 30;
+const TIMEOUTS: usize = 10;
+const FAILS: usize = 10;
+const FAIL_CODE: i32 = -50;
+const CLIENT_MODULE: &str = "TarsTest.StatClient";
+
+/// A client row in the hourly table, summed over the return values of one interface.
+#[derive(Debug, Default, PartialEq)]
+struct ClientRows {
+    master_name: String,
+    slave: (String, String, String),
+    master_ip: String,
+    /// (succ, timeout, exce)
+    counts: (i64, i64, i64),
+    total_time: i64,
+    max: i64,
+    /// Successes (return value 0) per bucket.
+    ok_buckets: String,
+    /// Every row's buckets, by return value.
+    buckets: BTreeMap<String, String>,
 }
 
-#[test]
-fn epoll_et() {
-    node_client_reports_land_as_exact_rows(IoMode::EpollEt);
+/// Our SDK's client (`Application` with `<client> stat= modulename=`) and the official Node
+/// client (`@tars/rpc`, whose AdapterProxy reports through `@tars/monitor`) make the same calls
+/// to one server built with our SDK; both report to our tarsstat, and the rows of the hourly
+/// table are compared interface by interface. Where the two SDKs themselves disagree, our rows
+/// follow TarsCpp (`StatReport.cpp`), and the test says so: our masterName carries
+/// `@<tars version>` and each reply code gets its own row; a failed call counts as 0 ms, so it
+/// lands in the 5 ms bucket (the Node package leaves failed calls out of the histogram); the
+/// minimum ignores zeros (the Node package's never rises above 0).
+fn sdk_client_rows_match_the_node_sdk(io: IoMode) {
+    let tag = format!("{io:?}").to_lowercase();
+    let stat_db = db::mysql("sdk_stat", &tag, stat_schema());
+    let clock = Clock::manual(T_1002, 0);
+    let spool = TempDir::new("sdk-stat").expect("dir");
+    let stat_obj = tars_stat::service::STAT_OBJ;
+    let stat = tars_stat::service::start(
+        &config("tarsstat", stat_obj, &spool),
+        tars_stat::service::StartOptions {
+            io: Some(io),
+            shards: Some(2),
+            targets: Some(vec![target(&stat_db.url, "tars_stat_")]),
+            clock: Some(clock.clone()),
+        },
+    )
+    .expect("tarsstat starts");
+    let stat_at = format!(
+        "{stat_obj}@tcp -h 127.0.0.1 -p {} -t 60000",
+        stat.server().addr(&format!("{stat_obj}Adapter")).expect("bound").port()
+    );
+
+    // The server, and our client, in one application reporting both sides.
+    let text = format!(
+        "<tars>\n<application>\n<client>\nstat={stat_at}\nmodulename={CLIENT_MODULE}\nreport-interval=10000\n</client>\n\
+         <server>\napp=TarsTest\nserver=InteropServer\n\
+         <{INTEROP_ADAPTER}>\nendpoint=tcp -h 127.0.0.1 -p 0 -t 60000\nservant={INTEROP_OBJ}\n</{INTEROP_ADAPTER}>\n\
+         </server>\n</application>\n</tars>\n"
+    );
+    let running = Application::new(Config::parse(&text).expect("config"))
+        .expect("application")
+        .io(io)
+        .shards(2)
+        .servant(INTEROP_OBJ, |_| TarsTest::InteropServant(InteropImpl::default()))
+        .start()
+        .expect("application starts");
+    let port = running.server().addr(INTEROP_ADAPTER).expect("bound").port();
+    let object = format!("{INTEROP_OBJ}@tcp -h 127.0.0.1 -p {port} -t 60000");
+
+    let client = running.client().blocking(io).expect("client");
+    let target_obj = object.clone();
+    let ours = client.run(move |comm| async move {
+        let proxy = comm.proxy(&target_obj).expect("proxy");
+        let interop = TarsTest::InteropProxy::new(proxy.with_timeout(Duration::from_secs(3)), INTEROP_OBJ);
+        let impatient = TarsTest::InteropProxy::new(proxy.with_timeout(Duration::from_millis(100)), INTEROP_OBJ);
+        let (mut ok, mut timeouts, mut failed) = (0, 0, 0);
+        for i in 0..FAST {
+            let s = format!("call {i}");
+            ok += usize::from(interop.echo_string(&s).await.expect("echoString") == s);
+        }
+        let mut echoed = 0;
+        for i in 0..SLOW {
+            let v = i32::try_from(i).expect("small");
+            ok += usize::from(interop.slow_echo(v, SLOW_MS, &mut echoed).await.expect("slowEcho") == v);
+        }
+        for i in 0..TIMEOUTS {
+            match impatient.slow_echo(i32::try_from(i).expect("small"), 400, &mut echoed).await {
+                Err(CallError::Timeout) => timeouts += 1,
+                other => panic!("slowEcho 400 ms with a 100 ms deadline: {other:?}"),
+            }
+        }
+        for _ in 0..FAILS {
+            failed += usize::from(interop.fail(FAIL_CODE).await.is_err());
+        }
+        (ok, timeouts, failed)
+    });
+    assert_eq!(ours, (FAST + SLOW, TIMEOUTS, FAILS), "what our client saw");
+    drop(client);
+
+    let dir = TempDir::new("sdk-stat-node").expect("dir");
+    let node_config = dir.0.join("client.conf");
+    std::fs::write(
+        &node_config,
+        format!("<tars>\n<application>\n<client>\nstat={stat_at}\nmodulename={CLIENT_MODULE}\n</client>\n</application>\n</tars>\n"),
+    )
+    .expect("node client config");
+    let plan = json!({
+        "fast": FAST, "slow": SLOW, "slowMs": SLOW_MS, "timeouts": TIMEOUTS, "timeoutMs": 100, "sleepMs": 400,
+        "fails": FAILS, "failCode": FAIL_CODE,
+    });
+    let out = tars_testkit::node::run_script(
+        "stat_client.js",
+        &[&node_config.display().to_string(), &object, &plan.to_string()],
+        &["@tars/monitor"],
+    );
+    // @tars/rpc prints a line of its own to stdout for each failed call; the script's is last.
+    let done = out.lines().last().unwrap_or_default();
+    assert_eq!(done, format!("DONE {} {TIMEOUTS} {FAILS}", FAST + SLOW), "what the Node client saw:\n{out}");
+
+    // A graceful stop sends what our client and server have not reported yet.
+    running.shutdown();
+    running.wait().expect("application stops");
+    // Both senders are done; wait until tarsstat has merged everything (at least one entry per
+    // row: 4 of our client's, 3 of the Node client's, 3 of the server's), then end the window.
+    let entries = || {
+        stat.service()
+            .status()
+            .lines()
+            .find_map(|l| l.strip_prefix("entries: ").and_then(|v| v.parse::<u64>().ok()))
+            .unwrap_or(0)
+    };
+    eventually(|| stat.service().status(), || entries() >= 10);
+    let mut seen = entries();
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        if entries() == seen {
+            break;
+        }
+        seen = entries();
+    }
+    clock.set(T_1002 + 3 * 60 + 1);
+    let table = "tars_stat_2026031510";
+    eventually(|| format!("stat rows\n{}", stat.service().status()), || stat_db.count(table) == 10);
+    let rows = stat_db.query(
+        &format!(
+            "SELECT master_name, tars_version, slave_name, slave_ip, slave_port, interface_name, master_ip, \
+             return_value, succ_count, timeout_count, exce_count, total_time, maxrsp_time, minrsp_time, interv_count \
+             FROM {table} ORDER BY master_name, tars_version, interface_name, return_value"
+        ),
+        vec![],
+    );
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| cells(r, 15)).collect();
+    let n = |s: &str| s.parse::<i64>().expect("a number");
+
+    // Client rows by (version present, interface).
+    let mut clients: BTreeMap<(bool, String), ClientRows> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r[0] == CLIENT_MODULE) {
+        let c = clients.entry((!r[1].is_empty(), r[5].clone())).or_default();
+        c.master_name.clone_from(&r[0]);
+        c.slave = (r[2].clone(), r[3].clone(), r[4].clone());
+        c.master_ip.clone_from(&r[6]);
+        c.counts.0 += n(&r[8]);
+        c.counts.1 += n(&r[9]);
+        c.counts.2 += n(&r[10]);
+        c.total_time += n(&r[11]);
+        c.max = c.max.max(n(&r[12]));
+        if r[7] == "0" && n(&r[8]) > 0 {
+            c.ok_buckets.clone_from(&r[14]);
+        }
+        c.buckets.insert(r[7].clone(), r[14].clone());
+    }
+    let ours_version = rows.iter().find(|r| r[0] == CLIENT_MODULE && !r[1].is_empty()).map(|r| r[1].clone());
+    assert!(ours_version.is_some(), "our client's rows carry the tars version: {rows:#?}");
+    assert_eq!(clients.len(), 6, "3 interfaces from each client: {rows:#?}");
+
+    let expected_counts = [
+        ("echoString", (FAST as i64, 0, 0)),
+        ("fail", (0, 0, FAILS as i64)),
+        ("slowEcho", (SLOW as i64, TIMEOUTS as i64, 0)),
+    ];
+    let slave = ("TarsTest.InteropServer".to_owned(), "127.0.0.1".to_owned(), port.to_string());
+    for (func, counts) in expected_counts {
+        let (our, node) = (&clients[&(true, func.to_owned())], &clients[&(false, func.to_owned())]);
+        assert_eq!(our.counts, node.counts, "{func}: the same successes, timeouts, exceptions");
+        assert_eq!(our.counts, counts, "{func}: what the calls were");
+        assert_eq!((&our.slave, &node.slave), (&slave, &slave), "{func}: the callee");
+        assert_eq!((our.master_ip.as_str(), node.master_ip.as_str()), ("127.0.0.1", "127.0.0.1"), "{func}");
+    }
+    // slowEcho: every success in the 50 ms bucket under both rules, with times of 30..50 ms.
+    let slow_ok = format!("5|0,10|0,50|{SLOW},100|0,200|0,500|0,1000|0,2000|0,3000|0");
+    let (our, node) = (&clients[&(true, "slowEcho".into())], &clients[&(false, "slowEcho".into())]);
+    assert_eq!((our.ok_buckets.as_str(), node.ok_buckets.as_str()), (slow_ok.as_str(), slow_ok.as_str()));
+    for c in [our, node] {
+        let range = (SLOW as i64 * i64::from(SLOW_MS))..(SLOW as i64 * 50);
+        assert!(range.contains(&c.total_time), "slowEcho total time {} in {range:?}", c.total_time);
+        assert!((i64::from(SLOW_MS)..50).contains(&c.max), "slowEcho max {}", c.max);
+    }
+    // Failed calls: TarsCpp's 0 ms in the 5 ms bucket, one row per reply code; the Node
+    // package's histogram leaves them out.
+    let failed_at_0 = |count: usize| format!("5|{count},10|0,50|0,100|0,200|0,500|0,1000|0,2000|0,3000|0");
+    let fail_rets: Vec<&String> = our.buckets.keys().filter(|r| r.as_str() != "0").collect();
+    assert_eq!(fail_rets.len(), 1, "one row for the timed-out calls: {:?}", our.buckets);
+    assert_eq!(our.buckets[fail_rets[0]], failed_at_0(TIMEOUTS));
+    let (our, node) = (&clients[&(true, "fail".into())], &clients[&(false, "fail".into())]);
+    assert_eq!(our.buckets.get(&FAIL_CODE.to_string()), Some(&failed_at_0(FAILS)), "{:?}", our.buckets);
+    assert_eq!(node.buckets.get("0"), Some(&failed_at_0(0)), "{:?}", node.buckets);
+    // echoString: every call in some bucket, under both rules.
+    let bucketed = |b: &str| b.split(',').map(|kv| n(kv.split_once('|').expect("bucket").1)).sum::<i64>();
+    for on in [true, false] {
+        let echo = &clients[&(on, "echoString".into())];
+        assert_eq!(bucketed(&echo.ok_buckets), FAST as i64, "echoString buckets {}", echo.ok_buckets);
+    }
+
+    // The server's rows: every call both clients made, as answered (the timed-out calls too,
+    // since the server finished them), from one caller. As in TarsCpp, the slave is the
+    // application's `modulename` (a deployed config sets it to App.Server).
+    let server: Vec<(String, String, i64, i64)> = rows
+        .iter()
+        .filter(|r| r[0] == tars_core_net::app::stat::FROM_SERVER)
+        .map(|r| {
+            assert_eq!((r[2].as_str(), r[3].as_str(), r[4].as_str()), (CLIENT_MODULE, "127.0.0.1", "0"), "{r:?}");
+            (r[5].clone(), r[7].clone(), n(&r[8]), n(&r[10]))
+        })
+        .collect();
+    assert_eq!(
+        server,
+        vec![
+            ("echoString".to_owned(), "0".to_owned(), 2 * FAST as i64, 0),
+            ("fail".to_owned(), FAIL_CODE.to_string(), 0, 2 * FAILS as i64),
+            ("slowEcho".to_owned(), "0".to_owned(), 2 * (SLOW + TIMEOUTS) as i64, 0),
+        ],
+        "{rows:#?}"
+    );
+
+    stat.server().shutdown();
+    stat.wait().expect("tarsstat stops");
 }
 
-#[test]
-fn epoll_lt() {
-    node_client_reports_land_as_exact_rows(IoMode::EpollLt);
+tars_testkit::on_every_driver! {
+    node_client => node_client_reports_land_as_exact_rows;
+    sdk_client => sdk_client_rows_match_the_node_sdk;
 }

@@ -171,7 +171,9 @@ impl Communicator {
 
     /// Waits until every queued request has been written (oneway ones included), at most
     /// `limit`; `false` if some are still waiting. For a graceful stop: dropping the
-    /// communicator drops what its connections have not written.
+    /// communicator drops what its connections have not written. A connection still
+    /// connecting counts: a report queued at stop is usually the first request on its
+    /// connection.
     pub async fn flush(&self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         loop {
@@ -184,7 +186,7 @@ impl Communicator {
                         .borrow()
                         .values()
                         .flat_map(|m| m.values())
-                        .filter(|c| c.is_up())
+                        .filter(|c| c.is_active())
                         .map(|c| c.unsent())
                         .sum::<usize>()
                 })

@@ -265,6 +265,11 @@ impl Conn {
         self.shared.inner.borrow().link == Link::Up
     }
 
+    /// Whether a socket is open or being opened: queued requests will still be written.
+    pub(crate) fn is_active(&self) -> bool {
+        self.shared.inner.borrow().link != Link::Idle
+    }
+
     /// Queues `req` under a fresh request id (written into it) and returns the slot its reply
     /// will arrive in, or `None` for a oneway request (done once queued).
     pub(crate) fn enqueue(&self, req: &mut RequestPacket, now: Instant) -> Result<Option<Waiter>, CallError> {

@@ -14,7 +14,7 @@
 //!   static weights, hash), failure marks, and the refresh that keeps the last good list.
 //! - `conn.rs`: one pipelined TCP connection per endpoint per shard (TarsCpp's
 //!   `AdapterProxy`), a hand-written poll state machine like the server's connection.
-//! - [`locator`]: the hand-written `EndpointF` and the `QueryF` calls
+//! - [`locator`]: the `QueryF` calls through `tars-protocol`'s generated proxy
 //!   (`findObjectById4Any`, or `findObjectByIdInSameSet` with a set division).
 //! - [`BlockingClient`] (`blocking.rs`): a communicator on a dedicated thread, for callers
 //!   outside any shard.
