@@ -666,7 +666,7 @@ fn flush_connecting(mode: IoMode) {
         use std::io::Read as _;
         // Accept with a deadline: a client that never connects fails the test, not hangs it.
         listener.set_nonblocking(true).unwrap();
-        let start = std::time::Instant::now();
+        let start = Instant::now();
         let mut s = loop {
             match listener.accept() {
                 Ok((s, _)) => break s,
