@@ -235,6 +235,19 @@ fn up_config(opts: &UpOptions) -> Result<Config, UpError> {
     }
     let bad = |e: tars_proto::config::ConfigError| UpError::Config(e.to_string());
     let mut config = server.to_config().map_err(bad)?;
+    // The framework reports its own calls like any TARS server (upstream's framework templates
+    // give every service `stat` and `property`): to the tarsstat and tarsproperty it hosts,
+    // when their ports are fixed. Their reports are oneway, so they count no calls of their own.
+    config.set("/tars/application/client<modulename>", "tars.tarsframework").map_err(bad)?;
+    for (key, servant, port) in
+        [("stat", tars_stat::service::STAT_OBJ, stat), ("property", tars_property::service::PROPERTY_OBJ, property)]
+    {
+        if port != 0 {
+            config
+                .set(&format!("/tars/application/client<{key}>"), &format!("{servant}@{}", endpoint(port)?))
+                .map_err(bad)?;
+        }
+    }
     let snapshot = opts.data_dir.join("registry-routes.snapshot");
     config.set("/tars/objcache<FilePath>", &snapshot.display().to_string()).map_err(bad)?;
     if let Some(sd) = &opts.prometheus_sd {
@@ -339,5 +352,43 @@ fn adapter_object(adapter: &str) -> String {
     match adapter {
         "AdminAdapter" => "tars.tarsframework.AdminObj".to_owned(),
         other => other.strip_suffix("Adapter").unwrap_or(other).to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(monitor_ports: [u16; 2]) -> UpOptions {
+        UpOptions {
+            data_dir: PathBuf::from("/var/lib/tars"),
+            host: "127.0.0.1".into(),
+            admin_port: 0,
+            io: None,
+            shards: None,
+            registry_ports: [0; 3],
+            prometheus_sd: None,
+            monitor_ports,
+            metrics: [None, None],
+        }
+    }
+
+    #[test]
+    fn the_framework_reports_to_its_own_stat_and_property() {
+        let config = up_config(&opts(DEFAULT_MONITOR_PORTS)).unwrap();
+        let client = tars_core_net::client::config::ClientConfig::from_config(&config).unwrap();
+        assert_eq!(client.module_name.as_deref(), Some("tars.tarsframework"));
+        assert_eq!(
+            config.get("/tars/application/client<stat>"),
+            Some("tars.tarsstat.StatObj@tcp -h 127.0.0.1 -p 18293 -t 60000")
+        );
+        assert_eq!(
+            config.get("/tars/application/client<property>"),
+            Some("tars.tarsproperty.PropertyObj@tcp -h 127.0.0.1 -p 18493 -t 60000")
+        );
+        // A free port is not known before the bind: then nothing is reported, as with the key absent.
+        let config = up_config(&opts([0, 18493])).unwrap();
+        assert_eq!(config.get("/tars/application/client<stat>"), None);
+        assert!(config.get("/tars/application/client<property>").is_some());
     }
 }
