@@ -356,6 +356,7 @@ fn adapter_object(adapter: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
