@@ -21,13 +21,15 @@
 //!   bound is greater than its time (failed calls count as 0 ms, so bucket 5), and a call
 //!   of 3000 ms or more in none.
 
-use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use hashbrown::{Equivalent, HashMap};
 
 use tars_protocol::tars::{StatMicMsgBody, StatMicMsgHead};
 
@@ -89,6 +91,52 @@ pub fn add_call(body: &mut StatMicMsgBody, outcome: Outcome, ms: i32) {
     }
     if let Some(b) = BUCKETS.iter().find(|&&b| time < b) {
         *body.interval_count.entry(*b).or_insert(0) += 1;
+    }
+}
+
+/// One row's counters on a shard: [`add_call`]'s rules with the histogram in an array, so a
+/// call costs no map operation; made into a [`StatMicMsgBody`] at the hand-off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Counter {
+    count: i32,
+    timeout_count: i32,
+    exec_count: i32,
+    total_rsp_time: i64,
+    max_rsp_time: i32,
+    min_rsp_time: i32,
+    buckets: [i32; BUCKETS.len()],
+}
+
+impl Counter {
+    fn add(&mut self, outcome: Outcome, ms: i32) {
+        let time = if outcome == Outcome::Success { ms.max(0) } else { 0 };
+        match outcome {
+            Outcome::Success => {
+                self.count = self.count.saturating_add(1);
+                self.total_rsp_time = self.total_rsp_time.saturating_add(i64::from(time));
+                self.max_rsp_time = self.max_rsp_time.max(time);
+                if self.min_rsp_time == 0 || (time != 0 && time < self.min_rsp_time) {
+                    self.min_rsp_time = time;
+                }
+            }
+            Outcome::Timeout => self.timeout_count = self.timeout_count.saturating_add(1),
+            Outcome::Exception => self.exec_count = self.exec_count.saturating_add(1),
+        }
+        if let Some(i) = BUCKETS.iter().position(|&b| time < b) {
+            self.buckets[i] = self.buckets[i].saturating_add(1);
+        }
+    }
+
+    fn body(&self) -> StatMicMsgBody {
+        StatMicMsgBody {
+            count: self.count,
+            timeout_count: self.timeout_count,
+            exec_count: self.exec_count,
+            interval_count: BUCKETS.iter().copied().zip(self.buckets).collect(),
+            total_rsp_time: self.total_rsp_time,
+            max_rsp_time: self.max_rsp_time,
+            min_rsp_time: self.min_rsp_time,
+        }
     }
 }
 
@@ -200,7 +248,9 @@ impl StatSink {
     }
 }
 
-/// A server-side row key: what varies between the calls one server shard serves.
+/// A server-side row key: what varies between the calls one server shard serves. Hashes as
+/// [`ServerKeyRef`] does (same fields, same order; `String` hashes as `str`), so a call looks
+/// its row up without allocating.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ServerKey {
     caller: IpAddr,
@@ -208,7 +258,20 @@ struct ServerKey {
     ret: i32,
 }
 
-/// A client-side row key.
+#[derive(Hash)]
+struct ServerKeyRef<'a> {
+    caller: IpAddr,
+    func: &'a str,
+    ret: i32,
+}
+
+impl Equivalent<ServerKey> for ServerKeyRef<'_> {
+    fn equivalent(&self, k: &ServerKey) -> bool {
+        self.caller == k.caller && self.ret == k.ret && self.func == k.func
+    }
+}
+
+/// A client-side row key; looked up as [`ClientKeyRef`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ClientKey {
     /// The callee's `App.Server` (and set).
@@ -219,32 +282,51 @@ struct ClientKey {
     ret: i32,
 }
 
+#[derive(Hash)]
+struct ClientKeyRef<'a> {
+    slave: &'a str,
+    func: &'a str,
+    host: &'a str,
+    port: u16,
+    ret: i32,
+}
+
+impl Equivalent<ClientKey> for ClientKeyRef<'_> {
+    fn equivalent(&self, k: &ClientKey) -> bool {
+        self.port == k.port
+            && self.ret == k.ret
+            && self.func == k.func
+            && *self.slave == *k.slave
+            && *self.host == *k.host
+    }
+}
+
 /// One shard's call statistics since its last hand-off. Lives on one shard (a server shard
-/// or a communicator's thread); nothing in it is shared.
+/// or a communicator's thread); nothing in it is shared. The shard's own 1 s tick calls
+/// [`ShardStats::hand_off`] (every [`HAND_OFF_EVERY`]), so a call reads no clock for it.
 #[derive(Debug)]
 pub struct ShardStats {
     sink: StatSink,
-    server: RefCell<HashMap<ServerKey, StatMicMsgBody>>,
-    client: RefCell<HashMap<ClientKey, StatMicMsgBody>>,
-    handed_at: Cell<Instant>,
+    server: RefCell<HashMap<ServerKey, Counter>>,
+    client: RefCell<HashMap<ClientKey, Counter>>,
 }
 
 impl ShardStats {
     /// An empty table sending to `sink`.
     pub fn new(sink: StatSink) -> ShardStats {
-        ShardStats {
-            sink,
-            server: RefCell::new(HashMap::new()),
-            client: RefCell::new(HashMap::new()),
-            handed_at: Cell::new(Instant::now()),
-        }
+        ShardStats { sink, server: RefCell::new(HashMap::new()), client: RefCell::new(HashMap::new()) }
     }
 
     /// One call served from `caller`, answered with `ret` after `elapsed`.
     pub fn served(&self, caller: IpAddr, func: &str, ret: i32, elapsed: Duration) {
-        let key = ServerKey { caller, func: func.to_owned(), ret };
-        add_call(self.server.borrow_mut().entry(key).or_default(), Outcome::of_ret(ret), millis(elapsed));
-        self.maybe_hand_off();
+        let mut map = self.server.borrow_mut();
+        let outcome = Outcome::of_ret(ret);
+        match map.get_mut(&ServerKeyRef { caller, func, ret }) {
+            Some(c) => c.add(outcome, millis(elapsed)),
+            None => {
+                map.entry(ServerKey { caller, func: func.to_owned(), ret }).or_default().add(outcome, millis(elapsed))
+            }
+        }
     }
 
     /// One call made to `slave` (`App.Server[.set]`) at `host:port`.
@@ -259,20 +341,18 @@ impl ShardStats {
         ret: i32,
         elapsed: Duration,
     ) {
-        let key = ClientKey { slave: slave.clone(), func: func.to_owned(), host: host.clone(), port, ret };
-        add_call(self.client.borrow_mut().entry(key).or_default(), outcome, millis(elapsed));
-        self.maybe_hand_off();
-    }
-
-    fn maybe_hand_off(&self) {
-        if self.handed_at.get().elapsed() >= HAND_OFF_EVERY {
-            self.hand_off();
+        let mut map = self.client.borrow_mut();
+        match map.get_mut(&ClientKeyRef { slave, func, host, port, ret }) {
+            Some(c) => c.add(outcome, millis(elapsed)),
+            None => {
+                let key = ClientKey { slave: slave.clone(), func: func.to_owned(), host: host.clone(), port, ret };
+                map.entry(key).or_default().add(outcome, millis(elapsed));
+            }
         }
     }
 
     /// Hands every row to the duty thread now.
     pub fn hand_off(&self) {
-        self.handed_at.set(Instant::now());
         let m = &self.sink.module;
         let set = m.set.clone().unwrap_or_default();
         let server: Vec<_> = self
@@ -291,7 +371,7 @@ impl ShardStats {
                     slave_set_id: set.2.clone(),
                     ..StatMicMsgHead::default()
                 };
-                (head, body)
+                (head, body.body())
             })
             .collect();
         self.sink.hand_off(StatRows { from_client: false, rows: server });
@@ -314,7 +394,7 @@ impl ShardStats {
                     slave_set_id: slave_set.2,
                     ..StatMicMsgHead::default()
                 };
-                (head, body)
+                (head, body.body())
             })
             .collect();
         self.sink.hand_off(StatRows { from_client: true, rows: client });
@@ -409,6 +489,25 @@ mod tests {
         let want: BTreeMap<i32, i32> =
             [(5, 3), (10, 1), (50, 0), (100, 0), (200, 0), (500, 0), (1000, 0), (2000, 0), (3000, 1)].into();
         assert_eq!(b.interval_count, want);
+    }
+
+    #[test]
+    fn the_shard_counter_counts_as_add_call() {
+        let calls = [
+            (Outcome::Success, 0),
+            (Outcome::Success, 5),
+            (Outcome::Success, 2999),
+            (Outcome::Success, 3000),
+            (Outcome::Timeout, 4000),
+            (Outcome::Exception, 7),
+            (Outcome::Success, 42),
+        ];
+        let (mut body, mut counter) = (StatMicMsgBody::default(), Counter::default());
+        for (outcome, ms) in calls {
+            add_call(&mut body, outcome, ms);
+            counter.add(outcome, ms);
+        }
+        assert_eq!(counter.body(), body);
     }
 
     #[test]
