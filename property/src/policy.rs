@@ -14,6 +14,8 @@
 
 use std::fmt::Write as _;
 
+use crate::decimal::Decimal;
+
 /// Longest value accepted, in characters: the `value` column is `varchar(255)`.
 pub const MAX_VALUE_CHARS: usize = 255;
 /// Most buckets accepted in one `Distr` value. TarsCpp clients send their ranges plus `max`.
@@ -46,7 +48,8 @@ pub enum PolicyError {
         /// [`MAX_POLICY_CHARS`].
         max: usize,
     },
-    /// A `Sum`, `Count`, `Max` or `Min` value, or a `Distr` count, without an integer prefix.
+    /// A `Sum`, `Count`, `Max` or `Min` value, or a `Distr` count, that does not start with a
+    /// number (an integer; for `Sum`, `Max` and `Min` also a decimal).
     #[error("{policy} value {value:?} does not start with an integer")]
     NotAnInteger {
         /// The policy the value was given for.
@@ -105,13 +108,13 @@ pub enum PolicyError {
 /// as upstream's `PropertyHashMap::add` compares them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Policy {
-    /// Integer sum.
+    /// Sum (exact decimal).
     Sum,
     /// Integer sum of counts.
     Count,
-    /// Integer maximum.
+    /// Maximum (exact decimal).
     Max,
-    /// Integer minimum (clients already ignore zeros; the server does not).
+    /// Minimum, exact decimal (clients already ignore zeros; the server does not).
     Min,
     /// Average, weighted by the counts clients send (1 when they send none).
     Avg,
@@ -251,13 +254,13 @@ fn decimal_len(v: i64) -> usize {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PropValue {
     /// [`Policy::Sum`].
-    Sum(i64),
+    Sum(Decimal),
     /// [`Policy::Count`].
     Count(i64),
     /// [`Policy::Max`].
-    Max(i64),
+    Max(Decimal),
     /// [`Policy::Min`].
-    Min(i64),
+    Min(Decimal),
     /// [`Policy::Avg`]: the weighted sum of the reported averages and the total weight.
     Avg {
         /// Sum of `a` over the merged values.
@@ -274,11 +277,13 @@ pub enum PropValue {
 impl PropValue {
     /// Parses one client value for `policy`.
     ///
-    /// - `Sum`, `Count`, `Max`, `Min`: like upstream's `strto<long long>` (`atoll`, or
-    ///   `strtoll(…, 16)` when the value starts with `0x`): leading whitespace, an optional
-    ///   sign, then digits; the rest (a fraction, say) is ignored and out-of-range values
-    ///   saturate. Unlike upstream, a value with no digits at all is rejected instead of
-    ///   counting as 0 (a garbage `Min` would otherwise zero the minimum).
+    /// - `Count`: like upstream's `strto<long long>` (`atoll`, or `strtoll(…, 16)` when the
+    ///   value starts with `0x`): leading whitespace, an optional sign, then digits; the rest
+    ///   is ignored and out-of-range values saturate.
+    /// - `Sum`, `Max`, `Min`: the same for integers, byte for byte, but a fraction and an
+    ///   exponent are kept ([`Decimal::parse`]): upstream stores `1.25` as `1`, we store `1.25`.
+    /// - Unlike upstream, a value with no digits at all is rejected instead of counting as 0
+    ///   (a garbage `Min` would otherwise zero the minimum).
     /// - `Avg`: `a` (a client's own average, weight 1) or `a=c` (a sum and its count, as
     ///   upstream stores merged values); `a` must be a finite decimal number below
     ///   [`AVG_ABS_LIMIT`] in magnitude and `c` an unsigned integer. Anything else, including
@@ -296,12 +301,13 @@ impl PropValue {
                 return Err(PolicyError::ValueTooLong { chars, max: MAX_VALUE_CHARS });
             }
         }
-        let int = |name| parse_ll(s).ok_or_else(|| PolicyError::NotAnInteger { policy: name, value: s.to_owned() });
+        let not_a_number = |name| PolicyError::NotAnInteger { policy: name, value: s.to_owned() };
+        let num = |name| Decimal::parse(s).ok_or_else(|| not_a_number(name));
         Ok(match policy {
-            Policy::Sum => PropValue::Sum(int("Sum")?),
-            Policy::Count => PropValue::Count(int("Count")?),
-            Policy::Max => PropValue::Max(int("Max")?),
-            Policy::Min => PropValue::Min(int("Min")?),
+            Policy::Sum => PropValue::Sum(num("Sum")?),
+            Policy::Count => PropValue::Count(parse_ll(s).ok_or_else(|| not_a_number("Count"))?),
+            Policy::Max => PropValue::Max(num("Max")?),
+            Policy::Min => PropValue::Min(num("Min")?),
             Policy::Avg => parse_avg(s)?,
             Policy::Distr => PropValue::Distr(Distr::parse(s)?),
             Policy::Other(_) => PropValue::Other(s.to_owned()),
@@ -330,9 +336,8 @@ impl PropValue {
     /// two different policies.
     pub fn merge(&mut self, other: PropValue) -> Result<(), PolicyError> {
         match (self, other) {
-            (PropValue::Sum(a), PropValue::Sum(b)) | (PropValue::Count(a), PropValue::Count(b)) => {
-                *a = a.saturating_add(b);
-            }
+            (PropValue::Sum(a), PropValue::Sum(b)) => *a = a.saturating_add(b),
+            (PropValue::Count(a), PropValue::Count(b)) => *a = a.saturating_add(b),
             (PropValue::Max(a), PropValue::Max(b)) => *a = (*a).max(b),
             (PropValue::Min(a), PropValue::Min(b)) => *a = (*a).min(b),
             (PropValue::Avg { sum, count }, PropValue::Avg { sum: s, count: c }) => {
@@ -351,7 +356,8 @@ impl PropValue {
         Ok(())
     }
 
-    /// The text written to the `value` column, as upstream writes it: integers in decimal;
+    /// The text written to the `value` column, as upstream writes it: integers in decimal
+    /// (`Sum`/`Max`/`Min` with their fraction, without trailing zeros: [`Decimal::render`]);
     /// `Avg` as sum / count (the sum itself when the count is 0, as upstream) formatted like
     /// TarsCpp's `TC_Common::tostr(double)`: `%f` (six decimals), then trailing zeros and a
     /// trailing `.` removed (`1.500000` → `1.5`, `2.000000` → `2`, `1e-7` → `0`); `Distr` as
@@ -359,7 +365,8 @@ impl PropValue {
     /// characters for a parsed value.
     pub fn render(&self) -> String {
         match self {
-            PropValue::Sum(v) | PropValue::Count(v) | PropValue::Max(v) | PropValue::Min(v) => v.to_string(),
+            PropValue::Count(v) => v.to_string(),
+            PropValue::Sum(v) | PropValue::Max(v) | PropValue::Min(v) => v.render(),
             PropValue::Avg { sum, count } => {
                 let avg = if *count == 0 { *sum } else { *sum / *count as f64 };
                 tostr_double(avg)
@@ -501,7 +508,11 @@ mod tests {
     #[test]
     fn sum_count_max_min() {
         assert_eq!(merged("Sum", "5", "7"), "12");
-        assert_eq!(merged("Sum", "1.9", "2.9"), "3");
+        // Fractions are kept (upstream: "3"); integers are upstream's.
+        assert_eq!(merged("Sum", "1.9", "2.9"), "4.8");
+        assert_eq!(merged("Max", "1.25", "1.2"), "1.25");
+        assert_eq!(merged("Min", "1.25", "1.2"), "1.2");
+        assert_eq!(merged("Count", "1.9", "2.9"), "3", "a count is an integer");
         assert_eq!(merged("Count", "9223372036854775807", "1"), "9223372036854775807");
         assert_eq!(merged("Max", "-3", "-8"), "-3");
         assert_eq!(merged("Min", "3", "0"), "0", "the server does not ignore zeros");
@@ -611,9 +622,9 @@ mod tests {
     fn long_values_and_mixed_policies_are_rejected() {
         assert!(matches!(parse("Median", &"x".repeat(256)), Err(PolicyError::ValueTooLong { chars: 256, .. })));
         assert!(parse("Median", &"é".repeat(255)).is_ok(), "255 characters of 2 bytes fit");
-        let mut v = PropValue::Sum(1);
+        let mut v = PropValue::Sum(Decimal::from_int(1));
         assert!(matches!(v.merge(PropValue::Count(1)), Err(PolicyError::PolicyMismatch { .. })));
-        assert_eq!(v, PropValue::Sum(1));
+        assert_eq!(v, PropValue::Sum(Decimal::from_int(1)));
     }
 
     #[test]

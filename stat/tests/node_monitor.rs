@@ -110,17 +110,19 @@ fn node_client_reports_land_as_exact_rows(io: IoMode) {
             {"name": "queue", "policies": ["Sum", "Count", "Max", "Min", "Avg", {"Distr": [10, 100, 1000]}],
              "values": [3, 15, 200, 7]},
             {"name": "errors", "policies": ["Count"], "values": [1, 1, 1]},
+            // A ratio: upstream would store 1, 1 and 0 (it parses with strtoll).
+            {"name": "ratio", "policies": ["Sum", "Max", "Min"], "values": [1.25, 0.5]},
         ],
     });
     let out = tars_testkit::node::run_script("monitor_client.js", &[&plan.to_string()], &["@tars/monitor"]);
-    assert_eq!(out.trim(), "SENT 11 7", "what the Node client says it reported");
+    assert_eq!(out.trim(), "SENT 11 9", "what the Node client says it reported");
 
     // The reports are oneway: wait until both services have merged them, then end the window.
     let entries = |status: String| {
         status.lines().find_map(|l| l.strip_prefix("entries: ").and_then(|v| v.parse::<u64>().ok())).unwrap_or(0)
     };
     eventually(|| stat.service().status(), || entries(stat.service().status()) == 2);
-    eventually(|| property.service().status(), || entries(property.service().status()) == 2);
+    eventually(|| property.service().status(), || entries(property.service().status()) == 3);
     clock.set(T_1002 + 3 * 60 + 1); // 10:05:01
 
     let stat_table = "tars_stat_2026031510";
@@ -183,7 +185,7 @@ fn node_client_reports_land_as_exact_rows(io: IoMode) {
     );
 
     let prop_table = "tars_property_2026031510";
-    eventually(|| format!("property rows\n{}", property.service().status()), || prop_db.count(prop_table) == 7);
+    eventually(|| format!("property rows\n{}", property.service().status()), || prop_db.count(prop_table) == 10);
     let rows = prop_db.query(
         &format!(
             "SELECT f_tflag, master_name, master_ip, property_name, set_name, policy, value FROM {prop_table} \
@@ -205,6 +207,10 @@ fn node_client_reports_land_as_exact_rows(io: IoMode) {
             prop("queue", "Max", "200"),
             prop("queue", "Min", "3"),
             prop("queue", "Sum", "225"),
+            // Fractions as sent.
+            prop("ratio", "Max", "1.25"),
+            prop("ratio", "Min", "0.5"),
+            prop("ratio", "Sum", "1.75"),
         ]
     );
     let marker = |db: &db::Db, app: &str| {
