@@ -42,6 +42,12 @@ pub const FAILED: i32 = -1;
 
 /// Upstream's `updateServerBatch` chunk size; each chunk is one transaction here.
 const BATCH_CHUNK: usize = 1000;
+/// Most entries one `updateServerBatch` may carry. A node sends one entry per server it hosts,
+/// so real batches are far below this; the cap bounds the store work (one job of at most this
+/// many updates) that one request can queue.
+pub const MAX_BATCH_ENTRIES: usize = 10_000;
+/// `updateServerBatch` with more than [`MAX_BATCH_ENTRIES`] entries: nothing is written.
+pub const BATCH_TOO_LARGE: i32 = -2;
 
 /// The `RegistryObj` servant. One instance lives on each shard (the server builds one per
 /// shard); all of them share the [`Context`], and every database call is awaited through its
@@ -356,7 +362,15 @@ impl Registry for RegistryImp {
         _current: &mut Current,
         v_state: Vec<ServerStateInfo>,
     ) -> Result<i32, ServantError> {
+        if v_state.len() > MAX_BATCH_ENTRIES {
+            let node = v_state.first().map(|st| st.node_name.clone()).unwrap_or_default();
+            tracing::warn!(entries = v_state.len(), max = MAX_BATCH_ENTRIES, node = ?node,
+                "updateServerBatch refused: too many entries");
+            return Ok(BATCH_TOO_LARGE);
+        }
         let mut updates = Vec::with_capacity(v_state.len());
+        // One log line per request, however many entries are bad: the count and the first.
+        let (mut skipped, mut first_bad) = (0usize, None);
         for st in v_state {
             match state_column(st.server_state) {
                 Some(state) => updates.push(StateUpdate {
@@ -366,9 +380,15 @@ impl Registry for RegistryImp {
                     state,
                     pid: st.process_id,
                 }),
-                None => tracing::warn!(node = ?st.node_name, app = ?st.application, server = ?st.server_name,
-                    state = st.server_state.0, "updateServerBatch entry with an unknown state; skipped"),
+                None => {
+                    skipped += 1;
+                    first_bad.get_or_insert((st.node_name, st.application, st.server_name, st.server_state.0));
+                }
             }
+        }
+        if let Some((node, app, server, state)) = first_bad {
+            tracing::warn!(skipped, node = ?node, app = ?app, server = ?server, state,
+                "updateServerBatch entries with an unknown state skipped (the first shown)");
         }
         if updates.is_empty() {
             return Ok(0);

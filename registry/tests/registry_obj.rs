@@ -400,6 +400,21 @@ fn server_reports(db: TestDb) {
     assert_eq!(reg.update_server("10.0.0.1", "Test", "D", ServerState::Active, 401), 0);
     assert_ne!(stamp(), OLD, "a new pid is a change");
     assert_eq!(reg.call(|p| async move { p.update_server_batch(&Vec::new()).await.unwrap() }), 0);
+    // Beyond the cap: refused with its own code, nothing written, and the registry goes on.
+    let huge: Vec<ServerStateInfo> = (0..=tars_registry::registry_obj::MAX_BATCH_ENTRIES)
+        .map(|i| entry(if i == 0 { "A" } else { "nobody" }, ServerState::Activating, 7))
+        .collect();
+    assert_eq!(
+        reg.call(move |p| async move { p.update_server_batch(&huge).await.unwrap() }),
+        tars_registry::registry_obj::BATCH_TOO_LARGE
+    );
+    assert_eq!(server_state(&db, "10.0.0.1", "A").0, "inactive", "a refused batch writes nothing");
+    let at_cap: Vec<ServerStateInfo> = (0..tars_registry::registry_obj::MAX_BATCH_ENTRIES)
+        .map(|i| if i == 0 { entry("A", ServerState::Activating, 7) } else { entry("D", ServerState(99), 1) })
+        .collect();
+    assert_eq!(reg.call(move |p| async move { p.update_server_batch(&at_cap).await.unwrap() }), 0);
+    let a = server_state(&db, "10.0.0.1", "A");
+    assert_eq!((a.0.as_str(), a.1), ("activating", 7), "at the cap the valid entries are written");
 
     // reportVersion and updatePatchResult.
     assert_eq!(reg.call(|p| async move { p.report_version("Test", "B", "10.0.0.1", "3.0.19").await.unwrap() }), 0);
