@@ -292,10 +292,23 @@ fn sqlite_column_triggers(table: &str, c: &Column, pk_inline: bool) -> Result<Ve
     Ok(out)
 }
 
-/// The SQLite name of an index: index names are per database there, per table in MySQL.
+/// The SQLite name of an index: index names are per database there, per table in MySQL, so
+/// the table's name goes in front. When that is longer than an identifier may be (a long
+/// table prefix and an hourly suffix), the name is cut and ends in a hash of the whole, so it
+/// stays valid, unique and the same on every run.
 pub fn sqlite_index_name(table: &str, index: &str) -> String {
-    format!("{table}__{index}")
+    let full = format!("{table}__{index}");
+    if full.len() <= MAX_IDENTIFIER {
+        return full;
+    }
+    // FNV-1a, 64 bits: stable across builds and platforms (std's hashers are not).
+    let hash = full.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    // Identifiers are ASCII, so any byte index is a char boundary.
+    format!("{}_{hash:016x}", &full[..MAX_IDENTIFIER - 17])
 }
+
+/// The longest identifier [`is_identifier`] accepts (MySQL's limit).
+const MAX_IDENTIFIER: usize = 64;
 
 fn sqlite_index(table: &str, i: &Index) -> Result<Option<String>, StoreError> {
     let verb = match i.kind {

@@ -137,3 +137,42 @@ fn a_cached_statement_sees_a_table_altered_elsewhere() {
     assert_eq!(rows[0].columns().iter().map(String::as_str).collect::<Vec<_>>(), ["x", "y"]);
     assert_eq!(rows[0].get::<i64>(1).expect("y"), 7);
 }
+
+/// The longest table prefix the monitor services accept (48 characters) gives hourly tables of
+/// 58: their SQLite index names, which carry the table's name, must still be identifiers,
+/// distinct, and found again by the index check.
+#[test]
+fn hourly_tables_with_the_longest_prefix_get_their_indexes() {
+    use tars_sql::schema::monitor::{hourly_table_name, property_table};
+    let dir = TempDir::new("sqlite-long-prefix").expect("temp dir");
+    let store = Store::open(&format!("sqlite:{}", dir.0.join("m.sqlite3").display())).expect("store opens");
+    let prefix = format!("{}_", "p".repeat(47));
+    assert_eq!(prefix.len(), 48);
+    for table in [
+        stat_table(hourly_table_name(&prefix, "20260315", 10)),
+        property_table(hourly_table_name(&prefix, "20260315", 11)),
+    ] {
+        let name = table.name.clone();
+        let wanted = table.indexes.len();
+        let t = table.clone();
+        store.run_blocking(move |s| create_table(s, &t)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let n = name.clone();
+        let rows = store
+            .run_blocking(move |s| {
+                s.query(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+                    &[n.into()],
+                )
+            })
+            .expect("index list");
+        let names: Vec<String> = rows.iter().map(|r| r.get::<String>(0).expect("name")).collect();
+        assert!(!names.is_empty() && names.len() <= wanted, "{name}: {names:?}");
+        assert!(names.iter().all(|i| i.len() <= 64), "{names:?}");
+        let mut distinct = names.clone();
+        distinct.dedup();
+        assert_eq!(distinct.len(), names.len(), "{names:?}");
+        // Created again: the check finds every index and changes nothing.
+        let t = table.clone();
+        store.run_blocking(move |s| create_table(s, &t)).expect("created again");
+    }
+}
