@@ -475,6 +475,22 @@ fn http_sd_serves_the_targets(db: TestDb) {
     // limit) is tested with the server, in core-net/tests/http.rs.
 
     assert_eq!(http(addr, b"GET /prometheus/sd HTTP/1.0\r\n\r\n").0, 200);
+
+    // The answer is cached for a second: a server registered meanwhile shows up after it.
+    let get = || http(addr, b"GET /prometheus/sd HTTP/1.1\r\nConnection: close\r\n\r\n").1;
+    let before = get();
+    let asked = std::time::Instant::now();
+    startup(&ctx, startup_req("n4", "App", "C"));
+    let req =
+        RegisterMetricsReq { node_name: "n4".into(), application: "App".into(), server: "C".into(), metrics_port: 0 };
+    block_on(container::register_metrics(&ctx, req)).unwrap();
+    let soon = get();
+    if asked.elapsed() < http_sd::CACHE_FOR / 2 {
+        assert_eq!(soon, before, "within the second, the cached answer");
+    }
+    std::thread::sleep(http_sd::CACHE_FOR + Duration::from_millis(100));
+    let later = get();
+    assert!(later.contains("n4:9325") && !before.contains("n4:9325"), "{before}\n{later}");
     sd.stop();
     assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err(), "stopped");
 }
