@@ -97,6 +97,20 @@ impl ServerProcess {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid())).ok().map(|d| d.count())
     }
 
+    /// Waits at most `limit` for it to exit by itself; its status, or `None` if still running.
+    pub fn exited_within(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(st)) => return Some(st),
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                _ => return None,
+            }
+        }
+    }
+
     /// Closes its stdin (a graceful stop) and waits; returns whether it exited 0.
     pub fn stop(mut self) -> bool {
         if let Some(mut s) = self.stdin.take() {

@@ -98,3 +98,41 @@ impl Echo for EchoImpl {
         Ok(0)
     }
 }
+
+/// The servant name of [`FaultServant`]; `tars-test-server` serves it only when its config
+/// gives it an adapter (`FaultObjAdapter`).
+pub const FAULT_OBJ: &str = "TarsTest.InteropServer.FaultObj";
+/// Its adapter's name.
+pub const FAULT_ADAPTER: &str = "TarsTest.InteropServer.FaultObjAdapter";
+
+/// A hand-written servant that fails the ways a servant can, for the panic tests (never in a
+/// production server): `panicInFuture` panics while its call runs, `panicInDispatch` panics
+/// in `dispatch` itself before returning a future (as a fast path that decodes on the spot
+/// could), `killShard` spawns a task that panics outside any call, which takes its shard
+/// down. Any other function answers 0. No parameters; one instance per shard.
+#[derive(Debug, Default)]
+pub struct FaultServant;
+
+impl tars_proto::dispatch::Dispatch for FaultServant {
+    fn dispatch(self: std::rc::Rc<Self>, current: Current, _body: Bytes) -> tars_proto::dispatch::DispatchFuture {
+        match current.func.as_str() {
+            "panicInDispatch" => panic!("panicInDispatch asked for it"),
+            // The task first yields to the executor, so it panics outside this call.
+            "killShard" => rt::spawn(async {
+                rt::sleep(Duration::from_millis(10)).await;
+                panic!("killShard asked for it")
+            })
+            .detach(),
+            _ => {}
+        }
+        Box::pin(async move {
+            if current.func == "panicInFuture" {
+                rt::sleep(Duration::from_millis(1)).await;
+                panic!("panicInFuture asked for it");
+            }
+            let mut w = tars_proto::rpc::ParamWriter::new(current.version);
+            w.write_ret(&0i32);
+            (current, Ok(w.finish()))
+        })
+    }
+}

@@ -245,6 +245,15 @@ macro_rules! on_every_driver {
     };
 }
 
+/// The text a panic was raised with, if it has one.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
+}
+
 /// Where a shard sits among its siblings; passed to each shard's root function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShardInfo {
@@ -276,16 +285,44 @@ impl Shards {
         F: Fn(ShardInfo) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
     {
+        Shards::start_with_death(name, count, io, root, |_| {})
+    }
+
+    /// [`Shards::start`], calling `on_death(shard)` from a shard thread that panicked (after
+    /// logging it at once), so the owner can stop the rest: a server must not go on half
+    /// alive. [`Shards::join`] then reports [`RtError::Panicked`].
+    pub fn start_with_death<F, Fut, D>(
+        name: &str,
+        count: usize,
+        io: IoMode,
+        root: F,
+        on_death: D,
+    ) -> Result<Shards, RtError>
+    where
+        F: Fn(ShardInfo) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+        D: Fn(usize) + Send + Sync + 'static,
+    {
         let count = if count == 0 { default_shards() } else { count };
         let io = io.resolve();
         let root = std::sync::Arc::new(root);
+        let on_death = std::sync::Arc::new(on_death);
         let mut threads = Vec::with_capacity(count);
         for id in 0..count {
-            let root = root.clone();
+            let (root, on_death) = (root.clone(), on_death.clone());
             let info = ShardInfo { id, count, io };
             let t = std::thread::Builder::new()
                 .name(format!("{name}-{id}"))
-                .spawn(move || block_on(io, root(info)))
+                .spawn(move || {
+                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| block_on(io, root(info)))) {
+                        Ok(r) => r,
+                        Err(panic) => {
+                            tracing::error!(shard = id, panic = %panic_message(&*panic), "shard thread died");
+                            on_death(id);
+                            Err(RtError::Panicked(id))
+                        }
+                    }
+                })
                 .map_err(RtError::Thread)?;
             threads.push(t);
         }

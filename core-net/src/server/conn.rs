@@ -288,7 +288,19 @@ impl Conn {
         }
         let oneway = current.packet_type == packet_type::ONEWAY;
         let envelope = Envelope::of(&current, self.shard.stats.is_some() && !oneway);
-        let mut fut = AssertUnwindSafe(self.adapter.servant.clone().dispatch(current, body)).catch_unwind();
+        // A hand-written servant may do its work before returning the future (the fast
+        // paths): a panic there is caught too, and answered like one inside the future.
+        let servant = self.adapter.servant.clone();
+        let mut fut = match std::panic::catch_unwind(AssertUnwindSafe(move || servant.dispatch(current, body))) {
+            Ok(f) => AssertUnwindSafe(f).catch_unwind(),
+            Err(panic) => {
+                let (current, result, _) = settle(Err(panic), envelope);
+                if !oneway {
+                    self.reply(&current, result, received);
+                }
+                return Ok(());
+            }
+        };
         match Pin::new(&mut fut).poll(cx) {
             Poll::Ready(done) => {
                 let (current, result, _) = settle(done, envelope);
@@ -379,11 +391,7 @@ fn settle_panic(done: Result<Settled, Box<dyn std::any::Any + Send>>, envelope: 
     match done {
         Ok(d) => d,
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "servant panicked".to_owned());
+            let what = rt::panic_message(&*panic);
             tracing::error!(panic = %what, "servant panicked");
             let (servant, func) = envelope.names.unwrap_or_default();
             let current = Current {

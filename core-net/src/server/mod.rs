@@ -404,19 +404,30 @@ impl ServerBuilder {
             let names: Vec<String> = group.iter().map(|(a, _, _)| a.name.clone()).collect();
             let shared2 = shared.clone();
             let dispatch = dispatch.clone();
-            let set = Shards::start(&name, n, mode, move |info| {
-                let ready = ready_tx.lock().ok().map(|t| t.clone());
-                let shared = shared2.clone();
-                let group = group.clone();
-                let dispatch = dispatch.clone();
-                async move {
-                    // Every task of this shard runs on this thread, so they all log there.
-                    let _log = dispatch.as_ref().map(tracing::dispatcher::set_default);
-                    if let Some(ready) = ready {
-                        shard::run_shard(info, shared, group, ready).await;
+            let dying = shared.clone();
+            let set = Shards::start_with_death(
+                &name,
+                n,
+                mode,
+                move |info| {
+                    let ready = ready_tx.lock().ok().map(|t| t.clone());
+                    let shared = shared2.clone();
+                    let group = group.clone();
+                    let dispatch = dispatch.clone();
+                    async move {
+                        // Every task of this shard runs on this thread, so they all log there.
+                        let _log = dispatch.as_ref().map(tracing::dispatcher::set_default);
+                        if let Some(ready) = ready {
+                            shard::run_shard(info, shared, group, ready).await;
+                        }
                     }
-                }
-            })?;
+                },
+                move |_| {
+                    // No half-alive server: the other shards stop too, and `wait` reports it.
+                    tracing::error!("a shard died; stopping the server");
+                    dying.stop();
+                },
+            )?;
             let count = set_count(n);
             for _ in 0..count {
                 match ready_rx.recv() {

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use anyhow::{bail, Context};
 use tars_core_net::rt::IoMode;
 use tars_core_net::server::ServerBuilder;
-use tars_testkit::servants::InteropImpl;
+use tars_testkit::servants::{FaultServant, InteropImpl, FAULT_OBJ};
 use tars_testkit::{TarsTest::InteropServant, INTEROP_OBJ};
 
 fn main() -> anyhow::Result<()> {
@@ -28,6 +28,9 @@ fn main() -> anyhow::Result<()> {
     let config = config.context("--config=FILE is required")?;
     let mut builder =
         ServerBuilder::from_config_file(&config)?.servant(INTEROP_OBJ, |_| InteropServant(InteropImpl::default()));
+    if builder.shard_count(FAULT_OBJ).is_some() {
+        builder = builder.servant(FAULT_OBJ, |_| FaultServant);
+    }
     if let Some(io) = io {
         builder = builder.io(io);
     }
