@@ -39,7 +39,10 @@
 //! | `protocol` | `tars` | anything else is refused: this server speaks only TARS |
 //!
 //! The server-level `local` endpoint, when set, adds the adapter `AdminAdapter` serving
-//! `AdminObj` (the node's admin commands) with the default limits and one thread.
+//! `AdminObj` (the node's admin commands) with the default limits and one thread. Unlike
+//! TarsCpp, it admits loopback peers only ([`ADMIN_ALLOW_DEFAULT`]): `shutdown` and the
+//! `tars.*` commands are for the node on the same host. Our key `localallow` (a list in the
+//! `allow` syntax) replaces that; `localallow=0.0.0.0/0,::/0` is upstream's open behaviour.
 //!
 //! Where we are stricter than TarsCpp: a number that does not parse is an error naming the
 //! adapter and key (C++ reads it as 0), and an empty value counts as absent (tarsnode writes
@@ -274,7 +277,7 @@ impl ServerConfig {
         }
         let admin = match key("local") {
             None => None,
-            Some(local) => Some(admin_adapter(local, local_ip.as_deref())?),
+            Some(local) => Some(admin_adapter(local, local_ip.as_deref(), key("localallow"))?),
         };
         if admin.is_some() {
             if let Some(a) = adapters.iter().find(|a| a.name == ADMIN_ADAPTER) {
@@ -425,6 +428,7 @@ impl ServerConfig {
     pub fn with_local(mut self, local: Endpoint) -> Self {
         let mut admin = AdapterConfig::new(ADMIN_ADAPTER, local, ADMIN_SERVANT);
         admin.threads = 1;
+        admin.allow = admin_allow_default();
         self.admin = Some(admin);
         self
     }
@@ -460,6 +464,10 @@ impl ServerConfig {
         set("io", &self.io)?;
         if let Some(admin) = &self.admin {
             set("local", &admin.endpoint.to_string())?;
+            if admin.allow != admin_allow_default() {
+                let list = admin.allow.allow.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",");
+                set("localallow", &list)?;
+            }
         }
         for a in &self.adapters {
             a.write_to(config)?;
@@ -535,8 +543,25 @@ fn adapter(name: &str, params: &[(&str, &str)], local_ip: Option<&str>) -> Resul
 }
 
 /// The adapter `local` creates, with the fixed settings of TarsCpp's `AdminAdapter`.
-fn admin_adapter(local: &str, local_ip: Option<&str>) -> Result<AdapterConfig, AdapterConfigError> {
+/// Who may reach `AdminObj` when `localallow` is absent: loopback only.
+pub const ADMIN_ALLOW_DEFAULT: &str = "127.0.0.0/8,::1";
+
+fn admin_allow_default() -> AllowList {
+    // A constant list in the allow syntax: it parses.
+    AllowList::parse(ADMIN_ALLOW_DEFAULT, "", "").unwrap_or_default()
+}
+
+fn admin_adapter(
+    local: &str,
+    local_ip: Option<&str>,
+    allow: Option<&str>,
+) -> Result<AdapterConfig, AdapterConfigError> {
     let endpoint = endpoint(ADMIN_ADAPTER, local, local_ip)?;
+    let allow = match allow {
+        None => admin_allow_default(),
+        Some(list) => AllowList::parse(list, "", "")
+            .map_err(|source| AdapterConfigError::AllowList { adapter: ADMIN_ADAPTER.to_owned(), source })?,
+    };
     Ok(AdapterConfig {
         name: ADMIN_ADAPTER.to_owned(),
         idle_timeout: idle_timeout(&endpoint),
@@ -546,7 +571,7 @@ fn admin_adapter(local: &str, local_ip: Option<&str>) -> Result<AdapterConfig, A
         max_conns: DEFAULT_MAX_CONNS,
         queue_cap: DEFAULT_QUEUE_CAP,
         queue_timeout: DEFAULT_QUEUE_TIMEOUT,
-        allow: AllowList::default(),
+        allow,
         protocol: "tars".to_owned(),
         io: None,
         shards: None,
@@ -865,6 +890,35 @@ servant=AdminObj
         // Without `local`, a configured `AdminAdapter` is an ordinary adapter.
         let text = "<tars>\n<application>\n<server>\n<AdminAdapter>\nendpoint=tcp -h a -p 1\nservant=A.S.X\n</AdminAdapter>\n</server>\n</application>\n</tars>";
         assert_eq!(server(text).expect("must be present and valid").adapters[0].name, "AdminAdapter");
+    }
+
+    #[test]
+    fn admin_is_loopback_only_unless_localallow_says_otherwise() {
+        let parse = |extra: &str| {
+            let text = format!("<tars>\n<application>\n<server>\napp=A\nserver=S\nlocal=tcp -h 0.0.0.0 -p 1\n{extra}\n</server>\n</application>\n</tars>\n");
+            ServerConfig::from_config(&Config::parse(&text).expect("test value")).expect("test value")
+        };
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("test value");
+        let admin = parse("").admin.expect("test value");
+        for (peer, allowed) in [
+            ("127.0.0.1", true),
+            ("127.9.9.9", true),
+            ("::1", true),
+            ("::ffff:127.0.0.1", true),
+            ("192.0.2.2", false),
+            ("10.0.0.1", false),
+            ("fe80::1", false),
+        ] {
+            assert_eq!(admin.allow.is_allowed(ip(peer)), allowed, "{peer}");
+        }
+        let open = parse("localallow=0.0.0.0/0,::/0");
+        assert!(open.admin.as_ref().expect("test value").allow.is_allowed(ip("192.0.2.2")));
+        // Both survive the typed round trip.
+        for c in [parse(""), open] {
+            let back = ServerConfig::from_config(&c.to_config().expect("test value")).expect("test value");
+            assert_eq!(back.admin.expect("test value").allow, c.admin.expect("test value").allow);
+        }
+        assert!(ServerConfig::from_config(&Config::parse("<tars>\n<application>\n<server>\napp=A\nserver=S\nlocal=tcp -h 0.0.0.0 -p 1\nlocalallow=300.1.1.1\n</server>\n</application>\n</tars>\n").expect("test value")).is_err());
     }
 
     #[test]
