@@ -700,8 +700,26 @@ fn flush_connecting(mode: IoMode) {
     assert_eq!(reader.join().unwrap().as_deref(), Some("last"));
 }
 
+/// Host names in endpoints are looked up off the shard: `localhost` reaches the server, and a
+/// name that does not resolve fails the call with the lookup's error instead of hanging it.
+fn host_names(mode: IoMode) {
+    let (server, port) = echo_server(mode, "A", 0);
+    with_client(mode, ClientConfig::default(), move |comm| async move {
+        let named = comm.proxy(&format!("{ECHO}@tcp -h localhost -p {port} -t 60000")).unwrap();
+        assert_eq!(whoami(&named).await.unwrap(), "A");
+        let nowhere = comm.proxy(&format!("{ECHO}@tcp -h no-such-host.invalid -p {port} -t 60000")).unwrap();
+        let started = std::time::Instant::now();
+        let e = whoami(&nowhere).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(10), "{e:?} after {:?}", started.elapsed());
+        // The shard is still serving the named endpoint.
+        assert_eq!(whoami(&named).await.unwrap(), "A");
+    });
+    stop(server);
+}
+
 tars_core_net::on_every_driver! {
     quiet_peer_gets_each_request_at_once => quiet_peer;
+    host_names_are_resolved_off_the_shard => host_names;
     flush_waits_for_a_connecting_link => flush_connecting;
     raw_peer_pushes_and_coalescing => raw_peer;
     pipelined_1000 => pipelined;

@@ -411,7 +411,7 @@ async fn drive(shared: Rc<Shared>) {
 }
 
 async fn connect(endpoint: &Endpoint) -> Result<TcpStream, String> {
-    let addr = resolve(endpoint)?;
+    let addr = resolve(endpoint).await?;
     match rt::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
@@ -423,17 +423,31 @@ async fn connect(endpoint: &Endpoint) -> Result<TcpStream, String> {
 }
 
 /// The address of `endpoint`. IP literals are parsed; a host name is looked up with the
-/// system resolver, which blocks the shard for the duration of the lookup.
-fn resolve(endpoint: &Endpoint) -> Result<SocketAddr, String> {
+/// system resolver on a short-lived `tars-resolve` thread, since the lookup blocks: the shard
+/// only awaits the answer, at most [`CONNECT_TIMEOUT`]. Lookups happen on connects only, which
+/// the reconnect backoff spaces out, so the threads stay few.
+async fn resolve(endpoint: &Endpoint) -> Result<SocketAddr, String> {
     let host = endpoint.host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, endpoint.port));
     }
-    (host, endpoint.port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{host} resolves to no address"))
+    let (tx, rx) = rt::sync::channel::bounded(1);
+    let (name, port) = (host.to_owned(), endpoint.port);
+    std::thread::Builder::new()
+        .name("tars-resolve".into())
+        .spawn(move || {
+            let found = (name.as_str(), port)
+                .to_socket_addrs()
+                .map_err(|e| format!("cannot resolve {name}: {e}"))
+                .and_then(|mut a| a.next().ok_or_else(|| format!("{name} resolves to no address")));
+            let _ = tx.try_send(found);
+        })
+        .map_err(|e| format!("cannot start a resolver thread for {host}: {e}"))?;
+    match rt::timeout(CONNECT_TIMEOUT, rx.recv()).await {
+        Ok(Ok(found)) => found,
+        Ok(Err(_)) => Err(format!("the resolver thread for {host} ended without an answer")),
+        Err(_) => Err(format!("resolving {host} timed out after {} ms", CONNECT_TIMEOUT.as_millis())),
+    }
 }
 
 /// Why a connected socket stopped.
