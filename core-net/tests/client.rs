@@ -615,15 +615,25 @@ fn raw_peer(mode: IoMode) {
     });
 }
 
-/// Requests queued one at a time on a connection the peer never writes to (oneway calls to
-/// a server that only reads) each leave at once: nothing waits for an IO event.
-fn quiet_peer(mode: IoMode) {
+/// A peer that accepts one connection (within 5 s), never writes, and sends the function
+/// name of every request it reads to the channel; the thread ends when the client closes.
+fn recording_peer() -> (u16, std::sync::mpsc::Receiver<String>, std::thread::JoinHandle<()>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let reader = std::thread::spawn(move || {
         use std::io::Read as _;
-        let (mut s, _) = listener.accept().unwrap();
+        // Accept with a deadline: a client that never connects fails the test, not hangs it.
+        listener.set_nonblocking(true).unwrap();
+        let start = Instant::now();
+        let mut s = loop {
+            match listener.accept() {
+                Ok((s, _)) => break s,
+                Err(_) if start.elapsed() < Duration::from_secs(5) => std::thread::sleep(Duration::from_millis(5)),
+                Err(_) => return,
+            }
+        };
+        s.set_nonblocking(false).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let (mut buf, mut decoder) = (BytesMut::new(), FrameDecoder::new());
         let mut chunk = [0u8; 4096];
@@ -637,6 +647,13 @@ fn quiet_peer(mode: IoMode) {
             }
         }
     });
+    (port, rx, reader)
+}
+
+/// Requests queued one at a time on a connection the peer never writes to (oneway calls to
+/// a server that only reads) each leave at once: nothing waits for an IO event.
+fn quiet_peer(mode: IoMode) {
+    let (port, rx, reader) = recording_peer();
     let sent = with_client(mode, ClientConfig::default(), move |comm| async move {
         let p = comm.proxy(&direct(&[port])).unwrap();
         let mut sent = 0;
@@ -660,35 +677,7 @@ fn quiet_peer(mode: IoMode) {
 /// `flush` right after a oneway call, on a connection that is still being opened, waits for
 /// the request to be written: what a graceful stop does with its last reports.
 fn flush_connecting(mode: IoMode) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let reader = std::thread::spawn(move || {
-        use std::io::Read as _;
-        // Accept with a deadline: a client that never connects fails the test, not hangs it.
-        listener.set_nonblocking(true).unwrap();
-        let start = Instant::now();
-        let mut s = loop {
-            match listener.accept() {
-                Ok((s, _)) => break s,
-                Err(_) if start.elapsed() < Duration::from_secs(5) => std::thread::sleep(Duration::from_millis(5)),
-                Err(_) => return None,
-            }
-        };
-        s.set_nonblocking(false).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let (mut buf, mut decoder) = (BytesMut::new(), FrameDecoder::new());
-        let mut chunk = [0u8; 4096];
-        while let Ok(n) = s.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            if let Some(body) = decoder.decode(&mut buf).unwrap() {
-                return Some(RequestPacket::decode_body(&body).unwrap().s_func_name);
-            }
-        }
-        None
-    });
+    let (port, rx, reader) = recording_peer();
     let flushed = with_client(mode, ClientConfig::default(), move |comm| async move {
         let p = comm.proxy(&direct(&[port])).unwrap();
         rpc::call(&p, ECHO, "last", Bytes::new(), &CallOptions::default(), true).await.unwrap();
@@ -697,7 +686,8 @@ fn flush_connecting(mode: IoMode) {
     // Before the fix, flush saw no open connection, returned at once, and the communicator
     // was dropped with the request unwritten.
     assert!(flushed);
-    assert_eq!(reader.join().unwrap().as_deref(), Some("last"));
+    reader.join().unwrap();
+    assert_eq!(rx.try_recv().ok().as_deref(), Some("last"));
 }
 
 /// Host names in endpoints are looked up off the shard: `localhost` reaches the server, and a

@@ -1,5 +1,5 @@
 //! The RPC envelope: `RequestPacket` and `ResponsePacket` (`RequestF.tars`), and the
-//! constants of `BaseF.tars` (wire.md §2.2–2.7).
+//! constants of `BaseF.tars` (TarsProtocol `RequestF.tars` and `BaseF.tars`).
 //!
 //! The two structs are generated from `tars/RequestF.tars` at build time by `tars-idl` (a
 //! build dependency only), like every other interface.

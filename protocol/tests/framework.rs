@@ -1,5 +1,5 @@
-//! The generated framework types: the envelope's optional members, known byte examples from
-//! wire.md, and property round trips.
+//! The generated framework types: the envelope's optional members,
+//! known byte examples as TarsCpp encodes them, and property round trips.
 
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -25,7 +25,7 @@ fn response_packet_omits_empty_optionals() {
 
 #[test]
 fn endpoint_and_server_info_examples() {
-    // wire.md §2.13: one minimal EndpointF inside a findObjectById reply.
+    // One minimal EndpointF inside a findObjectById reply, as TarsCpp encodes it.
     let ep = tars::EndpointF { host: "10.0.0.1".into(), port: 10001, timeout: 60000, istcp: 1, ..Default::default() };
     let mut w = Writer::new();
     ep.write_to(0, &mut w);

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 /// The workspace's `interop/` folder.
 pub fn interop_dir() -> PathBuf {
@@ -29,28 +29,37 @@ pub struct NodeServer {
     pub addr: SocketAddr,
 }
 
+/// Runs `node interop/<script> <arg>` with piped stdin/stdout and waits for its first line,
+/// which must be `READY <rest>`; gives the child, its stdin (closing it stops the script), the
+/// rest of stdout and `<rest>`. Panics (killing the child) when the script does not start.
+fn start_ready(script: &str, arg: &str) -> (Child, Option<ChildStdin>, BufReader<ChildStdout>, String) {
+    check_installed();
+    let mut child = Command::new("node")
+        .arg(script)
+        .arg(arg)
+        .current_dir(interop_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("Node interop: cannot run `node` ({e})"));
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("Node interop: no stdout pipe"));
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() || !line.starts_with("READY ") {
+        let _ = child.kill();
+        panic!("Node interop: {script} did not start (printed {line:?})");
+    }
+    let rest = line["READY ".len()..].to_owned();
+    (child, stdin, reader, rest)
+}
+
 impl NodeServer {
     /// Starts the Node interop server on a free port and waits for its `READY` line.
     pub fn start() -> NodeServer {
-        check_installed();
-        let mut child = Command::new("node")
-            .arg("rpc_server.js")
-            .arg("0")
-            .current_dir(interop_dir())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("Node interop: cannot run `node` ({e})"));
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().unwrap_or_else(|| panic!("Node interop: no stdout pipe"));
-        let mut line = String::new();
-        let mut reader = BufReader::new(stdout);
-        if reader.read_line(&mut line).is_err() || !line.starts_with("READY ") {
-            let _ = child.kill();
-            panic!("Node interop: rpc_server.js did not start (printed {line:?})");
-        }
-        let port: u16 = line["READY ".len()..].trim().parse().unwrap_or_else(|_| panic!("bad READY line {line:?}"));
+        let (child, stdin, _, ready) = start_ready("rpc_server.js", "0");
+        let port: u16 = ready.trim().parse().unwrap_or_else(|_| panic!("bad READY line {ready:?}"));
         NodeServer { child, _stdin: stdin, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
     }
 }
@@ -155,26 +164,9 @@ pub struct AppPeer {
 impl AppPeer {
     /// Starts the peer with `plan` (see the script's header) and waits for its `READY` line.
     pub fn start(plan: &serde_json::Value) -> AppPeer {
-        check_installed();
-        let mut child = Command::new("node")
-            .arg("app_peer.js")
-            .arg(plan.to_string())
-            .current_dir(interop_dir())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("Node interop: cannot run `node` ({e})"));
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().unwrap_or_else(|| panic!("Node interop: no stdout pipe"));
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        if reader.read_line(&mut line).is_err() || !line.starts_with("READY ") {
-            let _ = child.kill();
-            panic!("Node interop: app_peer.js did not start (printed {line:?})");
-        }
+        let (child, stdin, reader, ready) = start_ready("app_peer.js", &plan.to_string());
         let ports: std::collections::BTreeMap<String, u16> =
-            serde_json::from_str(&line["READY ".len()..]).unwrap_or_else(|e| panic!("bad READY line {line:?}: {e}"));
+            serde_json::from_str(&ready).unwrap_or_else(|e| panic!("bad READY line {ready:?}: {e}"));
         let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = calls.clone();
         let reader = std::thread::spawn(move || {
