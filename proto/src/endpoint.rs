@@ -1,5 +1,6 @@
 //! Endpoint strings (`tcp -h 10.0.0.1 -p 10000 -t 60000`) and object/locator strings
-//! (`App.Server.Obj#hash@tcp -h a -p 1:tcp -h b -p 2`), wire.md §4.2 and §4.3.
+//! (`App.Server.Obj#hash@tcp -h a -p 1:tcp -h b -p 2`), as TarsCpp's `TC_Endpoint` and
+//! `ObjectProxy` read them.
 //!
 //! [`Endpoint::parse`] follows TarsCpp's `TC_Endpoint::parse`: options are exactly `-`
 //! plus one letter, an argument is the next token unless it starts with `-`, unknown

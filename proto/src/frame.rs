@@ -1,5 +1,5 @@
-//! Packet framing: a 4-byte big-endian length that **counts itself**, then the packet body
-//! (wire.md §2.1). The decoder follows the tokio-util `Decoder` contract: `Ok(None)` means
+//! Packet framing: a 4-byte big-endian length that **counts itself**, then the packet body.
+//! The decoder follows the tokio-util `Decoder` contract: `Ok(None)` means
 //! "incomplete, read more", `Err` means "corrupt, close the connection".
 
 use crate::codec::{Struct, Writer};

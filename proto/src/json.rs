@@ -1,4 +1,4 @@
-//! The JSON protocol (iVersion 5): parameters as a JSON object keyed by name (wire.md §2.11).
+//! The JSON protocol (iVersion 5): parameters as a JSON object keyed by name.
 //!
 //! A small, self-contained JSON implementation: a [`Value`] tree, an RFC 8259 [`parse`]r and
 //! a compact writer ([`to_string`], [`write`]). It exists because the codec modules depend

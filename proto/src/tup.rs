@@ -1,4 +1,4 @@
-//! TUP (iVersion 3): parameters wrapped by name (wire.md §2.10).
+//! TUP (iVersion 3): parameters wrapped by name (TarsCpp `tup/tup.h`).
 //!
 //! The body is a `map<string, vector<byte>>` at tag 0; each value holds one parameter
 //! encoded on its own at tag 0. Replies are `RequestPacket`-shaped and carry the return value

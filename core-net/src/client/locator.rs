@@ -1,4 +1,4 @@
-//! Asking the registry (`tars.tarsregistry.QueryObj`, interface `QueryF`, wire.md §3.1) where
+//! Asking the registry (`tars.tarsregistry.QueryObj`, interface `QueryF`) where
 //! an indirect object lives, through the generated `QueryF` proxy of `tars-protocol`:
 //!
 //! - `findObjectById4Any(id, out activeEp, out inactiveEp)` normally;

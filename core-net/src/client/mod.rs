@@ -24,8 +24,8 @@
 //! - **Shard-local.** A communicator, its proxies and connections live on the shard that made
 //!   them (`Rc`, `RefCell`, no locks, nothing `Send`). Each shard that calls makes its own.
 //! - **Request ids** come from a per-shard `u32` counter, start at 1, wrap from `u32::MAX` to 1
-//!   and never take 0, which is reserved for server pushes (wire.md §2.12); an id still waiting
-//!   on the same connection is skipped. A reply with id 0 is a push: logged and ignored. A reply
+//!   and never take 0, which server pushes use; an id still waiting on the same connection is
+//!   skipped. A reply with id 0 is a push: logged and ignored. A reply
 //!   for an id no longer registered (its call timed out) is dropped.
 //! - **Pipelining.** Any number of calls wait on one connection; every request queued in one
 //!   turn of the shard leaves in one write. At most 16 MiB of requests wait to be written per

@@ -1,4 +1,4 @@
-//! The TARS tag/type binary encoding (wire.md §1).
+//! The TARS tag/type binary encoding, as TarsCpp's `tup/Tars.h` writes and reads it.
 //!
 //! Every value is a head (4-bit type, tag 0–255) and a payload. Integers are written in the
 //! narrowest form that holds the value (ZeroTag for 0); readers widen and sign-extend per
