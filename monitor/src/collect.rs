@@ -37,14 +37,27 @@ pub trait Aggregate: Send + Sync + 'static {
     type Key: Hash + Eq + Send + 'static;
     /// The merged value.
     type Value: Send + 'static;
-    /// Merges `other` into `into` (a service logs and counts what it cannot merge).
-    fn merge(&self, key: &Self::Key, into: &mut Self::Value, other: Self::Value);
+    /// Merges `other` into `into` (a service logs and counts what it cannot merge) and says
+    /// by how many heap bytes `into` grew (see [`Aggregate::heap_bytes`]).
+    fn merge(&self, key: &Self::Key, into: &mut Self::Value, other: Self::Value) -> usize;
+    /// The heap bytes a key and its value own outside the map's slot: with the slot's size,
+    /// what the entry is charged against the memory budget ([`entry_cost`]).
+    fn heap_bytes(&self, key: &Self::Key, value: &Self::Value) -> usize;
     /// Appends the rows for one entry, in the hourly table's column order.
     fn rows(&self, key: &Self::Key, value: &Self::Value, label: &Label, out: &mut Vec<Vec<Value>>);
     /// The service's own counters, for the status command and the metrics endpoint.
     fn counters(&self) -> Vec<Counter> {
         Vec::new()
     }
+}
+
+/// What one entry is charged against the budget: its heap bytes plus its slot in the map,
+/// counted two and a half times over because a hash table grown by doubling at 7/8 load can
+/// have up to 2.3 slots per entry (the allocation test in `tests/budget.rs` checks the
+/// bound on what the aggregation really allocates).
+pub fn entry_cost<A: Aggregate>(agg: &A, key: &A::Key, value: &A::Value) -> u64 {
+    let slot = (size_of::<(A::Key, A::Value)>() + 1) * 5 / 2;
+    (agg.heap_bytes(key, value) + slot) as u64
 }
 
 /// One counter a service adds to the status text and the metrics endpoint.
@@ -75,6 +88,8 @@ struct Handoff<K, V> {
     now: Window,
     /// The shard is stopping: this window will get nothing more from it.
     last: bool,
+    /// What the entries were charged against the budget; released when the window is flushed.
+    charged: u64,
 }
 
 /// Counters shared by the shards (entries) and the collector (windows, rows).
@@ -88,8 +103,33 @@ pub struct CollectStats {
     pub rows: AtomicU64,
     /// Entries that arrived for a window already flushed (merged into a late batch).
     pub late_entries: AtomicU64,
-    /// Entries dropped because their shard already held the most keys a window may hold.
+    /// New keys dropped because the aggregation's memory budget was used up.
     pub dropped_entries: AtomicU64,
+    /// Bytes the aggregation holds now ([`entry_cost`] of every entry in the shards' maps and
+    /// in windows the collector has not flushed yet), against [`CollectStats::budget_bytes`].
+    pub held_bytes: AtomicU64,
+    /// The memory budget (`/tars/aggregate<maxMB>`), one for all shards of the service.
+    pub budget_bytes: AtomicU64,
+}
+
+impl CollectStats {
+    /// Charges `n` bytes if they fit in the budget.
+    fn try_charge(&self, n: u64) -> bool {
+        let limit = self.budget_bytes.load(Ordering::Relaxed);
+        self.held_bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| held.checked_add(n).filter(|t| *t <= limit))
+            .is_ok()
+    }
+
+    /// Charges what an existing entry grew by: the merge already happened, so this may pass
+    /// the budget by what one entry can grow (a service bounds that), and only stops new keys.
+    fn charge(&self, n: u64) {
+        self.held_bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn release(&self, n: u64) {
+        let _ = self.held_bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| Some(held.saturating_sub(n)));
+    }
 }
 
 /// One shard's aggregation. Lives on one IO shard (inside that shard's servant); the map
@@ -97,10 +137,11 @@ pub struct CollectStats {
 pub struct ShardAgg<A: Aggregate> {
     agg: Arc<A>,
     shard: usize,
-    max_keys: usize,
     clock: Clock,
     window: Cell<Window>,
     map: RefCell<EntryMap<A::Key, A::Value>>,
+    /// What the map's entries were charged against the budget.
+    charged: Cell<u64>,
     tx: Sender<Msg<A::Key, A::Value>>,
     stats: Arc<CollectStats>,
 }
@@ -125,7 +166,7 @@ impl<A: Aggregate> ShardAgg<A> {
     /// The batch borrows the shard's map: drop it before the next `await`.
     pub fn batch(&self) -> ShardBatch<'_, A> {
         self.roll();
-        ShardBatch { shard: self, map: self.map.borrow_mut(), added: 0, dropped: 0 }
+        ShardBatch { shard: self, map: self.map.borrow_mut(), added: 0, dropped: 0, charged: 0 }
     }
 
     /// Hands the window over if it has ended. The shard's timer calls it, so an idle shard
@@ -152,7 +193,12 @@ impl<A: Aggregate> ShardAgg<A> {
 
     fn hand_over(&self, window: Window, now: Window, last: bool) {
         let entries = std::mem::take(&mut *self.map.borrow_mut());
-        let _ = self.tx.send(Msg::Handoff(Handoff { shard: self.shard, window, entries, now, last }));
+        let charged = self.charged.replace(0);
+        if let Err(e) = self.tx.send(Msg::Handoff(Handoff { shard: self.shard, window, entries, now, last, charged })) {
+            // The collector is gone (the service is stopping): nothing will flush these.
+            drop(e);
+            self.stats.release(charged);
+        }
     }
 }
 
@@ -163,6 +209,7 @@ pub struct ShardBatch<'s, A: Aggregate> {
     map: RefMut<'s, EntryMap<A::Key, A::Value>>,
     added: u64,
     dropped: u64,
+    charged: u64,
 }
 
 impl<A: Aggregate> std::fmt::Debug for ShardBatch<'_, A> {
@@ -174,11 +221,12 @@ impl<A: Aggregate> std::fmt::Debug for ShardBatch<'_, A> {
 impl<A: Aggregate> ShardBatch<'_, A> {
     /// Merges `value` under `key`.
     ///
-    /// A new key beyond the shard's key limit is dropped and counted (existing keys still
-    /// merge): the bound on what one window may cost, whatever clients send.
+    /// A new key whose cost does not fit in the service's memory budget is dropped and
+    /// counted (existing keys still merge): the bound on what the aggregation may hold,
+    /// whatever clients send.
     pub fn add(&mut self, key: A::Key, value: A::Value) {
         if let Some(value) = self.merge_existing(&key, value) {
-            self.map.insert(key, value);
+            self.insert_new(key, value);
         }
     }
 
@@ -190,33 +238,42 @@ impl<A: Aggregate> ShardBatch<'_, A> {
         Q: Hash + Equivalent<A::Key> + ?Sized,
     {
         if let Some(value) = self.merge_existing(key, value) {
-            self.map.insert(to_owned(key), value);
+            self.insert_new(to_owned(key), value);
         }
     }
 
-    /// Merges into the key when the map holds it, or counts a drop when the map is full;
-    /// gives the value back when the key is new and may be inserted.
+    /// Merges into the key when the map holds it; gives the value back when the key is new.
     fn merge_existing<Q>(&mut self, key: &Q, value: A::Value) -> Option<A::Value>
     where
         Q: Hash + Equivalent<A::Key> + ?Sized,
     {
-        if let Some((k, into)) = self.map.get_key_value_mut(key) {
-            self.shard.agg.merge(k, into, value);
-            self.added += 1;
-            return None;
-        }
-        if self.map.len() >= self.shard.max_keys {
-            self.dropped += 1;
-            return None;
+        let Some((k, into)) = self.map.get_key_value_mut(key) else { return Some(value) };
+        let grew = self.shard.agg.merge(k, into, value) as u64;
+        if grew != 0 {
+            self.shard.stats.charge(grew);
+            self.charged += grew;
         }
         self.added += 1;
-        Some(value)
+        None
+    }
+
+    /// Inserts a new key if its cost fits in the budget, or counts a drop.
+    fn insert_new(&mut self, key: A::Key, value: A::Value) {
+        let cost = entry_cost(&*self.shard.agg, &key, &value);
+        if !self.shard.stats.try_charge(cost) {
+            self.dropped += 1;
+            return;
+        }
+        self.charged += cost;
+        self.added += 1;
+        self.map.insert(key, value);
     }
 }
 
 impl<A: Aggregate> Drop for ShardBatch<'_, A> {
     fn drop(&mut self) {
         let stats = &self.shard.stats;
+        self.shard.charged.set(self.shard.charged.get() + self.charged);
         if self.added != 0 {
             stats.entries.fetch_add(self.added, Ordering::Relaxed);
         }
@@ -227,9 +284,9 @@ impl<A: Aggregate> Drop for ShardBatch<'_, A> {
             if before == 0 || after.ilog2() != before.ilog2() {
                 tracing::warn!(
                     shard = self.shard.shard,
-                    max_keys = self.shard.max_keys,
+                    budget_bytes = stats.budget_bytes.load(Ordering::Relaxed),
                     dropped = after,
-                    "a window's key limit reached on this shard; new keys dropped until the window ends"
+                    "the aggregation's memory budget is used up; new keys are dropped until a window is flushed"
                 );
             }
         }
@@ -240,7 +297,6 @@ impl<A: Aggregate> Drop for ShardBatch<'_, A> {
 /// all shards.
 pub struct ShardFactory<A: Aggregate> {
     agg: Arc<A>,
-    max_keys: usize,
     clock: Clock,
     tx: Sender<Msg<A::Key, A::Value>>,
     stats: Arc<CollectStats>,
@@ -250,7 +306,6 @@ impl<A: Aggregate> Clone for ShardFactory<A> {
     fn clone(&self) -> Self {
         ShardFactory {
             agg: self.agg.clone(),
-            max_keys: self.max_keys,
             clock: self.clock.clone(),
             tx: self.tx.clone(),
             stats: self.stats.clone(),
@@ -270,10 +325,10 @@ impl<A: Aggregate> ShardFactory<A> {
         ShardAgg {
             agg: self.agg.clone(),
             shard,
-            max_keys: self.max_keys,
             window: Cell::new(Window::containing(self.clock.now_unix())),
             clock: self.clock.clone(),
             map: RefCell::new(EntryMap::default()),
+            charged: Cell::new(0),
             tx: self.tx.clone(),
             stats: self.stats.clone(),
         }
@@ -283,7 +338,6 @@ impl<A: Aggregate> ShardFactory<A> {
 /// The collector: its thread and what shards need to join it.
 pub struct Collector<A: Aggregate> {
     agg: Arc<A>,
-    max_keys: usize,
     clock: Clock,
     shards: usize,
     tx: Option<Sender<Msg<A::Key, A::Value>>>,
@@ -308,8 +362,8 @@ pub struct CollectConfig {
     pub grace: Duration,
     /// `/tars<enWeighted>`.
     pub weighted: bool,
-    /// The most keys one shard holds for one window.
-    pub max_keys_per_shard: usize,
+    /// The bytes the aggregation may hold, all shards and unflushed windows together.
+    pub budget_bytes: u64,
 }
 
 impl<A: Aggregate> Collector<A> {
@@ -325,8 +379,8 @@ impl<A: Aggregate> Collector<A> {
         config: CollectConfig,
     ) -> std::io::Result<Collector<A>> {
         let agg = Arc::new(agg);
-        let max_keys = config.max_keys_per_shard.max(1);
         let stats = Arc::new(CollectStats::default());
+        stats.budget_bytes.store(config.budget_bytes, Ordering::Relaxed);
         let (tx, rx) = crossbeam_channel::unbounded();
         let state = CollectorThread {
             agg: agg.clone(),
@@ -342,14 +396,13 @@ impl<A: Aggregate> Collector<A> {
             stats: stats.clone(),
         };
         let thread = std::thread::Builder::new().name("tars-collector".into()).spawn(move || state.run(rx))?;
-        Ok(Collector { agg, max_keys, clock, shards: shards.max(1), tx: Some(tx), thread: Some(thread), stats })
+        Ok(Collector { agg, clock, shards: shards.max(1), tx: Some(tx), thread: Some(thread), stats })
     }
 
     /// What servant factories use to make each shard's aggregation (Send + Sync).
     pub fn factory(&self) -> Option<ShardFactory<A>> {
         Some(ShardFactory {
             agg: self.agg.clone(),
-            max_keys: self.max_keys,
             clock: self.clock.clone(),
             tx: self.tx.clone()?,
             stats: self.stats.clone(),
@@ -386,6 +439,9 @@ impl<A: Aggregate> Drop for Collector<A> {
 
 struct PendingWindow<K, V> {
     entries: EntryMap<K, V>,
+    /// What the shards charged for these entries (merging two shards' entries frees memory,
+    /// but the charge stays until the flush, which keeps the accounting simple and safe).
+    charged: u64,
 }
 
 /// The collector thread's state. Lives on `tars-collector` only.
@@ -434,13 +490,17 @@ impl<A: Aggregate> CollectorThread<A> {
                 *p = Some(h.now);
             }
         }
-        let p = self.pending.entry(h.window).or_insert_with(|| PendingWindow { entries: EntryMap::default() });
+        let p =
+            self.pending.entry(h.window).or_insert_with(|| PendingWindow { entries: EntryMap::default(), charged: 0 });
+        p.charged += h.charged;
         if p.entries.is_empty() {
             p.entries = h.entries;
         } else {
             for (k, v) in h.entries {
                 match p.entries.get_mut(&k) {
-                    Some(into) => self.agg.merge(&k, into, v),
+                    Some(into) => {
+                        self.agg.merge(&k, into, v);
+                    }
                     None => {
                         p.entries.insert(k, v);
                     }
@@ -472,15 +532,23 @@ impl<A: Aggregate> CollectorThread<A> {
     fn flush(&mut self, window: Window) {
         let Some(p) = self.pending.remove(&window) else { return };
         self.flushed_up_to = Some(self.flushed_up_to.map_or(window, |f| f.max(window)));
-        if p.entries.is_empty() || self.writers.is_empty() {
+        let charged = p.charged;
+        self.write_window(window, p.entries);
+        self.stats.release(charged);
+    }
+
+    /// Renders a window's entries into rows and gives each database its batch. Each entry is
+    /// freed once its rows exist, so the flush holds the window about once, not twice.
+    fn write_window(&mut self, window: Window, entries: EntryMap<A::Key, A::Value>) {
+        if entries.is_empty() || self.writers.is_empty() {
             return;
         }
         let label = window.label(&self.clock);
         let mut per_db: Vec<Vec<Vec<Value>>> = vec![Vec::new(); self.writers.len()];
         let mut rows = Vec::new();
-        for (k, v) in &p.entries {
+        for (k, v) in entries {
             rows.clear();
-            self.agg.rows(k, v, &label, &mut rows);
+            self.agg.rows(&k, &v, &label, &mut rows);
             for r in rows.drain(..) {
                 per_db[self.dist.pick()].push(r);
             }

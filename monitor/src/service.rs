@@ -13,9 +13,10 @@
 //! at least 2). Ours: `/tars/spool<dir>` (default `<datapath>/spool`; each service keeps its
 //! files in a subdirectory named after it), `/tars/spool<maxMB>`
 //! (default 1024 per database), `/tars/metrics<listen>` (`host:port` of the Prometheus
-//! text endpoint `GET /metrics`; unset, no endpoint) and `/tars/aggregate<maxKeysPerShard>`
-//! (default 500000: what one shard holds for one window; new keys beyond it are dropped and
-//! counted, as upstream's full hash map refuses them).
+//! text endpoint `GET /metrics`; unset, no endpoint) and `/tars/aggregate<maxMB>` (default
+//! 256: the memory budget of the aggregation, all shards and unflushed windows together; a
+//! new key that does not fit is dropped and counted, as upstream's full hash map refuses
+//! them, while keys already held keep merging).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -62,6 +63,10 @@ pub struct TableSpec {
     pub upsert_tail: fn(Dialect) -> String,
 }
 
+/// The aggregation's default memory budget, MiB: about 350,000 stat keys (an entry is
+/// charged about 740 bytes), several times what a large deployment reports in one window.
+pub const DEFAULT_AGGREGATE_MB: u64 = 256;
+
 /// Everything a monitor service needs besides the server config and its own rules.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
@@ -79,9 +84,8 @@ pub struct ServiceConfig {
     pub source_ip: String,
     /// `host:port` of the metrics endpoint.
     pub metrics_listen: Option<String>,
-    /// The most keys one shard holds for one window; new keys beyond it are dropped and
-    /// counted.
-    pub max_keys_per_shard: usize,
+    /// The aggregation's memory budget in bytes ([`crate::collect::CollectStats::budget_bytes`]).
+    pub aggregate_budget_bytes: u64,
     /// Time.
     pub clock: Clock,
 }
@@ -149,8 +153,9 @@ impl ServiceConfig {
             reserve_days: reserve_days.max(crate::tables::MIN_KEEP_DAYS),
             source_ip: source_ip.to_owned(),
             metrics_listen: value("/tars/metrics<listen>").map(str::to_owned),
-            max_keys_per_shard: usize::try_from(number("/tars/aggregate<maxKeysPerShard>", 500_000)?.max(1))
-                .unwrap_or(usize::MAX),
+            aggregate_budget_bytes: number("/tars/aggregate<maxMB>", DEFAULT_AGGREGATE_MB)?
+                .max(1)
+                .saturating_mul(1 << 20),
             clock: Clock::system(),
         })
     }
@@ -246,7 +251,7 @@ impl<A: Aggregate> MonitorService<A> {
                 generation,
                 grace: Duration::from_secs(15),
                 weighted: config.weighted,
-                max_keys_per_shard: config.max_keys_per_shard,
+                budget_bytes: config.aggregate_budget_bytes,
             },
         )
         .map_err(|source| StartError::Io { what: "starting the collector", source })?;
@@ -311,12 +316,14 @@ impl<A: Aggregate> Counters<A> {
     fn status(&self) -> String {
         let c = &self.stats;
         let mut out = format!(
-            "entries: {}\nwindows flushed: {}\nrows: {}\nlate entries: {}\ndropped entries: {}\n",
+            "entries: {}\nwindows flushed: {}\nrows: {}\nlate entries: {}\ndropped entries: {}\naggregate bytes: {} of {}\n",
             c.entries.load(Ordering::Relaxed),
             c.windows.load(Ordering::Relaxed),
             c.rows.load(Ordering::Relaxed),
             c.late_entries.load(Ordering::Relaxed),
-            c.dropped_entries.load(Ordering::Relaxed)
+            c.dropped_entries.load(Ordering::Relaxed),
+            c.held_bytes.load(Ordering::Relaxed),
+            c.budget_bytes.load(Ordering::Relaxed)
         );
         for Counter { name, value, .. } in self.agg.counters() {
             let _ = writeln!(out, "{}: {value}", name.replace('_', " "));
@@ -379,9 +386,11 @@ impl<A: Aggregate> Counters<A> {
         metric(
             "dropped_entries_total",
             "counter",
-            "Entries dropped because their shard held the most keys a window may hold.",
+            "New keys dropped because the aggregation's memory budget was used up.",
             &one(&c.dropped_entries),
         );
+        metric("aggregate_bytes", "gauge", "Bytes the aggregation holds now.", &one(&c.held_bytes));
+        metric("aggregate_budget_bytes", "gauge", "The aggregation's memory budget.", &one(&c.budget_bytes));
         for Counter { name, help, value } in self.agg.counters() {
             metric(&format!("{name}_total"), "counter", help, &[(None, value)]);
         }

@@ -57,6 +57,16 @@ pub struct PropKey {
     pub set_id: String,
 }
 
+impl PropKey {
+    /// Bytes the key owns on the heap (memory budget accounting).
+    pub fn heap_bytes(&self) -> usize {
+        [&self.module_name, &self.ip, &self.property_name, &self.set_name, &self.set_area, &self.set_id]
+            .iter()
+            .map(|s| s.capacity())
+            .sum()
+    }
+}
+
 /// The values of one key, one per policy, in the order the policies were first seen. A short
 /// vector rather than a map: a property has one or two policies.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -91,6 +101,12 @@ impl PropEntry {
             }
         }
         errors
+    }
+
+    /// Bytes the entry owns on the heap (memory budget accounting).
+    pub fn heap_bytes(&self) -> usize {
+        self.values.capacity() * size_of::<(Policy, PropValue)>()
+            + self.values.iter().map(|(p, v)| p.heap_bytes() + v.heap_bytes()).sum::<usize>()
     }
 
     /// `(policy, value)`, one per row to write.

@@ -125,6 +125,14 @@ pub enum Policy {
 }
 
 impl Policy {
+    /// Bytes the name owns on the heap (memory budget accounting).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Policy::Other(name) => name.capacity(),
+            _ => 0,
+        }
+    }
+
     /// The policy called `name`. Unknown names become [`Policy::Other`], unless they are
     /// longer than [`MAX_POLICY_CHARS`] characters.
     pub fn parse(name: &str) -> Result<Policy, PolicyError> {
@@ -275,6 +283,15 @@ pub enum PropValue {
 }
 
 impl PropValue {
+    /// Bytes the value owns on the heap (memory budget accounting).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            PropValue::Distr(d) => d.labels.capacity() + d.counts.capacity() * size_of::<i64>(),
+            PropValue::Other(s) => s.capacity(),
+            _ => 0,
+        }
+    }
+
     /// Parses one client value for `policy`.
     ///
     /// - `Count`: like upstream's `strto<long long>` (`atoll`, or `strtoll(…, 16)` when the

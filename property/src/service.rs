@@ -86,9 +86,15 @@ impl Aggregate for PropAgg {
     type Key = PropKey;
     type Value = PropEntry;
 
-    fn merge(&self, key: &PropKey, into: &mut PropEntry, other: PropEntry) {
+    fn merge(&self, key: &PropKey, into: &mut PropEntry, other: PropEntry) -> usize {
+        let before = into.heap_bytes();
         let errors = into.merge(other);
         self.rejections.count(&self.rejections.merges, "property value not merged; earlier value kept", key, &errors);
+        into.heap_bytes().saturating_sub(before)
+    }
+
+    fn heap_bytes(&self, key: &PropKey, value: &PropEntry) -> usize {
+        key.heap_bytes() + value.heap_bytes()
     }
 
     fn rows(&self, key: &PropKey, value: &PropEntry, label: &Label, out: &mut Vec<Vec<Value>>) {

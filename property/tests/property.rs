@@ -253,30 +253,46 @@ fn the_hour_boundary_is_labelled_as_upstream(db: Db, io: IoMode) {
     property.wait().expect("stops");
 }
 
-/// A shard holds at most `maxKeysPerShard` keys per window: new keys beyond it are dropped
-/// and counted, known keys still merge, and the next window starts empty.
+/// The aggregation holds at most `/tars/aggregate<maxMB>` bytes, all shards together: new keys
+/// beyond it are dropped and counted, known keys still merge, and a flushed window gives its
+/// bytes back, so the next window takes new keys again.
 #[test]
-fn the_key_limit_drops_new_keys_and_counts_them() {
-    let db = mysql("key_limit");
+fn the_memory_budget_drops_new_keys_and_counts_them() {
+    let db = mysql("budget");
     let spool = TempDir::new("property-spool").expect("temp dir");
     let clock = Clock::manual(T_1002, 0);
-    let extra = "<aggregate>\nmaxKeysPerShard=2\n</aggregate>\n";
-    let property = start_with(&db, IoMode::EpollEt, &clock, &spool, extra, 1);
+    let extra = "<aggregate>\nmaxMB=1\n</aggregate>\n";
+    let property = start_with(&db, IoMode::EpollEt, &clock, &spool, extra, 2);
     let addr = property.server().addr("tars.tarsproperty.PropertyObjAdapter").expect("bound");
-    let keys = |names: &[&str]| names.iter().map(|n| (head("A.B", n), body(&[("Count", "1")]))).collect();
-    report(addr, &keys(&["k1", "k2", "k3", "k4", "k5"]));
-    report(addr, &keys(&["k1", "k2", "k6"]));
     let metrics_addr = property.service().metrics_addr().expect("metrics");
-    let (_, text) = http_get(metrics_addr, "/metrics");
-    assert_eq!(metric(&text, "tars_property_dropped_entries_total"), 4, "{text}");
-    assert_eq!(metric(&text, "tars_property_ingested_entries_total"), 4, "{text}");
+    let gauge = |name: &str| {
+        let (_, text) = http_get(metrics_addr, "/metrics");
+        metric(&text, name)
+    };
+    assert_eq!(gauge("tars_property_aggregate_budget_bytes"), 1 << 20);
+    let names: Vec<String> = (0..8000).map(|i| format!("key{i:05}")).collect();
+    let keys = |names: &[String]| names.iter().map(|n| (head("A.B", n), body(&[("Count", "1")]))).collect();
+    for chunk in names.chunks(1000) {
+        report(addr, &keys(chunk));
+    }
+    let ingested = gauge("tars_property_ingested_entries_total");
+    let dropped = gauge("tars_property_dropped_entries_total");
+    assert_eq!(ingested + dropped, 8000);
+    assert!(dropped > 0 && ingested > 1000, "ingested {ingested}, dropped {dropped}");
+    let held = gauge("tars_property_aggregate_bytes");
+    assert!(held <= 1 << 20 && held > (1 << 20) / 2, "held {held}");
+    // One budget for both shards: an entry costs at least its slot counted 2.5 times (over
+    // 400 bytes here), so two budgets' worth of keys cannot have been taken.
+    assert!(ingested * 400 <= 1 << 20, "ingested {ingested}");
     clock.set(T_1002 + 3 * 60 + 1);
     let table = "tars_property_2026031510";
-    eventually(|| property.service().status(), || db.count(table) == 2);
-    let rows = db.rows(table);
-    assert_eq!(rows.iter().map(|r| (r[3].as_str(), r[5].as_str())).collect::<Vec<_>>(), [("k1", "2"), ("k2", "2")]);
-    report(addr, &keys(&["k7"]));
-    assert!(property.service().status().contains("entries: 5\n"), "{}", property.service().status());
+    eventually(|| property.service().status(), || db.count(table) == ingested as usize);
+    let first = db.rows(table).into_iter().find(|r| r[3] == "key00000").expect("the first request's keys were kept");
+    assert_eq!(first[5], "1");
+    eventually(|| property.service().status(), || gauge("tars_property_aggregate_bytes") == 0);
+    report(addr, &keys(&names[7999..]));
+    assert_eq!(gauge("tars_property_dropped_entries_total"), dropped, "a new window has room again");
+    assert!(property.service().status().contains("aggregate bytes: "), "{}", property.service().status());
     property.server().shutdown();
     property.wait().expect("stops");
 }

@@ -125,6 +125,11 @@ impl StatKey {
         StatKey(encoded.into())
     }
 
+    /// Bytes the key owns on the heap (memory budget accounting).
+    pub fn heap_bytes(&self) -> usize {
+        self.0.len()
+    }
+
     /// The fields, borrowed from the key.
     pub fn fields(&self) -> KeyFields<'_> {
         let b = &self.0[..];

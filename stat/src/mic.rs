@@ -64,6 +64,24 @@ pub struct MicLimits {
 impl MicLimits {
     /// No limits beyond the codec's: exactly the generated decoder's accept/reject decision.
     pub const UNLIMITED: MicLimits = MicLimits { max_entries: usize::MAX, max_buckets: usize::MAX };
+
+    /// The same limits on a request the generated decoder read (TUP and JSON), with the same
+    /// errors as [`MicReport::decode`]: the frame size bounded what decoding it cost, and this
+    /// keeps one encoding from feeding the aggregation more than another.
+    pub fn check(&self, msg: &BTreeMap<StatMicMsgHead, StatMicMsgBody>) -> Result<(), DecodeError> {
+        let over = |n: usize, what: &str, max: usize| {
+            DecodeError::from(DecodeErrorKind::Invalid(format!("{n} {what}, more than the limit of {max}")))
+        };
+        if msg.len() > self.max_entries {
+            return Err(over(msg.len(), "entries", self.max_entries).at(MSG.0, MSG.1));
+        }
+        match msg.values().find(|b| b.interval_count.len() > self.max_buckets) {
+            Some(b) => Err(over(b.interval_count.len(), "buckets", self.max_buckets)
+                .at(BODY, "intervalCount")
+                .at(MSG.0, MSG.1)),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Default for MicLimits {

@@ -66,8 +66,14 @@ impl Aggregate for StatAgg {
     type Key = StatKey;
     type Value = StatValue;
 
-    fn merge(&self, _key: &StatKey, into: &mut StatValue, other: StatValue) {
+    fn merge(&self, _key: &StatKey, into: &mut StatValue, other: StatValue) -> usize {
         into.merge(&other);
+        // A value is inline (counters and a fixed-size histogram): it never grows.
+        0
+    }
+
+    fn heap_bytes(&self, key: &StatKey, _value: &StatValue) -> usize {
+        key.heap_bytes()
     }
 
     fn rows(&self, key: &StatKey, value: &StatValue, label: &Label, out: &mut Vec<Vec<Value>>) {
@@ -172,6 +178,7 @@ impl StatF for StatImp {
         msg: std::collections::BTreeMap<StatMicMsgHead, StatMicMsgBody>,
         b_from_client: bool,
     ) -> Result<i32, ServantError> {
+        MicLimits::default().check(&msg).map_err(|e| ServantError::decode(&e))?;
         let peer = current.peer_ip().unwrap_or_default();
         let mut batch = self.agg.batch();
         for (head, body) in &msg {

@@ -231,6 +231,23 @@ fn every_encoding_merges_into_the_same_keys(db: Db, io: IoMode) {
     let req = conn.request(STAT_OBJ, "reportMicMsg", 1, full);
     let reply = conn.call(&req).expect("reply");
     assert_eq!(reply.ret, 0, "{}", reply.desc);
+    // Every encoding has the fast path's limits: 65 buckets in one body are refused, naming
+    // the field, and nothing of the request is kept.
+    let mut wide = body(7, 0, 0, 70, 10, 10);
+    wide.interval_count = (1..=65).map(|b| (b * 10, 0)).collect();
+    let hostile = BTreeMap::from([
+        (head("App.Client@2.4.1", "App.Server", "call", 0), body(1000, 0, 0, 1000, 1, 1)),
+        (head("App.Client@2.4.1", "App.Server", "wide", 0), wide),
+    ]);
+    for version in [1, 3, 5] {
+        let mut w = ParamWriter::new(version);
+        w.write(1, "msg", &hostile);
+        w.write(2, "bFromClient", &true);
+        let req = conn.request(STAT_OBJ, "reportMicMsg", version, w.finish());
+        let reply = conn.call(&req).expect("a reply to a request over the limits");
+        assert_ne!(reply.ret, 0, "iVersion {version} took 65 buckets");
+        assert!(reply.desc.contains("65 buckets") && reply.desc.contains("intervalCount"), "{}", reply.desc);
+    }
 
     clock.set(T_1002 + 3 * 60 + 1);
     let table = "tars_stat_2026031510";
