@@ -23,7 +23,9 @@ pub struct RegistryConfig {
     /// `/tars/reap<nodeTimeoutInterval>`: how often that check runs.
     pub node_timeout_interval: Duration,
     /// `/tars/reap<recoverProtect>` (`Y`/`N`): refuse a full reload while more than
-    /// `recover_protect_rate` percent of nodes are inactive (a half-restored database).
+    /// `recover_protect_rate` percent of nodes are inactive (a half-restored database), and
+    /// hold back a poll's changes that would take more than that share of the active endpoints
+    /// off the active lists at once (the rule is in `routes::loader`).
     pub recover_protect: bool,
     /// `/tars/reap<recoverProtectRate>`, percent.
     pub recover_protect_rate: u32,
@@ -32,10 +34,11 @@ pub struct RegistryConfig {
     /// `/tars/reap<changePollMs>` (ours): how often the database is asked what changed.
     /// Bounds how stale an answer can be; default 200 ms.
     pub change_poll: Duration,
-    /// `/tars/reap<deletePollMs>` (ours): how often the row counts and id sums are compared,
-    /// which is how deleted rows are found (a delete moves no timestamp). It scans both
-    /// tables, so it runs less often than the change poll; default 500 ms, never more often
-    /// than the change poll.
+    /// `/tars/reap<deletePollMs>` (ours): how often the row counts, id sums and stamp sums
+    /// are compared with what the loader has seen, which is how deleted rows and late commits
+    /// are found (a delete moves no timestamp; a late commit's stamp is older than the poll).
+    /// It scans both tables' stamp index, so it runs less often than the change poll; default
+    /// 500 ms, never more often than the change poll.
     pub delete_poll: Duration,
     /// `/tars/objcache<FilePath>` (upstream's unused cache-file key): the route snapshot a
     /// restarted registry answers from while the database is down. Relative paths are under

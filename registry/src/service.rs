@@ -165,13 +165,24 @@ impl Prepared {
 fn describe(hub: &RouteHub, status: &LoaderStatus, ctx: &Context) -> String {
     let last_error = status.last_error.lock().unwrap_or_else(PoisonError::into_inner).clone();
     format!(
-        "servants routed: {}\nroute version: {}\ndatabase: {}\nfrom snapshot: {}\npolls: {}\nfull loads: {}\nlast error: {}\npoll every: {} ms\ndeletes checked every: {} ms\nsnapshot file: {}\n",
+        "servants routed: {}\nroute version: {}\ndatabase: {}\nfrom snapshot: {}\npolls: {}\nfull loads: {}\nstamp reads: {}\nrecover protection: {}\nlast error: {}\npoll every: {} ms\ndeletes checked every: {} ms\nsnapshot file: {}\n",
         hub.servant_count(),
         hub.version(),
         if status.db_ok.load(Ordering::Acquire) { "up" } else { "down" },
         status.from_snapshot.load(Ordering::Acquire),
         status.polls.load(Ordering::Relaxed),
         status.full_loads.load(Ordering::Relaxed),
+        status.stamp_scans.load(Ordering::Relaxed),
+        if ctx.config.recover_protect {
+            format!(
+                "on ({}%), {} servers held, {} deltas refused",
+                ctx.config.recover_protect_rate,
+                status.held_servers.load(Ordering::Relaxed),
+                status.deltas_refused.load(Ordering::Relaxed)
+            )
+        } else {
+            "off".to_owned()
+        },
         last_error.as_deref().unwrap_or("-"),
         ctx.config.change_poll.as_millis(),
         ctx.config.delete_poll.as_millis(),

@@ -1,22 +1,44 @@
 //! The loader: one thread per registry process that asks the database what changed and
 //! publishes the difference to the shards.
 //!
-//! Every `changePollMs` (200 ms) it reads, in one round trip of small queries: the database
-//! clock; the servers whose `registry_timestamp` moved since the last poll (with a few
-//! seconds' overlap, because a timestamp is taken when a statement runs, not when it
-//! commits); `t_registry_info`; and the group tables. A delete moves no timestamp, so every
-//! `deletePollMs` (500 ms) the same round trip also reads the row count and id sum of
-//! `t_server_conf` and `t_adapter_conf`. That is a scan of both tables (about 30 ms of
-//! MariaDB at 100k + 100k rows), too dear for every poll. When a count or id sum moved, rows
-//! were inserted or deleted somewhere: per-server fingerprints find which servers. Only changed servers' rows are fetched, and
-//! only changed servants are rebuilt and published. A full reload runs every
-//! `loadObjectsInterval2` as a safety net and is diffed the same way.
+//! Every `changePollMs` (200 ms) it reads, in one round trip of small queries inside one read
+//! snapshot: the database clock; the rows of `t_server_conf` and `t_adapter_conf` stamped
+//! (`registry_timestamp`) since the last poll, with a few seconds' overlap so that two updates
+//! of a row within one second (one stamp) are both read; `t_registry_info`; the group tables.
+//!
+//! A stamp is taken when a statement runs, not when it commits: a transaction that commits
+//! later than the overlap, a stamp set by hand to the past, and a delete are all invisible to
+//! that query. So every `deletePollMs` (500 ms) the same round trip also reads, per table,
+//! the row count, id sum and stamp sum, and compares them with the sums of the stamps the
+//! loader has seen ([`super::stamps`]). They differ only when something was missed; then one
+//! read of every row's id, server and stamp names exactly the servers that changed. Cost: the
+//! change query is an index range scan of the last seconds; the sums are one scan of each
+//! table's `registry_timestamp` index (which covers the id), about 30k index entries at 10k
+//! servers with two adapters each; the read of every stamp (30k rows of four columns) runs
+//! only after a delete, a late commit or a hand-set stamp, never after ordinary updates. The
+//! one change no stamp can show, a late commit whose stamp equals the one already seen (two
+//! updates of one row in one second, the second committing more than the overlap later),
+//! waits for the full reload.
+//!
+//! Only changed servers' rows are fetched, and only changed servants are rebuilt and
+//! published. A full reload runs every `loadObjectsInterval2` as a safety net and is diffed
+//! the same way.
+//!
+//! Recover protection (`recoverProtect`, `recoverProtectRate` percent): a full reload is
+//! refused while more than that share of `t_node_info` rows is inactive (upstream's rule). A
+//! poll's delta is refused when the endpoints it would take off the active lists (made
+//! inactive or deleted) are more than that share of every endpoint active in the routes
+//! served (server rows; the registry's own rows do not count). Then the servers that would
+//! lose endpoints keep the routes they have; the rest of the delta is applied. Their rows are
+//! held and judged again with every poll: applied once the share is no longer exceeded (nodes
+//! come back, other endpoints appear), or by the next full reload that upstream's node rule
+//! lets through.
 //!
 //! The first load happens before the registry serves. If the database does not answer then,
 //! the snapshot file (if configured) is served instead and the loader keeps trying.
 //! A database that fails later leaves the routes as they were.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
@@ -26,12 +48,14 @@ use std::time::{Duration, Instant};
 use tars_sql::{params, Dialect, Row, Session, Store, StoreError, Value};
 
 use super::hub::RouteHub;
-use super::master::{by_server, Fingerprint, Master, ServerKey};
+use super::master::{by_server, Master, ServerKey};
 use super::snapshot;
+use super::stamps::{Stamp, Stamps, Table, TableTotals, Totals};
 use super::table::{GroupRule, PriorityRow, RouteRow};
 use crate::RegistryConfig;
 
-/// Seconds of overlap between consecutive change queries.
+/// Seconds of overlap between consecutive change queries: rows stamped this recently are read
+/// again by the next poll, since a second update within the same second keeps the stamp.
 const OVERLAP_SECS: i64 = 3;
 /// Servers fetched per statement.
 const KEYS_PER_QUERY: usize = 100;
@@ -56,6 +80,13 @@ pub struct LoaderStatus {
     pub polls: AtomicU64,
     /// Full loads that succeeded.
     pub full_loads: AtomicU64,
+    /// Reads of every row's stamp, made because the database's sums differed from the
+    /// stamps seen (a delete, a late commit, a stamp set by hand).
+    pub stamp_scans: AtomicU64,
+    /// Servers whose changes recover protection holds back now.
+    pub held_servers: AtomicU64,
+    /// Polls whose delta recover protection refused (in part).
+    pub deltas_refused: AtomicU64,
     /// The last database error, password-free.
     pub last_error: Mutex<Option<String>>,
 }
@@ -101,13 +132,15 @@ pub fn start(store: Store, hub: Arc<RouteHub>, config: &RegistryConfig) -> std::
         hub,
         status: status.clone(),
         master: Master::default(),
+        stamps: Stamps::default(),
+        pending: BTreeSet::new(),
+        held: BTreeMap::new(),
         snapshot_path: config.snapshot_path.clone(),
         full_every: config.full_reload_interval,
         delete_every: config.delete_poll,
         totals_at: None,
         recover_protect: config.recover_protect.then_some(config.recover_protect_rate),
         since: None,
-        totals: None,
         last_full: None,
         snapshot_dirty: false,
         snapshot_written: None,
@@ -143,17 +176,22 @@ struct Loader {
     hub: Arc<RouteHub>,
     status: Arc<LoaderStatus>,
     master: Master,
+    /// Every route row's stamp as last read.
+    stamps: Stamps,
+    /// Servers known to have changed whose rows are not fetched yet: a poll that fails after
+    /// recording their stamps must not forget them.
+    pending: BTreeSet<ServerKey>,
+    /// Rows recover protection holds back, by server.
+    held: BTreeMap<ServerKey, Vec<RouteRow>>,
     snapshot_path: Option<PathBuf>,
     full_every: Duration,
-    /// How often the totals are compared (they cost a scan of both tables).
+    /// How often the sums are compared (they cost a scan of both tables' stamp index).
     delete_every: Duration,
-    /// When the totals were last read.
+    /// When the sums were last compared.
     totals_at: Option<Instant>,
     recover_protect: Option<u32>,
     /// Database time the next change query starts from.
     since: Option<String>,
-    /// `(count, id sum)` of t_server_conf and t_adapter_conf at the last check.
-    totals: Option<Fingerprint>,
     last_full: Option<Instant>,
     snapshot_dirty: bool,
     snapshot_written: Option<Instant>,
@@ -165,7 +203,8 @@ struct Loader {
 struct Poll {
     now: String,
     since_next: String,
-    changed: Vec<ServerKey>,
+    changed: Vec<Stamp>,
+    totals: Option<TableTotals>,
     registry: Vec<RouteRow>,
     rules: Vec<GroupRule>,
     priorities: Vec<PriorityRow>,
@@ -195,20 +234,27 @@ impl Loader {
     }
 
     fn full_load(&mut self) -> Result<(), StoreError> {
-        let protect = self.recover_protect;
+        let protect = self.recover_protect.filter(|_| self.master.servant_count() > 0);
         let dialect = self.store.dialect();
-        let (poll, totals, rows, inactive_rate) = self.store.run_blocking(move |s| {
-            let poll = read_poll(s, dialect, None)?;
-            let totals = read_totals(s)?;
-            let rows = read_rows(s, &[])?;
-            let rate = match protect {
-                Some(_) => Some(inactive_node_percent(s)?),
-                None => None,
-            };
-            Ok((poll, totals, rows, rate))
+        let loaded = self.store.run_blocking(move |s| {
+            in_snapshot(s, |s| {
+                if let Some(limit) = protect {
+                    let rate = inactive_node_percent(s)?;
+                    if rate > i64::from(limit) {
+                        return Ok(Err((rate, limit)));
+                    }
+                }
+                let poll = read_poll(s, dialect, None, false)?;
+                // Stamps before rows: a row changing between the two reads is then seen as
+                // changed by a later poll, never taken as current with old contents.
+                let stamps = read_stamps(s, dialect, None)?;
+                let rows = read_rows(s, &[])?;
+                Ok(Ok((poll, stamps, rows)))
+            })
         })?;
-        if let (Some(limit), Some(rate)) = (protect, inactive_rate) {
-            if rate > i64::from(limit) && self.master.servant_count() > 0 {
+        let (poll, stamps, rows) = match loaded {
+            Ok(l) => l,
+            Err((rate, limit)) => {
                 tracing::warn!(
                     rate,
                     limit,
@@ -217,6 +263,15 @@ impl Loader {
                 self.last_full = Some(Instant::now());
                 return Ok(());
             }
+        };
+        self.stamps.replace(stamps);
+        self.pending.clear();
+        if !self.held.is_empty() {
+            tracing::info!(
+                servers = self.held.len(),
+                "registry: recover protection: the full reload applies the held changes"
+            );
+            self.set_held(BTreeMap::new());
         }
         let mut fresh = by_server(rows);
         let gone: Vec<ServerKey> = self.master.server_keys().filter(|k| !fresh.contains_key(*k)).cloned().collect();
@@ -228,7 +283,6 @@ impl Loader {
         }
         self.apply_poll_tables(&poll);
         self.since = Some(poll.since_next);
-        self.totals = Some(totals);
         self.totals_at = Some(Instant::now());
         self.db_now = poll.now;
         self.last_full = Some(Instant::now());
@@ -243,24 +297,23 @@ impl Loader {
         let dialect = self.store.dialect();
         let since = self.since.clone();
         let check_totals = self.totals_at.is_none_or(|t| t.elapsed() >= self.delete_every);
-        let (poll, totals) = self.store.run_blocking(move |s| {
-            let poll = read_poll(s, dialect, since.as_deref())?;
-            let totals = if check_totals { Some(read_totals(s)?) } else { None };
-            Ok((poll, totals))
-        })?;
-        let mut changed: BTreeSet<ServerKey> = poll.changed.iter().cloned().collect();
-        if totals.is_some() && totals != self.totals {
-            let known = self.master.fingerprints();
-            let actual = self.store.run_blocking(read_fingerprints)?;
-            for (k, fp) in &actual {
-                if known.get(k) != Some(fp) {
-                    changed.insert(k.clone());
-                }
+        let mut poll = self
+            .store
+            .run_blocking(move |s| in_snapshot(s, |s| read_poll(s, dialect, since.as_deref(), check_totals)))?;
+        let seen = self.stamps.observe(std::mem::take(&mut poll.changed));
+        self.pending.extend(seen);
+        if let Some(db) = poll.totals {
+            if db != self.stamps.totals() {
+                let all = self.store.run_blocking(move |s| read_stamps(s, dialect, None))?;
+                let changed = self.stamps.replace(all);
+                tracing::debug!(servers = changed.len(), "registry: stamp sums differed; read every stamp");
+                self.status.stamp_scans.fetch_add(1, Ordering::Relaxed);
+                self.pending.extend(changed);
             }
-            changed.extend(known.into_keys().filter(|k| !actual.contains_key(k)));
+            self.totals_at = Some(Instant::now());
         }
-        if !changed.is_empty() {
-            let keys: Vec<ServerKey> = changed.iter().cloned().collect();
+        if !self.pending.is_empty() {
+            let keys: Vec<ServerKey> = self.pending.iter().cloned().collect();
             let rows = self.store.run_blocking(move |s| {
                 let mut out = Vec::new();
                 for chunk in keys.chunks(KEYS_PER_QUERY) {
@@ -269,20 +322,73 @@ impl Loader {
                 Ok(out)
             })?;
             let mut fetched = by_server(rows);
-            for k in changed {
-                let rows = fetched.remove(&k).unwrap_or_default();
-                self.master.set_server(k, rows);
-            }
+            let changes: BTreeMap<ServerKey, Vec<RouteRow>> = std::mem::take(&mut self.pending)
+                .into_iter()
+                .map(|k| {
+                    let rows = fetched.remove(&k).unwrap_or_default();
+                    (k, rows)
+                })
+                .collect();
+            self.apply_servers(changes);
+        } else if !self.held.is_empty() {
+            // Other changes may have made room for the held ones.
+            self.apply_servers(BTreeMap::new());
         }
         self.apply_poll_tables(&poll);
         self.since = Some(poll.since_next);
-        if totals.is_some() {
-            self.totals = totals;
-            self.totals_at = Some(Instant::now());
-        }
         self.db_now = poll.now;
         self.publish();
         Ok(())
+    }
+
+    /// Applies a poll's server changes to the master, except what recover protection holds
+    /// (see the module docs for the rule).
+    fn apply_servers(&mut self, mut changes: BTreeMap<ServerKey, Vec<RouteRow>>) {
+        if let Some(rate) = self.recover_protect {
+            let before: BTreeSet<ServerKey> = self.held.keys().cloned().collect();
+            // Anything fetched now is newer than the held rows.
+            for (k, rows) in std::mem::take(&mut self.held) {
+                changes.entry(k).or_insert(rows);
+            }
+            let losing: Vec<(ServerKey, usize)> = changes
+                .iter()
+                .map(|(k, rows)| (k.clone(), self.master.active_lost(k, rows)))
+                .filter(|(_, lost)| *lost > 0)
+                .collect();
+            let lost: usize = losing.iter().map(|(_, n)| n).sum();
+            let active = if lost > 0 { self.master.active_endpoints() } else { 0 };
+            let mut held = BTreeMap::new();
+            if lost > 0 && lost.saturating_mul(100) > usize::try_from(rate).unwrap_or(100).saturating_mul(active) {
+                for (k, _) in losing {
+                    if let Some(rows) = changes.remove(&k) {
+                        held.insert(k, rows);
+                    }
+                }
+                self.status.deltas_refused.fetch_add(1, Ordering::Relaxed);
+                // A poll runs every 200 ms: say so when protection engages and when it holds
+                // more servers, not on every poll it goes on holding.
+                if held.keys().any(|k| !before.contains(k)) {
+                    tracing::warn!(
+                        lost,
+                        active,
+                        rate,
+                        servers = held.len(),
+                        "registry: recover protection: a change would take too many active endpoints away; keeping those servers' routes"
+                    );
+                }
+            } else if !before.is_empty() {
+                tracing::info!(servers = before.len(), "registry: recover protection: the held changes are applied");
+            }
+            self.set_held(held);
+        }
+        for (k, rows) in changes {
+            self.master.set_server(k, rows);
+        }
+    }
+
+    fn set_held(&mut self, held: BTreeMap<ServerKey, Vec<RouteRow>>) {
+        self.held = held;
+        self.status.held_servers.store(self.held.len() as u64, Ordering::Relaxed);
     }
 
     fn apply_poll_tables(&mut self, poll: &Poll) {
@@ -345,11 +451,89 @@ impl Loader {
     }
 }
 
+/// Runs `f`'s reads in one read snapshot, so the stamps, sums and rows it reads belong to one
+/// moment and the sums match the stamps unless something was really missed. MySQL: InnoDB's
+/// REPEATABLE READ snapshot (under READ COMMITTED the reads are merely less consistent, and a
+/// mismatch costs one extra stamp read). SQLite: a deferred `BEGIN` takes no lock; in WAL mode
+/// its first read fixes the snapshot.
+fn in_snapshot<T>(
+    s: &mut dyn Session,
+    f: impl FnOnce(&mut dyn Session) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    s.exec_script(match s.dialect() {
+        Dialect::Mysql => "START TRANSACTION WITH CONSISTENT SNAPSHOT",
+        Dialect::Sqlite => "BEGIN",
+    })?;
+    match f(s) {
+        Ok(v) => {
+            s.exec_script("COMMIT")?;
+            Ok(v)
+        }
+        Err(e) => {
+            if !s.is_broken() {
+                let _ = s.exec_script("ROLLBACK");
+            }
+            Err(e)
+        }
+    }
+}
+
 fn text(row: &Row, i: usize) -> Result<String, StoreError> {
     row.get::<Option<String>>(i).map(Option::unwrap_or_default)
 }
 
-fn read_poll(s: &mut dyn Session, dialect: Dialect, since: Option<&str>) -> Result<Poll, StoreError> {
+/// `registry_timestamp` as whole seconds, 0 for NULL: the same expression in every query, so
+/// the database's sums and the loader's agree.
+fn stamp_seconds(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Mysql => "COALESCE(UNIX_TIMESTAMP(registry_timestamp), 0)",
+        Dialect::Sqlite => "COALESCE(CAST(strftime('%s', registry_timestamp) AS INTEGER), 0)",
+    }
+}
+
+const STAMPED: [(Table, &str); 2] = [(Table::Server, "t_server_conf"), (Table::Adapter, "t_adapter_conf")];
+
+/// Every row's stamp, or (with `since`) those of the rows stamped at or after `since`.
+fn read_stamps(s: &mut dyn Session, dialect: Dialect, since: Option<&str>) -> Result<Vec<Stamp>, StoreError> {
+    let mut out = Vec::new();
+    for (table, name) in STAMPED {
+        let mut sql = format!(
+            "SELECT id, COALESCE(application, ''), COALESCE(server_name, ''), {} FROM {name}",
+            stamp_seconds(dialect)
+        );
+        let mut params = Vec::new();
+        if let Some(since) = since {
+            sql.push_str(" WHERE registry_timestamp >= ?");
+            params.push(Value::from(since));
+        }
+        for r in s.query(&sql, &params)? {
+            out.push(Stamp { table, id: r.get(0)?, key: (text(&r, 1)?, text(&r, 2)?), at: r.get(3)? });
+        }
+    }
+    Ok(out)
+}
+
+/// The database's [`Totals`] of both tables: one scan of each table's stamp index, which
+/// holds the id too.
+fn read_totals(s: &mut dyn Session, dialect: Dialect) -> Result<TableTotals, StoreError> {
+    let mut out = [Totals::default(); 2];
+    for (table, name) in STAMPED {
+        let sql =
+            format!("SELECT COUNT(*), COALESCE(SUM(id), 0), COALESCE(SUM({}), 0) FROM {name}", stamp_seconds(dialect));
+        let rows = s.query(&sql, &[])?;
+        let r =
+            rows.first().ok_or_else(|| StoreError::Column { column: "COUNT(*)".into(), reason: "no row".into() })?;
+        out[table as usize] = Totals { rows: r.get(0)?, ids: r.get(1)?, stamps: r.get(2)? };
+    }
+    Ok(out)
+}
+
+fn read_poll(
+    s: &mut dyn Session,
+    dialect: Dialect,
+    since: Option<&str>,
+    with_totals: bool,
+) -> Result<Poll, StoreError> {
     let clock = s.query(
         &format!("SELECT {}, {}", dialect.now(), dialect.seconds_before(dialect.now())),
         &params![OVERLAP_SECS],
@@ -358,16 +542,9 @@ fn read_poll(s: &mut dyn Session, dialect: Dialect, since: Option<&str>) -> Resu
     let (now, since_next) = (text(clock, 0)?, text(clock, 1)?);
     let changed = match since {
         None => Vec::new(),
-        Some(since) => s
-            .query(
-                "SELECT COALESCE(application, ''), COALESCE(server_name, '') FROM t_server_conf WHERE registry_timestamp >= ? \
-                 UNION SELECT COALESCE(application, ''), COALESCE(server_name, '') FROM t_adapter_conf WHERE registry_timestamp >= ?",
-                &params![since, since],
-            )?
-            .iter()
-            .map(|r| Ok((text(r, 0)?, text(r, 1)?)))
-            .collect::<Result<_, StoreError>>()?,
+        Some(since) => read_stamps(s, dialect, Some(since))?,
     };
+    let totals = if with_totals { Some(read_totals(s, dialect)?) } else { None };
     let registry = s
         .query(
             "SELECT servant, endpoint, COALESCE(enable_group, 'N'), COALESCE(present_state, 'inactive'), tars_version \
@@ -387,7 +564,7 @@ fn read_poll(s: &mut dyn Session, dialect: Dialect, since: Option<&str>) -> Resu
         .iter()
         .map(|r| Ok(PriorityRow { group_list: text(r, 0)?, station: text(r, 1)? }))
         .collect::<Result<_, StoreError>>()?;
-    Ok(Poll { now, since_next, changed, registry, rules, priorities })
+    Ok(Poll { now, since_next, changed, totals, registry, rules, priorities })
 }
 
 /// A `t_registry_info` row as a route row, as upstream maps it: present state doubles as
@@ -434,18 +611,6 @@ fn route_row(r: &Row) -> Result<RouteRow, StoreError> {
 }
 
 /// Rows of the servers `keys`, or of every server when `keys` is empty.
-/// `(row count, id sum)` of t_server_conf and t_adapter_conf: these move on every insert
-/// and delete. One scan per table (of its narrowest index, on MySQL).
-fn read_totals(s: &mut dyn Session) -> Result<Fingerprint, StoreError> {
-    let mut one = |table: &str| -> Result<(i64, i64), StoreError> {
-        let rows = s.query(&format!("SELECT COUNT(*), COALESCE(SUM(id), 0) FROM {table}"), &[])?;
-        let r =
-            rows.first().ok_or_else(|| StoreError::Column { column: "COUNT(*)".into(), reason: "no row".into() })?;
-        Ok((r.get(0)?, r.get(1)?))
-    };
-    Ok((one("t_server_conf")?, one("t_adapter_conf")?))
-}
-
 fn read_rows(s: &mut dyn Session, keys: &[ServerKey]) -> Result<Vec<RouteRow>, StoreError> {
     let mut sql = format!("SELECT {ROW_COLUMNS}");
     let mut params: Vec<Value> = Vec::with_capacity(keys.len() * 2);
@@ -459,30 +624,6 @@ fn read_rows(s: &mut dyn Session, keys: &[ServerKey]) -> Result<Vec<RouteRow>, S
         }
     }
     s.query(&sql, &params)?.iter().map(route_row).collect()
-}
-
-/// Every server's fingerprint as the database sees it (adapters counted only where their
-/// server row exists, as the route query joins them).
-fn read_fingerprints(s: &mut dyn Session) -> Result<HashMap<ServerKey, Fingerprint>, StoreError> {
-    let mut out: HashMap<ServerKey, Fingerprint> = HashMap::new();
-    let servers = s.query(
-        "SELECT COALESCE(application, ''), COALESCE(server_name, ''), COUNT(*), SUM(id) FROM t_server_conf \
-         GROUP BY application, server_name",
-        &[],
-    )?;
-    for r in &servers {
-        out.entry((text(r, 0)?, text(r, 1)?)).or_default().0 = (r.get(2)?, r.get(3)?);
-    }
-    let adapters = s.query(
-        "SELECT COALESCE(s.application, ''), COALESCE(s.server_name, ''), COUNT(*), SUM(a.id) FROM t_adapter_conf a \
-         JOIN t_server_conf s ON a.application = s.application AND a.server_name = s.server_name AND a.node_name = s.node_name \
-         GROUP BY s.application, s.server_name",
-        &[],
-    )?;
-    for r in &adapters {
-        out.entry((text(r, 0)?, text(r, 1)?)).or_default().1 = (r.get(2)?, r.get(3)?);
-    }
-    Ok(out)
 }
 
 /// Percentage of `t_node_info` rows that are inactive (recover protection).

@@ -37,11 +37,6 @@ impl Delta {
     }
 }
 
-/// A server's row fingerprint per table: `(row count, sum of ids)` of `t_server_conf` and of
-/// `t_adapter_conf`, matching `COUNT(*), SUM(id)` grouped by server in the database. A
-/// mismatch means rows were inserted or deleted.
-pub type Fingerprint = ((i64, i64), (i64, i64));
-
 /// The loader's state. Lives on the loader thread only.
 #[derive(Debug, Default)]
 pub struct Master {
@@ -109,9 +104,21 @@ impl Master {
         self.servers.keys()
     }
 
-    /// The fingerprint of every known server.
-    pub fn fingerprints(&self) -> HashMap<ServerKey, Fingerprint> {
-        self.servers.iter().map(|(k, rows)| (k.clone(), fingerprint(rows))).collect()
+    /// How many endpoints of `key` that are active now would not be with `rows`: the
+    /// measure recover protection applies to a delta.
+    pub fn active_lost(&self, key: &ServerKey, rows: &[RouteRow]) -> usize {
+        let Some(old) = self.servers.get(key) else { return 0 };
+        let after: BTreeSet<(&str, &str)> = rows.iter().filter(|r| counts_active(r)).map(endpoint_key).collect();
+        old.iter().filter(|r| counts_active(r)).map(endpoint_key).collect::<BTreeSet<_>>().difference(&after).count()
+    }
+
+    /// Endpoints active in the server rows now held. The registry's own `t_registry_info`
+    /// rows are left out: recover protection is about the servers nodes report.
+    pub fn active_endpoints(&self) -> usize {
+        self.servers
+            .values()
+            .map(|rows| rows.iter().filter(|r| counts_active(r)).map(endpoint_key).collect::<BTreeSet<_>>().len())
+            .sum()
     }
 
     /// Rebuilds the servants changes touched; returns what differs from before, and the rows
@@ -174,12 +181,13 @@ impl Master {
     }
 }
 
-/// The fingerprint of a server's rows (see [`Fingerprint`]).
-pub fn fingerprint(rows: &[RouteRow]) -> Fingerprint {
-    let servers: BTreeSet<i64> = rows.iter().map(|r| r.server_id).collect();
-    let adapters: BTreeSet<i64> = rows.iter().map(|r| r.adapter_id).filter(|id| *id != 0).collect();
-    let fold = |ids: &BTreeSet<i64>| (ids.len() as i64, ids.iter().sum::<i64>());
-    (fold(&servers), fold(&adapters))
+/// Whether a row puts an endpoint on its servant's active list (standbys are never listed).
+fn counts_active(r: &RouteRow) -> bool {
+    !r.servant.is_empty() && r.bak_flag != 1 && r.is_active()
+}
+
+fn endpoint_key(r: &RouteRow) -> (&str, &str) {
+    (&r.servant, &r.endpoint)
 }
 
 /// Groups rows by server.
@@ -264,13 +272,20 @@ mod tests {
     }
 
     #[test]
-    fn fingerprints_count_distinct_ids() {
-        let mut a = row("A", "A.S.Obj", "h", 5);
-        a.adapter_id = 10;
-        let mut b = row("A", "A.S.Obj2", "h", 5);
-        b.adapter_id = 11;
-        let mut bare = row("A", "", "h2", 6);
-        bare.adapter_id = 0;
-        assert_eq!(fingerprint(&[a, b, bare]), ((2, 11), (2, 21)));
+    fn lost_active_endpoints_are_counted_per_server() {
+        let mut m = Master::default();
+        let key = ("A".to_owned(), "S".to_owned());
+        let rows = vec![row("A", "A.S.Obj", "10.0.0.1", 1), row("A", "A.S.Obj", "10.0.0.2", 2)];
+        m.set_server(key.clone(), rows.clone());
+        let mut standby = row("A", "A.S.Obj", "10.0.0.3", 3);
+        standby.bak_flag = 1;
+        m.set_server(("A".into(), "T".into()), vec![row("A", "A.T.Obj", "10.0.0.1", 4), standby]);
+        assert_eq!(m.active_endpoints(), 3);
+        let mut down = rows.clone();
+        down[0].present_state = "inactive".into();
+        assert_eq!(m.active_lost(&key, &down), 1);
+        assert_eq!(m.active_lost(&key, &[]), 2);
+        assert_eq!(m.active_lost(&key, &rows), 0);
+        assert_eq!(m.active_lost(&("A".into(), "New".into()), &rows), 0);
     }
 }
