@@ -220,7 +220,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             Ok(stream) => dispatch(stream, shared),
             Err(e) => {
                 // Out of descriptors and the like: do not spin.
-                tracing::warn!(server = %shared.name, error = %e, "HTTP accept failed");
+                crate::limited!(warn, server = %shared.name, error = %e, "HTTP accept failed");
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
@@ -240,7 +240,7 @@ fn dispatch(mut stream: TcpStream, shared: &Arc<Shared>) {
         .name(format!("{}-conn", shared.name))
         .spawn(move || serve_connection(stream, &guard.0));
     if let Err(e) = spawned {
-        tracing::warn!(server = %shared.name, error = %e, "cannot start an HTTP connection thread");
+        crate::limited!(warn, server = %shared.name, error = %e, "cannot start an HTTP connection thread");
     }
 }
 
@@ -299,7 +299,7 @@ fn route(req: &Request<'_>, shared: &Shared) -> Response {
     match catch_unwind(AssertUnwindSafe(|| handler())) {
         Ok(response) => response,
         Err(_) => {
-            tracing::error!(server = %shared.name, path = req.path, "HTTP handler panicked");
+            crate::limited!(error, server = %shared.name, path = req.path, "HTTP handler panicked");
             Response::text(500, "internal error\n")
         }
     }

@@ -5,6 +5,7 @@
 //! - [`server`]: adapters from config, served by every shard, and `AdminObj`.
 //! - [`client`]: communicators, object proxies, pipelined connections and the locator.
 //! - [`http`]: a small, hardened HTTP/1.1 GET server for metrics and discovery endpoints.
+//! - [`ratelog`]: log lines caused by network events, rate-limited per call site.
 //!
 //! Framework interfaces (the locator's `QueryF`, `AdminF`) are the generated code of
 //! `tars-protocol`; this crate writes no codec of its own.
@@ -12,6 +13,7 @@
 pub mod app;
 pub mod client;
 pub mod http;
+pub mod ratelog;
 pub mod rt;
 pub mod server;
 

@@ -1,6 +1,7 @@
 //! Hostile peers against the server running as its own process, on every IO driver: garbage,
 //! truncated frames, an oversized length, a slowloris, a reset mid-frame, a peer that never
-//! reads its replies, and 10k idle connections. After each, the server must still answer a
+//! reads its replies, one that reads them a trickle at a time, calls that wait while big
+//! requests pass, and 10k idle connections. After each, the server must still answer a
 //! well-behaved client; at the end it must be alive, within its memory bound, and stop cleanly.
 
 #![allow(clippy::unwrap_used)]
@@ -183,7 +184,90 @@ fn ten_thousand_idle(io: IoMode) {
     assert!(server.stop(), "server did not stop cleanly");
 }
 
+/// A peer that takes its reply a little at a time, a few KiB per second, forever: it is cut
+/// once it has taken less than 64 KiB of waiting output in an idle period (-t 2 s), not kept
+/// for the ten minutes its 8 MB would take.
+fn trickle_reader(io: IoMode) {
+    let config = interop_config("").replace("-p 0 -t 60000", "-p 0 -t 2000");
+    let server = ServerProcess::start(BIN, &config, io, 1).unwrap();
+    let addr = server.addr(INTEROP_ADAPTER).unwrap();
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&addr.into()).unwrap();
+    let mut s: TcpStream = sock.into();
+    let mut c = RawConn::connect(addr).unwrap();
+    let mut w = ParamWriter::new(version::TARS);
+    w.write(1, "size", &8_000_000i32);
+    let req = c.request(INTEROP_OBJ, "bigBlob", version::TARS, w.finish());
+    s.write_all(&frame_bytes(&req)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let t0 = Instant::now();
+    let (mut got, mut cut) = (0usize, false);
+    let mut chunk = [0u8; 4096];
+    while t0.elapsed() < Duration::from_secs(20) {
+        match std::io::Read::read(&mut s, &mut chunk) {
+            Ok(0) => {
+                cut = true;
+                break;
+            }
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                cut = true;
+                break;
+            }
+            Err(_) => {}
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let waited = t0.elapsed();
+    assert!(cut, "a peer reading {got} bytes in {waited:?} kept its connection");
+    assert!(waited >= Duration::from_secs(2) && waited < Duration::from_secs(12), "cut after {waited:?}");
+    assert!(got < 8_000_000, "the whole reply was read ({got} bytes): the test did not trickle");
+    assert_serving(addr, "a trickle reader");
+    assert!(server.stop(), "server did not stop cleanly");
+}
+
+/// Calls that wait keep their request alive; 300 of them, each read together with a 250 KB
+/// request that is answered at once, must not keep 300 read buffers alive (75 MB and more),
+/// only their own few bytes.
+fn waiting_calls_do_not_pin_reads(io: IoMode) {
+    let server = ServerProcess::start(BIN, &interop_config(""), io, 1).unwrap();
+    let addr = server.addr(INTEROP_ADAPTER).unwrap();
+    assert_serving(addr, "start");
+    let baseline = server.rss_kib().unwrap();
+    let mut c = RawConn::connect(addr).unwrap();
+    let big = "x".repeat(250_000);
+    let mut slow_ids = Vec::new();
+    for round in 0..300 {
+        let mut w = ParamWriter::new(version::TARS);
+        w.write(1, "v", &round);
+        w.write(2, "delayMs", &4000i32);
+        let mut slow = c.request(INTEROP_OBJ, "slowEcho", version::TARS, w.finish());
+        slow.i_timeout = 30_000;
+        slow_ids.push(slow.i_request_id);
+        let mut bytes = frame_bytes(&slow);
+        bytes.extend(echo_frame(&mut c, &big));
+        c.send_bytes(&bytes).unwrap();
+        let r = c.read_reply().unwrap().unwrap();
+        assert_eq!(r.ret, ret::SUCCESS, "the big echo of round {round}");
+    }
+    let peak = server.rss_kib().unwrap();
+    eprintln!("{io}: 300 waiting calls: RSS {baseline} KiB -> {peak} KiB");
+    assert!(peak < baseline + 40 * 1024, "300 waiting calls grew RSS from {baseline} KiB to {peak} KiB");
+    let mut answered = Vec::new();
+    for _ in 0..300 {
+        let r = c.read_reply().unwrap().unwrap();
+        assert_eq!(r.ret, ret::SUCCESS);
+        answered.push(r.request_id);
+    }
+    answered.sort_unstable();
+    assert_eq!(answered, slow_ids, "every waiting call is answered");
+    assert!(server.stop(), "server did not stop cleanly");
+}
+
 tars_testkit::on_every_driver! {
+    trickle => trickle_reader;
+    pinned => waiting_calls_do_not_pin_reads;
     peers => hostile_peers;
     idle_10k => ten_thousand_idle;
 }

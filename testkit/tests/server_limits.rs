@@ -1,5 +1,6 @@
-//! Adapter limits and AdminObj on every IO driver: queue timeout, overload, maxconns, the
-//! allow list, admin commands, and a graceful stop that finishes in-flight calls.
+//! Adapter limits and AdminObj on every IO driver: queue timeout, overload, the fair share
+//! of the queue, maxconns and maxconnsperip, the allow list, admin commands, and a graceful
+//! stop that finishes in-flight calls.
 
 #![allow(clippy::unwrap_used)]
 
@@ -109,6 +110,61 @@ fn allow_list(io: IoMode) {
     allowed.wait().unwrap();
 }
 
+/// queuecap=8 shared fairly: a connection that pipelines slow calls gets half the queue while
+/// another connection is open, and the other connection is still served.
+fn fair_queue(io: IoMode) {
+    let server = start_interop(io, 1, "queuecap=8").unwrap();
+    let addr = server.addr(INTEROP_ADAPTER).unwrap();
+    let mut quiet = RawConn::connect(addr).unwrap();
+    assert_eq!(quiet.echo_string(INTEROP_OBJ, "here").unwrap().ret, 0);
+    let mut greedy = RawConn::connect(addr).unwrap();
+    let mut bytes = Vec::new();
+    for i in 0..8 {
+        bytes.extend(frame_bytes(&slow_echo(&mut greedy, i, 500, 5000)));
+    }
+    greedy.send_bytes(&bytes).unwrap();
+    let mut refused = 0;
+    for _ in 0..4 {
+        let r = greedy.read_reply().unwrap().unwrap();
+        assert_eq!(r.ret, ret::OVERLOAD, "only half the queue for one connection: {}", r.desc);
+        refused += 1;
+    }
+    // The other connection gets a slot while the greedy one holds its half.
+    let req = slow_echo(&mut quiet, 99, 10, 5000);
+    let r = quiet.call(&req).unwrap();
+    assert_eq!((r.ret, r.request_id), (ret::SUCCESS, req.i_request_id), "{}", r.desc);
+    for _ in 0..4 {
+        assert_eq!(greedy.read_reply().unwrap().unwrap().ret, ret::SUCCESS);
+    }
+    assert_eq!(refused, 4);
+    server.shutdown();
+    server.wait().unwrap();
+}
+
+/// maxconnsperip=2: a third connection from the same address is closed on accept, across
+/// both shards, and a closed one frees its slot.
+fn max_conns_per_ip(io: IoMode) {
+    let server = start_interop(io, 2, "maxconnsperip=2").unwrap();
+    let addr = server.addr(INTEROP_ADAPTER).unwrap();
+    let mut a = RawConn::connect(addr).unwrap();
+    let mut b = RawConn::connect(addr).unwrap();
+    assert_eq!(a.echo_string(INTEROP_OBJ, "a").unwrap().ret, 0);
+    assert_eq!(b.echo_string(INTEROP_OBJ, "b").unwrap().ret, 0);
+    for _ in 0..4 {
+        let mut c = RawConn::connect(addr).unwrap();
+        assert!(c.closed_within(Duration::from_secs(3)), "a third connection from 127.0.0.1 must be refused");
+    }
+    drop(a);
+    let again = tars_testkit::wait_for(Duration::from_secs(3), || {
+        let mut d = RawConn::connect(addr).ok()?;
+        d.echo_string(INTEROP_OBJ, "d").ok().filter(|r| r.ret == 0)
+    });
+    assert!(again.is_some(), "a slot freed by a closed connection must be reusable");
+    assert_eq!(b.echo_string(INTEROP_OBJ, "b").unwrap().ret, 0);
+    server.shutdown();
+    server.wait().unwrap();
+}
+
 /// AdminObj: status, version, log level, connections; then shutdown through AdminObj while a
 /// slow call is in flight: the call is answered, new connections are refused, the server exits.
 fn admin_and_graceful_stop(io: IoMode) {
@@ -145,4 +201,6 @@ tars_testkit::on_every_driver! {
     maxconns => max_conns;
     allow => allow_list;
     admin => admin_and_graceful_stop;
+    fair_queue => fair_queue;
+    maxconnsperip => max_conns_per_ip;
 }

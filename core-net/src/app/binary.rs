@@ -46,7 +46,9 @@ pub fn run_binary(
     let running = build(app)?.start()?;
     running.server().stop_on_signals()?;
     print_banner(&running, &format!("{name}: config {}", args.config.display()), &Banner::default())?;
-    running.wait()
+    let result = running.wait();
+    crate::app::logging::flush();
+    result
 }
 
 /// Prints `title`, every adapter's address, `banner`'s and the services' lines, and `READY`.

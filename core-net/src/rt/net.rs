@@ -108,6 +108,23 @@ impl TcpStream {
         }
     }
 
+    /// Makes closing abortive (`SO_LINGER` 0, an RST): the kernel drops what is still unsent
+    /// instead of trickling it to a peer that will not take it. For cutting abusive peers.
+    pub fn set_abortive_close(&self) -> io::Result<()> {
+        let none = Some(std::time::Duration::ZERO);
+        match &self.0 {
+            StreamInner::Uring(s) => {
+                let raw = std::os::fd::AsRawFd::as_raw_fd(s);
+                // glommio's stream exposes only its raw descriptor.
+                #[allow(unsafe_code)]
+                // SAFETY: `raw` is `s`'s open descriptor and `s` is borrowed for this whole call.
+                let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(raw) };
+                rustix::net::sockopt::set_socket_linger(fd, none).map_err(io::Error::from)
+            }
+            StreamInner::Epoll(s) => rustix::net::sockopt::set_socket_linger(s.std(), none).map_err(io::Error::from),
+        }
+    }
+
     /// The remote address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         match &self.0 {

@@ -57,6 +57,9 @@
 //!   means one per available core.
 //! - `io`: the IO driver, `uring` (the default), `epoll-et` or `epoll-lt`, for kernels or
 //!   sandboxes where io_uring is missing or slower.
+//!
+//! And one limit per adapter: `maxconnsperip` (default 0, none), the most connections one
+//! peer address may hold on the adapter across all shards; more are closed on accept.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -75,6 +78,9 @@ pub const ADMIN_SERVANT: &str = "AdminObj";
 pub const DEFAULT_THREADS: usize = 1;
 /// `maxconns` when absent.
 pub const DEFAULT_MAX_CONNS: usize = 128;
+/// `maxconns` of the framework's own objects (registry, stat, property, …): the figure
+/// upstream's framework templates give them, for hosts with thousands of nodes and servers.
+pub const FRAMEWORK_MAX_CONNS: usize = 10240;
 /// `queuecap` when absent.
 pub const DEFAULT_QUEUE_CAP: usize = 1024;
 /// `queuetimeout` when absent.
@@ -188,6 +194,8 @@ pub struct AdapterConfig {
     pub max_conns: usize,
     /// `queuecap`: requests waiting for a handler beyond this are refused; 0 is unbounded.
     pub queue_cap: usize,
+    /// `maxconnsperip` (ours): connections one peer address may hold; 0 is unbounded.
+    pub max_conns_per_ip: usize,
     /// `queuetimeout`: a request that waited longer is answered with a queue-timeout error.
     pub queue_timeout: Duration,
     /// Connections silent this long are closed: the endpoint's `-t` in whole seconds, at least
@@ -352,6 +360,7 @@ impl AdapterConfig {
             threads: DEFAULT_THREADS,
             max_conns: DEFAULT_MAX_CONNS,
             queue_cap: DEFAULT_QUEUE_CAP,
+            max_conns_per_ip: 0,
             queue_timeout: DEFAULT_QUEUE_TIMEOUT,
             allow: AllowList::default(),
             protocol: "tars".to_owned(),
@@ -375,6 +384,9 @@ impl AdapterConfig {
         set(config, "threads", &self.threads.to_string())?;
         set(config, "maxconns", &self.max_conns.to_string())?;
         set(config, "queuecap", &self.queue_cap.to_string())?;
+        if self.max_conns_per_ip != 0 {
+            set(config, "maxconnsperip", &self.max_conns_per_ip.to_string())?;
+        }
         set(config, "queuetimeout", &self.queue_timeout.as_millis().to_string())?;
         set(config, "protocol", &self.protocol)?;
         let list = |l: &[crate::server::allow::IpPattern]| l.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(";");
@@ -534,6 +546,7 @@ fn adapter(name: &str, params: &[(&str, &str)], local_ip: Option<&str>) -> Resul
         threads: count("threads", DEFAULT_THREADS)?,
         max_conns: count("maxconns", DEFAULT_MAX_CONNS)?,
         queue_cap: count("queuecap", DEFAULT_QUEUE_CAP)?,
+        max_conns_per_ip: count("maxconnsperip", 0)?,
         queue_timeout: queue_timeout.max(MIN_QUEUE_TIMEOUT),
         allow,
         protocol: protocol.to_owned(),
@@ -570,6 +583,7 @@ fn admin_adapter(
         threads: 1,
         max_conns: DEFAULT_MAX_CONNS,
         queue_cap: DEFAULT_QUEUE_CAP,
+        max_conns_per_ip: 0,
         queue_timeout: DEFAULT_QUEUE_TIMEOUT,
         allow,
         protocol: "tars".to_owned(),

@@ -8,7 +8,15 @@
 //!
 //! Memory per connection is bounded: a frame over the decoder's limit closes the
 //! connection, and once `HIGH_WATER` bytes of replies wait for a peer that does not read,
-//! we stop reading its requests until it does.
+//! we stop reading its requests until it does. A peer that takes its replies slower than
+//! [`MIN_DRAIN`] bytes per idle period is closed, so a trickle of reads cannot hold the
+//! output forever. A call that waits keeps its request's bytes alive, and a frame shares its
+//! allocation with whatever else arrived in the same read; so while a connection has a call
+//! waiting, the next requests' bodies are copied out: calls that wait pin at most one read's
+//! buffer per connection, plus their own bodies.
+//!
+//! `queuecap` is shared: while other connections are open on the adapter, one connection
+//! may hold at most half of it, so one pipelining peer cannot take every slot.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -37,6 +45,9 @@ const READ_MAX: usize = 256 * 1024;
 const TURN_BUDGET: usize = 16;
 /// A connection's input buffer is given back when it empties above this capacity.
 const KEEP_CAPACITY: usize = 64 * 1024;
+/// While output waits, the peer must take at least this much of it (or all of it) per idle
+/// period; a peer slower than that is closed.
+pub(super) const MIN_DRAIN: usize = 64 * 1024;
 
 /// State shared between a connection and the calls it spawned. Lives on one shard.
 #[derive(Debug, Default)]
@@ -68,6 +79,10 @@ pub(super) struct Conn {
     input_held: bool,
     /// When the last bytes were read.
     read_at: Instant,
+    /// Since when output has been waiting without a break.
+    out_since: Option<Instant>,
+    /// Bytes written since the idle timer last fired.
+    drained: usize,
     timer: Option<Pin<Box<dyn Future<Output = ()>>>>,
 }
 
@@ -100,6 +115,8 @@ impl Conn {
             partial_since: None,
             input_held: false,
             read_at: now,
+            out_since: None,
+            drained: 0,
             timer: None,
         }
     }
@@ -172,6 +189,7 @@ impl Conn {
                 Poll::Ready(Ok(0)) => return Err(Close::Done),
                 Poll::Ready(Ok(n)) => {
                     self.out.advance(n);
+                    self.drained = self.drained.saturating_add(n);
                     self.last_write = Instant::now();
                 }
                 Poll::Ready(Err(e)) => {
@@ -180,10 +198,12 @@ impl Conn {
                 }
                 Poll::Pending => {
                     self.write_armed = true;
+                    self.out_since.get_or_insert_with(Instant::now);
                     return Ok(());
                 }
             }
         }
+        self.out_since = None;
         if self.write_armed {
             self.write_armed = false;
             if self.stream.write_idle().is_err() {
@@ -193,8 +213,9 @@ impl Conn {
         Ok(())
     }
 
-    /// Closes a connection idle for the adapter's timeout (`-t`), whose peer has not taken
-    /// any output for that long, or whose current frame has taken that long to arrive.
+    /// Closes a connection idle for the adapter's timeout (`-t`), whose peer has taken less
+    /// than [`MIN_DRAIN`] of waiting output in that long, or whose current frame has taken
+    /// that long to arrive.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let idle = self.adapter.config.idle_timeout;
         loop {
@@ -207,12 +228,19 @@ impl Conn {
             }
             self.timer = None;
             let now = Instant::now();
-            let stalled_write = !self.out.is_empty() && now.duration_since(self.last_write) >= idle;
+            let drained = std::mem::take(&mut self.drained);
+            let stalled_write = !self.out.is_empty()
+                && self.out_since.is_some_and(|t| now.duration_since(t) >= idle)
+                && drained < MIN_DRAIN;
             let idle_read =
                 self.shared.inflight.get() == 0 && self.out.is_empty() && now.duration_since(self.last_read) >= idle;
             let slow_frame = self.partial_since.is_some_and(|t| now.duration_since(t) >= idle);
             if stalled_write || idle_read || slow_frame {
                 tracing::debug!(peer = %self.peer, adapter = %self.adapter.config.name, "idle timeout; closing");
+                if stalled_write {
+                    // Else the kernel would go on feeding it the megabytes still in the socket.
+                    let _ = self.stream.set_abortive_close();
+                }
                 return Poll::Ready(());
             }
         }
@@ -282,10 +310,18 @@ impl Conn {
             return Ok(());
         }
         let cap = self.adapter.config.queue_cap;
-        if cap > 0 && self.adapter.inflight.get() >= cap {
-            self.reply(&current, Err(ServantError::new(ret::OVERLOAD, "server queue is full")), received);
-            return Ok(());
+        if cap > 0 {
+            let full = self.adapter.inflight.get() >= cap;
+            let over_share = self.adapter.conns.get() > 1 && self.shared.inflight.get() >= (cap / 2).max(1);
+            if full || over_share {
+                let why = if full { "server queue is full" } else { "this connection holds half the server queue" };
+                self.reply(&current, Err(ServantError::new(ret::OVERLOAD, why)), received);
+                return Ok(());
+            }
         }
+        // The frame's allocation is shared with everything else read with it: a call that
+        // waits would keep all of it alive, so once one does, the next bodies are copied.
+        let body = if self.shared.inflight.get() > 0 { Bytes::copy_from_slice(&body) } else { body };
         let oneway = current.packet_type == packet_type::ONEWAY;
         let envelope = Envelope::of(&current, self.shard.stats.is_some() && !oneway);
         // A hand-written servant may do its work before returning the future (the fast
@@ -392,7 +428,7 @@ fn settle_panic(done: Result<Settled, Box<dyn std::any::Any + Send>>, envelope: 
         Ok(d) => d,
         Err(panic) => {
             let what = rt::panic_message(&*panic);
-            tracing::error!(panic = %what, "servant panicked");
+            crate::limited!(error, panic = %what, "servant panicked");
             let (servant, func) = envelope.names.unwrap_or_default();
             let current = Current {
                 version: envelope.version,

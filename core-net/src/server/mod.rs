@@ -92,6 +92,9 @@ pub enum ServerError {
 pub(crate) struct AdapterStats {
     /// Touched on connect and close only.
     pub(crate) conns: AtomicUsize,
+    /// Connections per peer address, kept only when `maxconnsperip` is set; touched on
+    /// connect and close only.
+    per_ip: Mutex<HashMap<std::net::IpAddr, usize>>,
     /// One request counter per shard, so the per-request increment never shares a cache
     /// line with another core; the admin view sums them.
     per_shard: Mutex<Vec<Arc<AtomicU64>>>,
@@ -105,6 +108,29 @@ impl AdapterStats {
             v.push(c.clone());
         }
         c
+    }
+
+    /// Counts a connection from `ip` if it holds fewer than `max`.
+    pub(crate) fn admit_ip(&self, ip: std::net::IpAddr, max: usize) -> bool {
+        let Ok(mut m) = self.per_ip.lock() else { return true };
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// Forgets a connection [`AdapterStats::admit_ip`] counted.
+    pub(crate) fn release_ip(&self, ip: std::net::IpAddr) {
+        if let Ok(mut m) = self.per_ip.lock() {
+            if let Some(n) = m.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&ip);
+                }
+            }
+        }
     }
 
     /// Requests across shards.

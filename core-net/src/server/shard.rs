@@ -25,7 +25,7 @@ pub(super) struct AdapterRt {
     /// Calls of this adapter on this shard still running (spawned, not answered inline).
     pub(super) inflight: Cell<usize>,
     /// Open connections of this adapter on this shard.
-    conns: Cell<usize>,
+    pub(super) conns: Cell<usize>,
     /// This shard's share of `maxconns`.
     max_conns: usize,
     stats: Arc<AdapterStats>,
@@ -140,18 +140,23 @@ async fn accept_loop(shard: Rc<ShardServer>, adapter: Rc<AdapterRt>, listener: T
             Ok(s) => s,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning; the listener stays.
-                tracing::warn!(adapter = %adapter.config.name, error = %e, "accept failed");
+                crate::limited!(warn, adapter = %adapter.config.name, error = %e, "accept failed");
                 rt::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
         let Ok(peer) = stream.peer_addr() else { continue };
         if !adapter.config.allow.is_allowed(peer.ip()) {
-            tracing::info!(adapter = %adapter.config.name, %peer, "connection refused by allow/deny list");
+            crate::limited!(info, adapter = %adapter.config.name, %peer, "connection refused by allow/deny list");
             continue;
         }
         if adapter.conns.get() >= adapter.max_conns {
-            tracing::warn!(adapter = %adapter.config.name, %peer, max = adapter.config.max_conns, "maxconns reached; refusing");
+            crate::limited!(warn, adapter = %adapter.config.name, %peer, max = adapter.config.max_conns, "maxconns reached; refusing");
+            continue;
+        }
+        let per_ip = adapter.config.max_conns_per_ip;
+        if per_ip > 0 && !adapter.stats.admit_ip(peer.ip(), per_ip) {
+            crate::limited!(warn, adapter = %adapter.config.name, %peer, max = per_ip, "maxconnsperip reached; refusing");
             continue;
         }
         let _ = stream.set_nodelay(true);
@@ -176,6 +181,9 @@ async fn accept_loop(shard: Rc<ShardServer>, adapter: Rc<AdapterRt>, listener: T
             shard.conns.borrow_mut().remove(&id);
             adapter.conns.set(adapter.conns.get() - 1);
             adapter.stats.conns.fetch_sub(1, Ordering::Relaxed);
+            if adapter.config.max_conns_per_ip > 0 {
+                adapter.stats.release_ip(peer.ip());
+            }
             shard.shared.conn_closed(id);
         })
         .detach();
