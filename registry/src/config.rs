@@ -1,10 +1,13 @@
 //! The registry's settings, read from upstream's config keys (`/tars/reap`, `/tars/nodeinfo`,
-//! `/tars/objname`, `/tars/objcache`) plus a few of our own, each documented where it is read.
+//! `/tars/objname`, `/tars/objcache`) plus a few of our own (`/tars/container`,
+//! `/tars/registry<nodeallow>`), each documented where it is read.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use tars_proto::config::Config;
+
+use crate::peers::{NodeAllow, NODE_ALLOW_KEY};
 
 /// Everything the registry's background work and servants need to know from the config file.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +63,9 @@ pub struct RegistryConfig {
     /// `/tars/container<prometheusSd>` (ours): `host:port` of the Prometheus HTTP
     /// service-discovery endpoint (`GET /prometheus/sd`). Empty disables it.
     pub prometheus_sd: Option<String>,
+    /// `/tars/registry<nodeallow>` (ours): the peers RegistryObj and the container interface
+    /// answer (see [`crate::peers`]); loopback only without the key, `*` for everyone.
+    pub node_allow: NodeAllow,
 }
 
 impl Default for RegistryConfig {
@@ -83,6 +89,7 @@ impl Default for RegistryConfig {
             clean_inactive_after: Duration::from_secs(24 * 3600),
             clean_interval: Duration::from_secs(3600),
             prometheus_sd: None,
+            node_allow: NodeAllow::default(),
         }
     }
 }
@@ -169,6 +176,7 @@ impl RegistryConfig {
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned),
+            node_allow: NodeAllow::parse(config.get(NODE_ALLOW_KEY))?,
         })
     }
 }

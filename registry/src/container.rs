@@ -16,6 +16,8 @@
 //!   refused with an error instead of being stored half-way.
 //! - The clean-up only touches container nodes (`endpoint_port = 0`, as `onStartup` registers
 //!   them), so a classic `tarsnode` that is down for a day keeps its servers.
+//! - Only peers in `/tars/registry<nodeallow>` are served ([`crate::peers`]); with K8STARS'
+//!   pods on a pod network, list its CIDR there.
 //!
 //! All statements run on the store's threads; a servant only awaits.
 
@@ -85,28 +87,33 @@ impl ContainerImp {
 }
 
 impl tarsregistry for ContainerImp {
-    async fn on_startup(&self, _current: &mut Current, req: onStartupReq) -> Result<(), ServantError> {
+    async fn on_startup(&self, current: &mut Current, req: onStartupReq) -> Result<(), ServantError> {
+        crate::peers::admit(&self.ctx, current, "onStartup")?;
         startup(&self.ctx, req).await.map_err(|e| log_failure("onStartup", e))
     }
 
-    async fn on_prestop(&self, _current: &mut Current, req: onPrestopReq) -> Result<(), ServantError> {
+    async fn on_prestop(&self, current: &mut Current, req: onPrestopReq) -> Result<(), ServantError> {
+        crate::peers::admit(&self.ctx, current, "onPrestop")?;
         prestop(&self.ctx, req).await.map_err(|e| log_failure("onPrestop", e))
     }
 
-    async fn keep_alive(&self, _current: &mut Current, req: keepAliveReq) -> Result<(), ServantError> {
+    async fn keep_alive(&self, current: &mut Current, req: keepAliveReq) -> Result<(), ServantError> {
+        crate::peers::admit(&self.ctx, current, "keepAlive")?;
         keep_alive(&self.ctx, req).await.map_err(|e| log_failure("keepAlive", e))
     }
 
-    async fn register_metrics(&self, _current: &mut Current, req: RegisterMetricsReq) -> Result<(), ServantError> {
+    async fn register_metrics(&self, current: &mut Current, req: RegisterMetricsReq) -> Result<(), ServantError> {
+        crate::peers::admit(&self.ctx, current, "registerMetrics")?;
         register_metrics(&self.ctx, req).await.map_err(|e| log_failure("registerMetrics", e))
     }
 
     async fn get_metrics_adapters(
         &self,
-        _current: &mut Current,
+        current: &mut Current,
         _req: GetMetricsAdaptersReq,
         rsp: &mut Vec<MetricsAdapterInfo>,
     ) -> Result<(), ServantError> {
+        crate::peers::admit(&self.ctx, current, "getMetricsAdapters")?;
         // `filter` is reserved upstream ("enable in feature") and ignored there too.
         *rsp = metrics_adapters(&self.ctx).await.map_err(|e| log_failure("getMetricsAdapters", e.into()))?;
         Ok(())

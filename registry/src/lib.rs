@@ -8,6 +8,8 @@
 //! - [`container`]: the K8STARS container interface (`tars.tarsregistry.Registry`), its
 //!   clean-up of dead container nodes, and [`http_sd`], the same data as a Prometheus HTTP
 //!   service-discovery endpoint.
+//! - [`peers`]: who may call RegistryObj and the container interface
+//!   (`/tars/registry<nodeallow>`).
 //! - [`jobs`]: the registry's periodic database work (its own `t_registry_info` rows, node and
 //!   registry liveness, container clean-up).
 //! - [`service`]: puts it together for the `tarsregistry` binary and the framework host.
@@ -18,6 +20,7 @@ pub mod config;
 pub mod container;
 pub mod http_sd;
 pub mod jobs;
+pub mod peers;
 pub mod query_obj;
 pub mod registry_obj;
 pub mod routes;
@@ -37,18 +40,20 @@ use tars_sql::Store;
 pub use config::RegistryConfig;
 
 /// What the servants and background jobs of one registry process share. Immutable after
-/// start; each shard's servants hold an `Arc` of it.
+/// start except the refusal tally; each shard's servants hold an `Arc` of it.
 #[derive(Debug)]
 pub struct Context {
     /// `db_tars`.
     pub store: Store,
     /// The settings.
     pub config: RegistryConfig,
+    /// Calls refused by `config.node_allow`, for the rate-limited log.
+    pub refusals: peers::Refusals,
 }
 
 impl Context {
     /// A context over `store` with `config`.
     pub fn new(store: Store, config: RegistryConfig) -> Arc<Context> {
-        Arc::new(Context { store, config })
+        Arc::new(Context { store, config, refusals: peers::Refusals::default() })
     }
 }

@@ -11,6 +11,8 @@
 //!   route change poll) for nothing.
 //! - `registerNode` upserts instead of `REPLACE`: the row keeps its id, `template_name`,
 //!   `group_id` and `label`.
+//! - Only peers in `/tars/registry<nodeallow>` are served (loopback without the key; see
+//!   [`crate::peers`]); upstream serves every peer.
 //! - Every call reads the database when it is made (upstream caches the framework key at start
 //!   and docker registries in a background thread); nothing here blocks a shard.
 //!
@@ -26,7 +28,7 @@ use tars_protocol::tars::{
 };
 use tars_sql::{transaction, Dialect, Row, Session, SetTo, StoreError, Value};
 
-use crate::{servers, Context};
+use crate::{peers, servers, Context};
 
 /// `registerNode`: registered.
 pub const REGISTER_OK: i32 = 0;
@@ -272,7 +274,8 @@ fn failed(what: &str, e: &StoreError, code: i32) -> i32 {
 }
 
 impl Registry for RegistryImp {
-    async fn report_node(&self, _current: &mut Current, rn: ReportNode) -> Result<i32, ServantError> {
+    async fn report_node(&self, current: &mut Current, rn: ReportNode) -> Result<i32, ServantError> {
+        peers::admit(&self.ctx, current, "reportNode")?;
         // Upstream keeps the connection for AdminReg's push channel; the registry never uses it.
         tracing::debug!(node = ?rn.node_name, sid = ?rn.sid, "reportNode");
         Ok(0)
@@ -280,11 +283,12 @@ impl Registry for RegistryImp {
 
     async fn register_node(
         &self,
-        _current: &mut Current,
+        current: &mut Current,
         node_name: String,
         ni: NodeInfo,
         li: LoadInfo,
     ) -> Result<i32, ServantError> {
+        peers::admit(&self.ctx, current, "registerNode")?;
         let name = node_name.clone();
         match self.ctx.store.run(move |s| register_node(s, &name, &ni, &li)).await {
             Ok(Registered::Ok) => {
@@ -299,7 +303,8 @@ impl Registry for RegistryImp {
         }
     }
 
-    async fn keep_alive(&self, _current: &mut Current, node_name: String, load: LoadInfo) -> Result<i32, ServantError> {
+    async fn keep_alive(&self, current: &mut Current, node_name: String, load: LoadInfo) -> Result<i32, ServantError> {
+        peers::admit(&self.ctx, current, "keepAlive")?;
         let name = node_name.clone();
         match self.ctx.store.run(move |s| keep_alive(s, &name, &load)).await {
             Ok(true) => Ok(0),
@@ -314,11 +319,12 @@ impl Registry for RegistryImp {
 
     async fn get_servers(
         &self,
-        _current: &mut Current,
+        current: &mut Current,
         app: String,
         server_name: String,
         node_name: String,
     ) -> Result<Vec<ServerDescriptor>, ServantError> {
+        peers::admit(&self.ctx, current, "getServers")?;
         match servers::get_servers(&self.ctx.store, &app, &server_name, &node_name).await {
             Ok(v) => {
                 tracing::debug!(node = ?node_name, app = ?app, server = ?server_name, servers = v.len(), "getServers");
@@ -335,12 +341,13 @@ impl Registry for RegistryImp {
     /// Node name first (see the module docs).
     async fn update_server(
         &self,
-        _current: &mut Current,
+        current: &mut Current,
         node_name: String,
         app: String,
         server_name: String,
         state: ServerStateInfo,
     ) -> Result<i32, ServantError> {
+        peers::admit(&self.ctx, current, "updateServer")?;
         let Some(column) = state_column(state.server_state) else {
             tracing::warn!(node = ?node_name, app = ?app, server = ?server_name, state = state.server_state.0,
                 "updateServer with an unknown state; ignored");
@@ -359,9 +366,10 @@ impl Registry for RegistryImp {
 
     async fn update_server_batch(
         &self,
-        _current: &mut Current,
+        current: &mut Current,
         v_state: Vec<ServerStateInfo>,
     ) -> Result<i32, ServantError> {
+        peers::admit(&self.ctx, current, "updateServerBatch")?;
         if v_state.len() > MAX_BATCH_ENTRIES {
             let node = v_state.first().map(|st| st.node_name.clone()).unwrap_or_default();
             tracing::warn!(entries = v_state.len(), max = MAX_BATCH_ENTRIES, node = ?node,
@@ -403,7 +411,8 @@ impl Registry for RegistryImp {
         }
     }
 
-    async fn destroy_node(&self, _current: &mut Current, node_name: String) -> Result<i32, ServantError> {
+    async fn destroy_node(&self, current: &mut Current, node_name: String) -> Result<i32, ServantError> {
+        peers::admit(&self.ctx, current, "destroyNode")?;
         let name = node_name.clone();
         match self.ctx.store.run(move |s| destroy_node(s, &name)).await {
             Ok((nodes, servers)) => {
@@ -416,12 +425,13 @@ impl Registry for RegistryImp {
 
     async fn report_version(
         &self,
-        _current: &mut Current,
+        current: &mut Current,
         app: String,
         server_name: String,
         node_name: String,
         version: String,
     ) -> Result<i32, ServantError> {
+        peers::admit(&self.ctx, current, "reportVersion")?;
         let result = self
             .ctx
             .store
@@ -438,10 +448,11 @@ impl Registry for RegistryImp {
 
     async fn get_node_template(
         &self,
-        _current: &mut Current,
+        current: &mut Current,
         node_name: String,
         profile_template: &mut String,
     ) -> Result<i32, ServantError> {
+        peers::admit(&self.ctx, current, "getNodeTemplate")?;
         match servers::node_template(&self.ctx.store, &node_name, &self.ctx.config.default_node_template).await {
             Ok(text) => {
                 if text.is_empty() {
@@ -455,6 +466,7 @@ impl Registry for RegistryImp {
     }
 
     async fn get_client_ip(&self, current: &mut Current, s_client_ip: &mut String) -> Result<i32, ServantError> {
+        peers::admit(&self.ctx, current, "getClientIp")?;
         match current.peer_ip() {
             Some(ip) => {
                 *s_client_ip = ip;
@@ -467,7 +479,8 @@ impl Registry for RegistryImp {
         }
     }
 
-    async fn update_patch_result(&self, _current: &mut Current, result: PatchResult) -> Result<i32, ServantError> {
+    async fn update_patch_result(&self, current: &mut Current, result: PatchResult) -> Result<i32, ServantError> {
+        peers::admit(&self.ctx, current, "updatePatchResult")?;
         tracing::debug!(app = ?result.s_application, server = ?result.s_server_name, node = ?result.s_node_name,
             version = ?result.s_version, user = ?result.s_user_name, "updatePatchResult");
         let sql = format!(
@@ -498,9 +511,10 @@ impl Registry for RegistryImp {
     /// Credentials go to the node, as upstream; they are never logged.
     async fn get_docker_registry(
         &self,
-        _current: &mut Current,
+        current: &mut Current,
         doctor_registries: &mut Vec<DockerRegistry>,
     ) -> Result<i32, ServantError> {
+        peers::admit(&self.ctx, current, "getDockerRegistry")?;
         match self.ctx.store.run(docker_registries).await {
             Ok(v) => {
                 tracing::debug!(registries = v.len(), "getDockerRegistry");
@@ -511,12 +525,14 @@ impl Registry for RegistryImp {
         }
     }
 
-    async fn docker_pull(&self, _current: &mut Current, base_image_id: String) -> Result<i32, ServantError> {
+    async fn docker_pull(&self, current: &mut Current, base_image_id: String) -> Result<i32, ServantError> {
+        peers::admit(&self.ctx, current, "dockerPull")?;
         tracing::warn!(base_image_id = ?base_image_id, "dockerPull: this registry does not pull images");
         Ok(FAILED)
     }
 
-    async fn get_framework_key(&self, _current: &mut Current, f_key: &mut FrameworkKey) -> Result<i32, ServantError> {
+    async fn get_framework_key(&self, current: &mut Current, f_key: &mut FrameworkKey) -> Result<i32, ServantError> {
+        peers::admit(&self.ctx, current, "getFrameworkKey")?;
         match self.ctx.store.run(framework_key).await {
             Ok(key) => {
                 *f_key = key.unwrap_or_default();

@@ -226,6 +226,7 @@ impl RegistryService {
 
     fn prepare(&mut self, ctx: &ServiceContext<'_>) -> Result<Prepared, StartError> {
         let reg_config = RegistryConfig::from_config(ctx.config, ctx.server.data_path.as_deref())?;
+        reg_config.node_allow.log_start();
         let store = match self.store.take() {
             Some(s) => s,
             None => {

@@ -248,6 +248,9 @@ fn up_config(opts: &UpOptions) -> Result<Config, UpError> {
                 .map_err(bad)?;
         }
     }
+    // Nodes registering, their state reports and the secrets handed to them: this machine
+    // only. Opening it to other hosts is an explicit `/tars/registry<nodeallow>` setting.
+    config.set(tars_registry::peers::NODE_ALLOW_KEY, tars_registry::peers::LOOPBACK).map_err(bad)?;
     let snapshot = opts.data_dir.join("registry-routes.snapshot");
     config.set("/tars/objcache<FilePath>", &snapshot.display().to_string()).map_err(bad)?;
     if let Some(sd) = &opts.prometheus_sd {
