@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use tars_core_net::app::{AppError, Application};
 use tars_core_net::rt::IoMode;
-use tars_core_net::server::adapter::{AdapterConfig, ServerConfig};
+use tars_core_net::server::adapter::{AdapterConfig, ServerConfig, FRAMEWORK_MAX_CONNS};
 use tars_core_net::server::{ServerError, ServerHandle};
 use tars_monitor::service::{MonitorHost, MonitorService};
 use tars_monitor::targets::Target;
@@ -231,7 +231,9 @@ fn up_config(opts: &UpOptions) -> Result<Config, UpError> {
         (tars_stat::service::STAT_OBJ, stat),
         (tars_property::service::PROPERTY_OBJ, property),
     ] {
-        server = server.with_adapter(AdapterConfig::for_servant(servant, endpoint(port)?));
+        let mut adapter = AdapterConfig::for_servant(servant, endpoint(port)?);
+        adapter.max_conns = FRAMEWORK_MAX_CONNS;
+        server = server.with_adapter(adapter);
     }
     let bad = |e: tars_proto::config::ConfigError| UpError::Config(e.to_string());
     let mut config = server.to_config().map_err(bad)?;
@@ -394,5 +396,22 @@ mod tests {
         let config = up_config(&opts([0, 18493])).unwrap();
         assert_eq!(config.get("/tars/application/client<stat>"), None);
         assert!(config.get("/tars/application/client<property>").is_some());
+    }
+
+    #[test]
+    fn framework_objects_take_as_many_connections_as_upstream_gives_them() {
+        let config = up_config(&opts(DEFAULT_MONITOR_PORTS)).unwrap();
+        let server = ServerConfig::from_config(&config).unwrap();
+        let framework: Vec<_> = server.adapters.iter().filter(|a| a.name != "AdminAdapter").collect();
+        assert_eq!(framework.len(), 5);
+        for a in framework {
+            assert_eq!(a.max_conns, 10240, "{}", a.name);
+        }
+    }
+
+    #[test]
+    fn nodes_are_answered_from_this_machine_only() {
+        let config = up_config(&opts(DEFAULT_MONITOR_PORTS)).unwrap();
+        assert_eq!(config.get(tars_registry::peers::NODE_ALLOW_KEY), Some(tars_registry::peers::LOOPBACK));
     }
 }
