@@ -1181,6 +1181,7 @@ fn writer_run(
         clock,
         retry_max: Duration::from_secs(10),
         reserve_days: Some(31),
+        dead_letter_after: tars_monitor::writer::DEFAULT_DEAD_LETTER_AFTER,
     })?;
     // Start-up creates today's and tomorrow's tables: done before the clock starts.
     if !writer.flush(Duration::from_secs(300)) {

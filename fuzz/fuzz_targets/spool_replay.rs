@@ -29,7 +29,9 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(dir.0.join("f.spool"), data).expect("write input");
 
     let mut spool = Spool::open(&dir.0, "f", MAX).expect("any file contents open");
-    let first: Vec<(u64, Vec<u8>)> = spool.pending().map(|(s, p)| (s, p.to_vec())).collect();
+    let first: Vec<(u64, Vec<u8>)> = spool.pending().map(|r| r.expect("a replayed record reads back")).collect();
+    assert_eq!(spool.pending_seqs().collect::<Vec<_>>(), first.iter().map(|(s, _)| *s).collect::<Vec<_>>());
+    assert_eq!(spool.first_pending(), first.first().map(|(s, _)| *s));
     assert!(first.windows(2).all(|w| w[0].0 < w[1].0), "replay out of order");
     assert!(first.iter().all(|(_, p)| p.len() as u64 <= MAX));
     assert_eq!(spool.pending_bytes(), first.iter().map(|(_, p)| p.len() as u64).sum::<u64>());
@@ -45,6 +47,6 @@ fuzz_target!(|data: &[u8]| {
     let again = Spool::open(&dir.0, "f", MAX).expect("reopen");
     assert!(again.corruption().is_none(), "a rewritten spool is damaged: {:?}", again.corruption());
     assert!(again.truncated_tail().is_none());
-    let second: Vec<(u64, Vec<u8>)> = again.pending().map(|(s, p)| (s, p.to_vec())).collect();
+    let second: Vec<(u64, Vec<u8>)> = again.pending().map(|r| r.expect("a replayed record reads back")).collect();
     assert_eq!(first, second);
 });

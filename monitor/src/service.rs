@@ -12,11 +12,13 @@
 //! `/tars/<enWeighted>`; both are read), `/tars/db_reserve<reserve_key>` (days, default 31,
 //! at least 2). Ours: `/tars/spool<dir>` (default `<datapath>/spool`; each service keeps its
 //! files in a subdirectory named after it), `/tars/spool<maxMB>`
-//! (default 1024 per database), `/tars/metrics<listen>` (`host:port` of the Prometheus
-//! text endpoint `GET /metrics`; unset, no endpoint) and `/tars/aggregate<maxMB>` (default
-//! 256: the memory budget of the aggregation, all shards and unflushed windows together; a
-//! new key that does not fit is dropped and counted, as upstream's full hash map refuses
-//! them, while keys already held keep merging).
+//! (default 1024 per database; also the bound of each database's dead-letter file),
+//! `/tars/spool<deadLetterAfter>` (default 5: how often the database may refuse the same
+//! batch before it goes to the dead-letter file; 0 never moves it), `/tars/metrics<listen>`
+//! (`host:port` of the Prometheus text endpoint `GET /metrics`; unset, no endpoint) and
+//! `/tars/aggregate<maxMB>` (default 256: the memory budget of the aggregation, all shards
+//! and unflushed windows together; a new key that does not fit is dropped and counted, as
+//! upstream's full hash map refuses them, while keys already held keep merging).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -78,6 +80,9 @@ pub struct ServiceConfig {
     pub spool_dir: PathBuf,
     /// The spool's limit for unwritten batches, per database.
     pub spool_max_bytes: u64,
+    /// Refusals of one batch before it goes to the dead-letter file
+    /// ([`WriterConfig::dead_letter_after`]).
+    pub dead_letter_after: u32,
     /// Days of hourly tables kept.
     pub reserve_days: u32,
     /// This host's IP (`source_id`, `t_ecstatus.appname`).
@@ -150,6 +155,11 @@ impl ServiceConfig {
             weighted,
             spool_dir,
             spool_max_bytes: number("/tars/spool<maxMB>", 1024)?.saturating_mul(1 << 20),
+            dead_letter_after: u32::try_from(number(
+                "/tars/spool<deadLetterAfter>",
+                u64::from(crate::writer::DEFAULT_DEAD_LETTER_AFTER),
+            )?)
+            .unwrap_or(u32::MAX),
             reserve_days: reserve_days.max(crate::tables::MIN_KEEP_DAYS),
             source_ip: source_ip.to_owned(),
             metrics_listen: value("/tars/metrics<listen>").map(str::to_owned),
@@ -231,6 +241,7 @@ impl<A: Aggregate> MonitorService<A> {
                 clock: config.clock.clone(),
                 retry_max: Duration::from_secs(10),
                 reserve_days: Some(config.reserve_days),
+                dead_letter_after: config.dead_letter_after,
             })?);
         }
         let writers = Arc::new(writers);
@@ -332,7 +343,7 @@ impl<A: Aggregate> Counters<A> {
             let s = w.stats();
             let _ = writeln!(
                 out,
-                "{}: written {} batches / {} rows, duplicates {}, pending {}, spooled {}, dropped {} batches / {} rows, errors {}, tables dropped {}, loads {}, merged with upsert {}",
+                "{}: written {} batches / {} rows, duplicates {}, pending {}, spooled {}, dropped {} batches / {} rows, errors {}, tables dropped {}, loads {}, merged with upsert {}, dead-lettered {} batches / {} rows",
                 w.name(),
                 s.batches_written.load(Ordering::Relaxed),
                 s.rows_written.load(Ordering::Relaxed),
@@ -345,6 +356,15 @@ impl<A: Aggregate> Counters<A> {
                 s.tables_dropped.load(Ordering::Relaxed),
                 s.batches_loaded.load(Ordering::Relaxed),
                 s.batches_upserted.load(Ordering::Relaxed),
+                s.batches_dead_lettered.load(Ordering::Relaxed),
+                s.rows_dead_lettered.load(Ordering::Relaxed),
+            );
+            let _ = writeln!(
+                out,
+                "{}: dead-letter file {} ({} bytes)",
+                w.name(),
+                w.dead_letter_path().display(),
+                s.dead_letter_bytes.load(Ordering::Relaxed)
             );
             if s.batches_pending.load(Ordering::Relaxed) > 0 {
                 let last = s.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
@@ -395,7 +415,7 @@ impl<A: Aggregate> Counters<A> {
             metric(&format!("{name}_total"), "counter", help, &[(None, value)]);
         }
         type Field = fn(&crate::writer::WriterStats) -> &std::sync::atomic::AtomicU64;
-        let per_db: [(&str, &str, &str, Field); 11] = [
+        let per_db: [(&str, &str, &str, Field); 14] = [
             ("written_batches_total", "counter", "Batches written to the database.", |s| &s.batches_written),
             ("written_rows_total", "counter", "Rows written to the database.", |s| &s.rows_written),
             ("duplicate_batches_total", "counter", "Replayed batches the ledger already had.", |s| {
@@ -403,9 +423,12 @@ impl<A: Aggregate> Counters<A> {
             }),
             ("spooled_batches_total", "counter", "Batches appended to the spool.", |s| &s.batches_spooled),
             ("pending_batches", "gauge", "Batches in the spool waiting for the database.", |s| &s.batches_pending),
-            ("dropped_batches_total", "counter", "Batches dropped because the spool was full or unwritable.", |s| {
-                &s.batches_dropped
-            }),
+            (
+                "dropped_batches_total",
+                "counter",
+                "Batches dropped: the spool was full or unwritable, a spooled batch did not read back, or the dead-letter file could not take one.",
+                |s| &s.batches_dropped,
+            ),
             ("dropped_rows_total", "counter", "Rows in dropped batches.", |s| &s.rows_dropped),
             ("write_errors_total", "counter", "Failed write attempts.", |s| &s.write_errors),
             ("retention_dropped_tables_total", "counter", "Hourly tables dropped by retention.", |s| &s.tables_dropped),
@@ -416,11 +439,31 @@ impl<A: Aggregate> Counters<A> {
                 "Loads rolled back and merged with INSERT ... ON DUPLICATE KEY UPDATE (a window split by a restart).",
                 |s| &s.batches_upserted,
             ),
+            (
+                "dead_lettered_batches_total",
+                "counter",
+                "Batches the database refused again and again, moved to the dead-letter file.",
+                |s| &s.batches_dead_lettered,
+            ),
+            ("dead_lettered_rows_total", "counter", "Rows in dead-lettered batches.", |s| &s.rows_dead_lettered),
+            ("dead_letter_file_bytes", "gauge", "Size of the dead-letter file.", |s| &s.dead_letter_bytes),
         ];
         for (name, kind, help, field) in per_db {
             let samples: Vec<(Option<&str>, u64)> =
                 self.writers.iter().map(|w| (Some(w.name()), field(w.stats()).load(Ordering::Relaxed))).collect();
             metric(name, kind, help, &samples);
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tars_{service}_dead_letter_file_info Where each database's dead-lettered batches go.\n# TYPE tars_{service}_dead_letter_file_info gauge"
+        );
+        for w in self.writers.iter() {
+            let _ = writeln!(
+                out,
+                "tars_{service}_dead_letter_file_info{{db=\"{}\",path=\"{}\"}} 1",
+                label_value(w.name()),
+                label_value(&w.dead_letter_path().display().to_string())
+            );
         }
         out
     }

@@ -9,6 +9,18 @@
 //! queue behind the first one (in the spool, up to its size limit) and the writer retries
 //! with a backoff; on recovery they are written in order. Nothing here runs on an IO shard.
 //!
+//! The spool is the queue: the writer holds only the oldest batch decoded (kept across its
+//! retries, dropped once it is acknowledged) and reads each next one back from the file, so
+//! a backlog of a gigabyte costs disk, not memory.
+//!
+//! A failure is either the database's state (unreachable, a broken session, a timeout, a
+//! lock, a full disk, missing privileges: waited out, however long) or the batch's own (the
+//! database answered and refused this batch's statements, e.g. a table that does not exist
+//! or a value it rejects). A batch refused `dead_letter_after` times is moved to the
+//! dead-letter file `<spool_dir>/<target>.dead` (same record format as the spool, fsync'd,
+//! bounded by the spool's size; counted and logged), so it stops holding back the batches
+//! behind it.
+//!
 //! On MySQL the rows go in with `LOAD DATA LOCAL INFILE` (from memory, no file), the fastest
 //! way in, inside the same transaction. With `LOCAL` the server skips a row whose key is
 //! already in the table instead of failing (it cannot stop the client's stream), so a load
@@ -17,7 +29,6 @@
 //! restart split a window in two. A server that refuses `LOCAL` (MySQL 8 has `local_infile`
 //! off by default) gets INSERTs from then on.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -35,7 +46,7 @@ use tars_sql::{
 
 use crate::batch::Batch;
 use crate::clock::Clock;
-use crate::spool::{Spool, SpoolError};
+use crate::spool::{DeadLetters, Spool, SpoolError};
 use crate::tables::{HourlyTables, TablesError};
 use crate::targets::Target;
 
@@ -71,7 +82,15 @@ pub struct WriterConfig {
     /// Days of hourly tables kept (`db_reserve`); older ones of this target's prefix are
     /// dropped once a day at 03:00 local time, as upstream. `None` keeps everything.
     pub reserve_days: Option<u32>,
+    /// How many times the database may refuse the same batch (a failure that is the batch's
+    /// own, not a connection's) before it goes to the dead-letter file; connection failures
+    /// in between neither count nor start the count again. 0: never; the batch blocks its
+    /// database until someone removes it.
+    pub dead_letter_after: u32,
 }
+
+/// [`WriterConfig::dead_letter_after`] by default.
+pub const DEFAULT_DEAD_LETTER_AFTER: u32 = 5;
 
 /// Counters of one writer, read by the metrics endpoint and the admin command. Shared
 /// between the writer thread (writes) and readers.
@@ -87,7 +106,8 @@ pub struct WriterStats {
     pub batches_spooled: AtomicU64,
     /// Batches waiting for the database.
     pub batches_pending: AtomicU64,
-    /// Batches dropped because the spool was full or unwritable.
+    /// Batches dropped: the spool was full or unwritable, a spooled batch did not read back,
+    /// or a batch for the dead-letter file did not fit there.
     pub batches_dropped: AtomicU64,
     /// Rows in those batches.
     pub rows_dropped: AtomicU64,
@@ -100,6 +120,12 @@ pub struct WriterStats {
     /// Loads rolled back because rows were already in the table, and written again with the
     /// upsert.
     pub batches_upserted: AtomicU64,
+    /// Batches moved to the dead-letter file (the database refused them again and again).
+    pub batches_dead_lettered: AtomicU64,
+    /// Rows in those batches.
+    pub rows_dead_lettered: AtomicU64,
+    /// The dead-letter file's size in bytes (0 while there is none).
+    pub dead_letter_bytes: AtomicU64,
     /// The last write error, for the admin command.
     pub last_error: Mutex<Option<String>>,
 }
@@ -121,6 +147,7 @@ enum Msg {
 #[derive(Debug)]
 pub struct Writer {
     name: String,
+    dead_letters: PathBuf,
     tx: Option<Sender<Msg>>,
     thread: Option<JoinHandle<()>>,
     stats: Arc<WriterStats>,
@@ -165,13 +192,19 @@ impl Writer {
         let store = Store::open_url(config.target.url.clone(), StoreOptions::default())
             .map_err(|source| WriterError::Store { target: name.clone(), source })?;
         let stats = Arc::new(WriterStats::default());
+        let dead_letters = DeadLetters::path_for(&config.spool_dir, &name);
+        // Opened only when a batch goes there; until then its size is what a previous run left.
+        stats.dead_letter_bytes.store(std::fs::metadata(&dead_letters).map_or(0, |m| m.len()), Ordering::Relaxed);
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut state = WriterThread {
             tables: Arc::new(Mutex::new(HourlyTables::new(&config.target.prefix, config.make_table))),
             config,
             store,
             spool,
-            queue: VecDeque::new(),
+            head: None,
+            head_refusals: 0,
+            dead: None,
+            lost_seen: 0,
             stats: stats.clone(),
             retry_at: None,
             backoff: RETRY_MIN,
@@ -187,7 +220,7 @@ impl Writer {
             .name(format!("tars-writer-{name}"))
             .spawn(move || state.run(rx))
             .map_err(|source| WriterError::Thread { target: name.clone(), source })?;
-        Ok(Writer { name, tx: Some(tx), thread: Some(thread), stats })
+        Ok(Writer { name, dead_letters, tx: Some(tx), thread: Some(thread), stats })
     }
 
     /// Queues a batch. Never blocks: the writer makes it durable on its own thread.
@@ -216,6 +249,11 @@ impl Writer {
         &self.name
     }
 
+    /// The dead-letter file (there only once a batch went there).
+    pub fn dead_letter_path(&self) -> &std::path::Path {
+        &self.dead_letters
+    }
+
     /// Stops after one more attempt at what is queued; what is still unwritten stays in the
     /// spool for the next start.
     pub fn stop(&mut self) {
@@ -236,10 +274,6 @@ const RETRY_MIN: Duration = Duration::from_millis(200);
 /// How often tomorrow's tables are checked.
 const AHEAD_EVERY: Duration = Duration::from_secs(600);
 
-/// A batch waiting for the database: its spool sequence number (none if it could not be
-/// spooled) and the batch.
-type Queued = (Option<u64>, Arc<Batch>);
-
 /// The writer thread's state. Lives on `tars-writer-<target>` only.
 struct WriterThread {
     config: WriterConfig,
@@ -248,7 +282,15 @@ struct WriterThread {
     /// Shared only with this writer's own store jobs (statements run on the store's thread):
     /// locked once per batch, never on an IO shard.
     tables: Arc<Mutex<HourlyTables>>,
-    queue: VecDeque<Queued>,
+    /// The oldest pending batch, decoded, with its spool sequence number: the only batch held
+    /// in memory.
+    head: Option<(u64, Arc<Batch>)>,
+    /// Times the database refused `head` (failures that are the batch's own).
+    head_refusals: u32,
+    /// The dead-letter file, opened when the first batch goes there.
+    dead: Option<DeadLetters>,
+    /// The spool's lost records already counted as dropped.
+    lost_seen: u64,
     stats: Arc<WriterStats>,
     retry_at: Option<Instant>,
     backoff: Duration,
@@ -292,35 +334,28 @@ enum LoadFallback {
 
 impl WriterThread {
     fn load_spooled(&mut self) {
-        let mut bad = 0;
-        let mut acks = Vec::new();
-        for (seq, bytes) in self.spool.pending() {
-            match Batch::decode(bytes) {
-                Ok(b) => self.queue.push_back((Some(seq), Arc::new(b))),
-                Err(e) => {
-                    bad += 1;
-                    self.stats.batches_dropped.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(target = %self.config.target.name, seq, error = %e, "unreadable batch in the spool; skipped");
-                    acks.push(seq);
-                }
-            }
+        let batches = self.spool.pending_len();
+        if batches > 0 {
+            tracing::info!(target = %self.config.target.name, batches, "replaying batches left in the spool");
         }
-        for seq in acks {
-            if let Err(e) = self.spool.ack(seq) {
-                tracing::warn!(target = %self.config.target.name, error = %e, "spool");
-            }
+        self.note_pending();
+    }
+
+    /// Publishes the backlog, and counts as dropped what the spool found damaged since.
+    fn note_pending(&mut self) {
+        let lost = self.spool.lost_records();
+        if lost > self.lost_seen {
+            self.stats.batches_dropped.fetch_add(lost - self.lost_seen, Ordering::Relaxed);
+            self.lost_seen = lost;
         }
-        if !self.queue.is_empty() || bad > 0 {
-            tracing::info!(target = %self.config.target.name, batches = self.queue.len(), "replaying batches left in the spool");
-        }
-        self.stats.batches_pending.store(self.queue.len() as u64, Ordering::Relaxed);
+        self.stats.batches_pending.store(self.spool.pending_len() as u64, Ordering::Relaxed);
     }
 
     fn run(mut self, rx: Receiver<Msg>) {
         loop {
             self.work();
             let wait = match self.retry_at {
-                Some(at) if !self.queue.is_empty() => at.saturating_duration_since(Instant::now()),
+                Some(at) if self.spool.pending_len() > 0 => at.saturating_duration_since(Instant::now()),
                 _ => Duration::from_secs(1),
             };
             match rx.recv_timeout(wait) {
@@ -329,8 +364,8 @@ impl WriterThread {
                 Err(RecvTimeoutError::Disconnected) => {
                     self.retry_at = None;
                     self.work();
-                    if !self.queue.is_empty() {
-                        tracing::warn!(target = %self.config.target.name, batches = self.queue.len(),
+                    if self.spool.pending_len() > 0 {
+                        tracing::warn!(target = %self.config.target.name, batches = self.spool.pending_len(),
                             "stopping with batches unwritten; they stay in the spool for the next start");
                     }
                     return;
@@ -359,7 +394,12 @@ impl WriterThread {
         match self.spool.append(&batch.encode()) {
             Ok(seq) => {
                 self.stats.batches_spooled.fetch_add(1, Ordering::Relaxed);
-                self.queue.push_back((Some(seq), Arc::new(batch)));
+                // The next to write (the usual case while the database keeps up): keep it
+                // rather than read it back.
+                if self.head.is_none() && self.spool.first_pending() == Some(seq) {
+                    self.head = Some((seq, Arc::new(batch)));
+                    self.head_refusals = 0;
+                }
             }
             Err(e) => {
                 // Counted and logged, never silent: the spool is the bound on what we hold.
@@ -369,7 +409,53 @@ impl WriterThread {
                     "batch dropped: it cannot be kept until the database answers");
             }
         }
-        self.stats.batches_pending.store(self.queue.len() as u64, Ordering::Relaxed);
+        self.note_pending();
+    }
+
+    /// The oldest pending batch, decoded: the one kept from the last attempt, or read back
+    /// from the spool. A spooled batch that does not read back or decode is dropped (counted,
+    /// logged) and the next one tried. `Ok(None)`: nothing is pending.
+    fn head_batch(&mut self) -> Result<Option<(u64, Arc<Batch>)>, WriteError> {
+        loop {
+            let first = self.spool.first_pending();
+            if let Some((seq, batch)) = &self.head {
+                if first == Some(*seq) {
+                    return Ok(Some((*seq, batch.clone())));
+                }
+            }
+            self.head = None;
+            self.head_refusals = 0;
+            let (seq, bytes) = match self.spool.read_first() {
+                Ok(Some(read)) => read,
+                Ok(None) => return Ok(None),
+                // Dropped by the spool, which counts it (see `note_pending`).
+                Err(SpoolError::Damaged { .. }) => continue,
+                Err(e) => return Err(WriteError::Spool(e)),
+            };
+            match Batch::decode(&bytes) {
+                Ok(b) => {
+                    let b = Arc::new(b);
+                    self.head = Some((seq, b.clone()));
+                    return Ok(Some((seq, b)));
+                }
+                Err(e) => {
+                    self.stats.batches_dropped.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(target = %self.config.target.name, seq, error = %e, "unreadable batch in the spool; skipped");
+                    self.ack(seq);
+                }
+            }
+        }
+    }
+
+    /// Acknowledges `seq` in the spool and forgets the decoded batch.
+    fn ack(&mut self, seq: u64) {
+        if let Err(e) = self.spool.ack(seq) {
+            tracing::warn!(target = %self.config.target.name, error = %e, "spool ack");
+        }
+        if self.head.as_ref().is_some_and(|(s, _)| *s == seq) {
+            self.head = None;
+        }
+        self.head_refusals = 0;
     }
 
     /// Writes queued batches in order until one fails or the queue is empty.
@@ -383,6 +469,7 @@ impl WriterThread {
                 Ok(_) => self.migrated = true,
                 Err(e) => {
                     self.failed(&WriteError::Store(e));
+                    self.note_pending();
                     return;
                 }
             }
@@ -391,7 +478,15 @@ impl WriterThread {
             self.ensure_ahead();
         }
         self.reserve_if_due();
-        while let Some((seq, batch)) = self.queue.front().cloned() {
+        loop {
+            let (seq, batch) = match self.head_batch() {
+                Ok(Some(head)) => head,
+                Ok(None) => break,
+                Err(e) => {
+                    self.failed(&e);
+                    break;
+                }
+            };
             match self.write(batch.clone()) {
                 Ok(outcome) => {
                     match outcome {
@@ -404,25 +499,83 @@ impl WriterThread {
                             tracing::info!(target = %self.config.target.name, batch = %batch.id, "batch was already written; skipped");
                         }
                     }
-                    if let Some(seq) = seq {
-                        if let Err(e) = self.spool.ack(seq) {
-                            tracing::warn!(target = %self.config.target.name, error = %e, "spool ack");
-                        }
-                    }
-                    self.queue.pop_front();
+                    self.ack(seq);
                     if self.failing {
                         self.failing = false;
-                        tracing::info!(target = %self.config.target.name, pending = self.queue.len(), "database answers again; writing queued batches");
+                        tracing::info!(target = %self.config.target.name, pending = self.spool.pending_len(), "database answers again; writing queued batches");
                     }
                     self.backoff = RETRY_MIN;
                 }
-                Err(e) => {
-                    self.failed(&e);
+                Err(Failure { error, refused: true }) => {
+                    self.head_refusals += 1;
+                    let limit = self.config.dead_letter_after;
+                    if limit > 0 && self.head_refusals >= limit {
+                        self.stats.error(&error.to_string());
+                        self.dead_letter(seq, &batch, &error);
+                        self.backoff = RETRY_MIN;
+                        continue;
+                    }
+                    tracing::warn!(target = %self.config.target.name, batch = %batch.id, table = %batch.table,
+                        refusals = self.head_refusals, dead_letter_after = limit, error = %error,
+                        "the database refuses this batch; retrying");
+                    self.failed(&error);
+                    break;
+                }
+                Err(Failure { error, refused: false }) => {
+                    self.failed(&error);
                     break;
                 }
             }
         }
-        self.stats.batches_pending.store(self.queue.len() as u64, Ordering::Relaxed);
+        self.note_pending();
+    }
+
+    /// Moves a batch the database keeps refusing out of the way: into the dead-letter file
+    /// (or, when that cannot take it, dropped), then acknowledged in the spool.
+    fn dead_letter(&mut self, seq: u64, batch: &Batch, error: &WriteError) {
+        let rows = batch.rows.len() as u64;
+        let refusals = self.head_refusals;
+        // The bytes as spooled; the batch encodes to the same.
+        let payload = match self.spool.read(seq) {
+            Ok(Some(p)) => p,
+            Ok(None) | Err(_) => batch.encode(),
+        };
+        let appended = self.dead_letters().and_then(|d| d.append(&payload).map(|_| d.file_len()));
+        let target = &self.config.target.name;
+        let file = DeadLetters::path_for(&self.config.spool_dir, target);
+        match appended {
+            Ok(file_len) => {
+                self.stats.batches_dead_lettered.fetch_add(1, Ordering::Relaxed);
+                self.stats.rows_dead_lettered.fetch_add(rows, Ordering::Relaxed);
+                self.stats.dead_letter_bytes.store(file_len, Ordering::Relaxed);
+                tracing::error!(target = %target, batch = %batch.id, table = %batch.table, rows, refusals,
+                    error = %error, file = %file.display(),
+                    "the database refused this batch every time; moved to the dead-letter file, writing the next");
+            }
+            Err(e) => {
+                self.stats.batches_dropped.fetch_add(1, Ordering::Relaxed);
+                self.stats.rows_dropped.fetch_add(rows, Ordering::Relaxed);
+                tracing::error!(target = %target, batch = %batch.id, table = %batch.table, rows, refusals,
+                    error = %error, dead_letter_error = %e,
+                    "the database refused this batch every time and the dead-letter file cannot take it; batch dropped");
+            }
+        }
+        self.ack(seq);
+    }
+
+    fn dead_letters(&mut self) -> Result<&mut DeadLetters, SpoolError> {
+        let dead = match self.dead.take() {
+            Some(d) => d,
+            None => {
+                let d =
+                    DeadLetters::open(&self.config.spool_dir, &self.config.target.name, self.config.spool_max_bytes)?;
+                if let Some(c) = d.corruption() {
+                    tracing::error!(target = %self.config.target.name, error = %c, "dead-letter file damaged");
+                }
+                d
+            }
+        };
+        Ok(self.dead.insert(dead))
     }
 
     /// Counts and logs a failed attempt and schedules the next (exponential backoff).
@@ -431,7 +584,7 @@ impl WriterThread {
         self.stats.error(&text);
         if !self.failing {
             self.failing = true;
-            tracing::warn!(target = %self.config.target.name, error = %text, pending = self.queue.len(),
+            tracing::warn!(target = %self.config.target.name, error = %text, pending = self.spool.pending_len(),
                 "cannot write to the database; batches wait in the spool");
         }
         self.retry_at = Some(Instant::now() + self.backoff);
@@ -499,7 +652,7 @@ impl WriterThread {
         }
     }
 
-    fn write(&mut self, batch: Arc<Batch>) -> Result<Outcome, WriteError> {
+    fn write(&mut self, batch: Arc<Batch>) -> Result<Outcome, Failure> {
         let tables = self.tables.clone();
         let columns = self.config.columns;
         let chunk = self.config.rows_per_insert;
@@ -507,11 +660,12 @@ impl WriterThread {
         let tail = (self.config.upsert_tail)(self.store.dialect());
         let via = if self.store.dialect() == Dialect::Mysql && !self.load_refused { Via::Load } else { Via::Insert };
         let (table, rows) = (batch.table.clone(), batch.rows.len());
-        let (result, fallback) = self
+        let dialect = self.store.dialect();
+        let (result, fallback, broken) = self
             .store
             .run_blocking(move |s| {
                 if let Err(e) = tables.lock().unwrap_or_else(PoisonError::into_inner).ensure_day(s, &batch.table_date) {
-                    return Ok((Err(WriteError::Tables(e)), None));
+                    return Ok((Err(WriteError::Tables(e)), None, s.is_broken()));
                 }
                 let mut fallback = None;
                 let w = |s: &mut dyn Session, via, fallback: &mut Option<LoadFallback>| {
@@ -521,9 +675,9 @@ impl WriterThread {
                 if result.is_err() && fallback.is_some() && !s.is_broken() {
                     result = w(s, Via::Insert, &mut None);
                 }
-                Ok((result.map_err(WriteError::Store), fallback))
+                Ok((result.map_err(WriteError::Store), fallback, s.is_broken()))
             })
-            .map_err(WriteError::Store)?;
+            .map_err(|e| Failure { error: WriteError::Store(e), refused: false })?;
         let written = matches!(result, Ok(Outcome::Written(_)));
         match fallback {
             None if written && via == Via::Load => {
@@ -543,7 +697,7 @@ impl WriterThread {
             }
             None => {}
         }
-        result
+        result.map_err(|error| Failure { refused: !broken && refused(&error, dialect), error })
     }
 }
 
@@ -554,6 +708,56 @@ enum WriteError {
     Store(StoreError),
     #[error(transparent)]
     Tables(TablesError),
+    #[error(transparent)]
+    Spool(SpoolError),
+}
+
+/// A failed write attempt.
+#[derive(Debug)]
+struct Failure {
+    error: WriteError,
+    /// The failure is the batch's own (see [`refused`]); the session did not break.
+    refused: bool,
+}
+
+/// Server errors (MySQL and MariaDB codes) that say something about the server's state, not
+/// the statement: out of disk, memory, connections or threads; access denied; lock wait
+/// timeout and deadlock; read-only; interrupted or timed out; a cluster node not ready;
+/// commit or rollback failed; network errors. The batch may go in later, unchanged.
+const MYSQL_STATE_CODES: &[u32] = &[
+    1021, 1037, 1038, 1040, 1041, 1044, 1045, 1047, 1053, 1114, 1135, 1142, 1143, 1158, 1159, 1160, 1161, 1180, 1181,
+    1203, 1205, 1213, 1227, 1290, 1317, 1792, 1836, 1927, 1969, 3024,
+];
+
+/// SQLite primary result codes of the same kind: permission, busy, locked, out of memory,
+/// read-only, interrupted, I/O error, corrupt, full, cannot open, locking protocol, schema
+/// changed, authorization, not a database.
+const SQLITE_STATE_CODES: &[u32] = &[3, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 17, 23, 26];
+
+/// True when the database answered and refused what this batch asked of it (a missing
+/// table, a value or a row it rejects, a malformed name), so trying the same batch again
+/// fails the same way. Connection failures, timeouts and the server-state errors above are
+/// not: they pass by themselves, or they need an operator, and either way every batch
+/// would fail alike.
+fn refused(e: &WriteError, dialect: Dialect) -> bool {
+    match e {
+        WriteError::Store(e) => store_refused(e, dialect),
+        WriteError::Tables(TablesError::BadDate(_)) => true,
+        WriteError::Tables(TablesError::Store { source, .. }) => store_refused(source, dialect),
+        WriteError::Tables(_) | WriteError::Spool(_) => false,
+    }
+}
+
+fn store_refused(e: &StoreError, dialect: Dialect) -> bool {
+    match e {
+        StoreError::Query { code: Some(code), .. } => match dialect {
+            // 2000 and up are the client library's own errors: connection trouble.
+            Dialect::Mysql => *code < 2000 && !MYSQL_STATE_CODES.contains(code),
+            Dialect::Sqlite => !SQLITE_STATE_CODES.contains(&(code & 0xff)),
+        },
+        StoreError::Query { code: None, .. } | StoreError::Column { .. } | StoreError::BadIdentifier(_) => true,
+        _ => false,
+    }
 }
 
 /// The server's answers that mean "no `LOAD DATA LOCAL` here": 1148 (`ER_NOT_ALLOWED_COMMAND`,
@@ -631,4 +835,89 @@ fn write_batch(
         }
     }
     Ok(Outcome::Written(rows))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn query(code: Option<u32>) -> StoreError {
+        StoreError::Query { store: "db".into(), code, message: "refused".into() }
+    }
+
+    fn store(e: StoreError, d: Dialect) -> bool {
+        refused(&WriteError::Store(e), d)
+    }
+
+    #[test]
+    fn the_batch_s_own_errors_are_refusals() {
+        // Unknown table or column, duplicate key, syntax, value out of range or of the wrong
+        // type, too long, a foreign key, NULL into NOT NULL.
+        for code in [1146, 1054, 1062, 1064, 1264, 1366, 1406, 1452, 1048] {
+            assert!(store(query(Some(code)), Dialect::Mysql), "{code}");
+        }
+        // Generic SQL error (no such table), constraint (and its extended codes), type
+        // mismatch, too big, bind index out of range.
+        for code in [1, 19, 2067, 20, 18, 25] {
+            assert!(store(query(Some(code)), Dialect::Sqlite), "{code}");
+        }
+        assert!(store(query(None), Dialect::Mysql));
+        assert!(store(
+            StoreError::Column { column: "t row 0".into(), reason: "3 values for 19 columns".into() },
+            Dialect::Sqlite
+        ));
+        assert!(store(StoreError::BadIdentifier("a b".into()), Dialect::Mysql));
+        assert!(refused(&WriteError::Tables(TablesError::BadDate("20261399".into())), Dialect::Mysql));
+        let in_tables = |source| {
+            WriteError::Tables(TablesError::Store {
+                what: "creating".into(),
+                db: "db".into(),
+                source: Box::new(source),
+            })
+        };
+        assert!(refused(&in_tables(query(Some(1064))), Dialect::Mysql));
+    }
+
+    #[test]
+    fn the_database_s_state_is_not_a_refusal() {
+        // Disk full, out of memory, too many connections, access denied, lock wait timeout,
+        // deadlock, read-only, interrupted, statement timeout; client-side errors.
+        for code in [1021, 1037, 1040, 1045, 1142, 1205, 1213, 1290, 1836, 1317, 1969, 3024, 2006, 2013, 2068] {
+            assert!(!store(query(Some(code)), Dialect::Mysql), "{code}");
+        }
+        // Busy (and BUSY_SNAPSHOT), locked, read-only, I/O error (and IOERR_READ), full,
+        // cannot open, schema changed.
+        for code in [5, 517, 6, 8, 10, 266, 13, 14, 17] {
+            assert!(!store(query(Some(code)), Dialect::Sqlite), "{code}");
+        }
+        for e in [
+            StoreError::Unavailable { store: "db".into(), reason: "refused".into() },
+            StoreError::ConnectionLost { store: "db".into(), reason: "reset".into() },
+            StoreError::Timeout { store: "db".into(), waited_ms: 5000 },
+            StoreError::Overloaded { store: "db".into(), queued: 10 },
+            StoreError::Closed { store: "db".into() },
+            StoreError::SchemaChanged { store: "db".into(), attempts: 3, message: "changed".into() },
+            StoreError::Io { what: "creating the directory".into(), source: std::io::Error::other("no") },
+        ] {
+            assert!(!store(e, Dialect::Mysql));
+        }
+        let in_tables = |source| {
+            WriteError::Tables(TablesError::Store {
+                what: "creating".into(),
+                db: "db".into(),
+                source: Box::new(source),
+            })
+        };
+        assert!(!refused(
+            &in_tables(StoreError::ConnectionLost { store: "db".into(), reason: "reset".into() }),
+            Dialect::Mysql
+        ));
+        assert!(!refused(
+            &WriteError::Tables(TablesError::Missing { table: "t".into(), db: "db".into() }),
+            Dialect::Mysql
+        ));
+        let spool = SpoolError::Io { path: "x".into(), what: "reading", source: std::io::Error::other("eio") };
+        assert!(!refused(&WriteError::Spool(spool), Dialect::Sqlite));
+    }
 }

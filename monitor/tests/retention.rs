@@ -74,6 +74,7 @@ fn writer(db: &Db, clock: &Clock, spool: &TempDir) -> Writer {
         clock: clock.clone(),
         retry_max: Duration::from_secs(1),
         reserve_days: Some(31),
+        dead_letter_after: 5,
     })
     .expect("writer starts")
 }

@@ -6,7 +6,10 @@ use tars_monitor::spool::{Spool, SpoolError, HEADER_LEN, RECORD_HEADER_LEN};
 use tars_testkit::process::TempDir;
 
 fn pending(s: &Spool) -> Vec<(u64, Vec<u8>)> {
-    s.pending().map(|(q, p)| (q, p.to_vec())).collect()
+    let all: Vec<(u64, Vec<u8>)> = s.pending().map(|r| r.expect("a pending record reads back")).collect();
+    assert_eq!(s.pending_seqs().collect::<Vec<_>>(), all.iter().map(|(q, _)| *q).collect::<Vec<_>>());
+    assert_eq!(s.pending_bytes(), all.iter().map(|(_, p)| p.len() as u64).sum::<u64>());
+    all
 }
 
 fn open(dir: &Path, max: u64) -> Spool {
@@ -310,4 +313,255 @@ fn damaged_copies_always_open_and_replay_consistently() {
         assert!(s.corruption().is_none() && s.truncated_tail().is_none(), "case {case}: damage left behind");
         assert_eq!(pending(&s), first, "case {case}");
     }
+}
+
+/// The payload of record `i` in the memory tests: distinct per record and per byte.
+fn payload_of(i: usize, len: usize) -> Vec<u8> {
+    let mut state = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+/// Every pending record reads back, one at a time, as `expected(seq)`.
+fn assert_reads_back(s: &mut Spool, expected: &dyn Fn(u64) -> Vec<u8>, what: &str) {
+    let seqs: Vec<u64> = s.pending_seqs().collect();
+    for q in seqs {
+        let got = s.read(q).unwrap_or_else(|e| panic!("{what}: seq {q}: {e}")).expect("pending");
+        assert!(got == expected(q), "{what}: seq {q} reads back different bytes");
+    }
+    assert_eq!(s.lost_records(), 0, "{what}");
+}
+
+/// The memory bound this item promises: per pending record the spool holds an index entry,
+/// not the payload.
+const MAX_RESIDENT_PER_RECORD: usize = 64;
+
+fn assert_small(s: &Spool, what: &str) -> f64 {
+    let per = s.resident_bytes() as f64 / s.pending_len() as f64;
+    assert!(
+        s.resident_bytes() <= MAX_RESIDENT_PER_RECORD * s.pending_len(),
+        "{what}: {} bytes resident for {} records ({per:.1} per record), {} bytes pending",
+        s.resident_bytes(),
+        s.pending_len(),
+        s.pending_bytes()
+    );
+    per
+}
+
+#[test]
+fn tens_of_megabytes_pending_cost_an_index_of_a_few_bytes_each() {
+    const RECORDS: usize = 1500;
+    const LEN: usize = 20_000;
+    let dir = TempDir::new("spool-memory").expect("temp dir");
+    let mut s = open(&dir.0, 1 << 30);
+    let mut seqs = Vec::with_capacity(RECORDS);
+    for i in 0..RECORDS {
+        seqs.push(s.append(&payload_of(i, LEN)).expect("append"));
+    }
+    let index_of = |q: u64| seqs.iter().position(|&x| x == q).expect("a seq we appended");
+    let expected = |q: u64| payload_of(index_of(q), LEN);
+    assert_eq!(s.pending_bytes(), (RECORDS * LEN) as u64, "30 MB pending");
+    let appended = assert_small(&s, "after appending");
+    assert!(s.resident_bytes() * 500 < usize::try_from(s.pending_bytes()).expect("fits"), "index vs payload");
+    assert_reads_back(&mut s, &expected, "after appending");
+    drop(s);
+
+    let mut s = open(&dir.0, 1 << 30);
+    assert_eq!(s.pending_len(), RECORDS);
+    let reopened = assert_small(&s, "after reopening");
+    assert_reads_back(&mut s, &expected, "after reopening");
+
+    // Two of every three written: the acknowledged bytes pass the pending ones and the file
+    // is rewritten, the pending records copied over.
+    let before = s.file_len();
+    for (i, q) in seqs.iter().enumerate() {
+        if i % 3 != 0 {
+            assert!(s.ack(*q).expect("ack"));
+        }
+    }
+    let kept = RECORDS.div_ceil(3);
+    assert_eq!(s.pending_len(), kept);
+    let live = HEADER_LEN + s.pending_bytes() + RECORD_HEADER_LEN * kept as u64;
+    assert!(
+        s.file_len() < before && s.file_len() <= 2 * live,
+        "compacted: {} of {before} bytes, {live} live",
+        s.file_len()
+    );
+    assert_eq!(s.file_len(), std::fs::metadata(s.path()).expect("stat").len());
+    let compacted = assert_small(&s, "after compaction");
+    assert_reads_back(&mut s, &expected, "after compaction");
+    assert_eq!(pending(&s).len(), kept);
+    // Appends after the rewrite land in the new file, at the offsets the index says.
+    let extra = s.append(b"after the rewrite").expect("append");
+    assert_eq!(s.read(extra).expect("read").as_deref(), Some(&b"after the rewrite"[..]));
+    drop(s);
+
+    let mut s = open(&dir.0, 1 << 30);
+    assert!(s.corruption().is_none() && s.truncated_tail().is_none());
+    assert_eq!(s.pending_len(), kept + 1);
+    assert!(s.ack(extra).expect("ack"));
+    assert_reads_back(&mut s, &expected, "after compaction and reopening");
+    eprintln!(
+        "resident bytes per pending record: {appended:.1} appended, {reopened:.1} reopened, {compacted:.1} compacted ({} records, {} MB pending)",
+        RECORDS,
+        RECORDS * LEN / 1_000_000
+    );
+}
+
+#[test]
+fn the_index_gives_memory_back_when_a_backlog_is_written() {
+    let dir = TempDir::new("spool-shrink-index").expect("temp dir");
+    let mut s = open(&dir.0, 1 << 30);
+    let seqs: Vec<u64> = (0..5000).map(|i| s.append(&[i as u8; 8]).expect("append")).collect();
+    let full = s.resident_bytes();
+    assert!(full >= 5000 * 24, "{full}");
+    for q in &seqs[..4990] {
+        s.ack(*q).expect("ack");
+    }
+    assert_eq!(s.pending_len(), 10);
+    assert!(s.resident_bytes() <= 64 * 24, "{} bytes resident for 10 records (was {full})", s.resident_bytes());
+    assert_eq!(pending(&s).into_iter().map(|(q, _)| q).collect::<Vec<_>>(), seqs[4990..].to_vec());
+}
+
+/// Flips one bit of the byte at `at` in the file, behind the spool's back.
+fn flip(path: &Path, at: u64) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(path).expect("open");
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, at).expect("read");
+    b[0] ^= 0x20;
+    f.write_all_at(&b, at).expect("write");
+}
+
+#[test]
+fn a_record_damaged_after_it_was_written_is_dropped_and_the_file_rewritten() {
+    let dir = TempDir::new("spool-damaged-read").expect("temp dir");
+    let mut s = open(&dir.0, 1 << 20);
+    let a = s.append(b"first batch").expect("append");
+    let b_at = s.file_len();
+    let b = s.append(b"second batch").expect("append");
+    let c = s.append(b"third batch").expect("append");
+    flip(s.path(), b_at + RECORD_HEADER_LEN + 2);
+
+    // Reading everything reports it and leaves it pending; reading it drops it.
+    let listed: Vec<_> = s.pending().collect();
+    assert_eq!(listed.len(), 3);
+    assert!(matches!(&listed[1], Err(SpoolError::Damaged { seq, offset, .. }) if *seq == b && *offset == b_at));
+    assert_eq!(s.pending_len(), 3);
+    match s.read(b) {
+        Err(SpoolError::Damaged { seq, .. }) => assert_eq!(seq, b),
+        other => panic!("expected Damaged, got {other:?}"),
+    }
+    assert_eq!(s.lost_records(), 1);
+    assert_eq!(pending(&s), vec![(a, b"first batch".to_vec()), (c, b"third batch".to_vec())]);
+    assert_eq!(s.pending_bytes(), 22);
+    assert_eq!(s.read(b).expect("not pending is not an error"), None);
+    drop(s);
+
+    // The rewrite left the damage behind: the next open replays all that is left.
+    let s = open(&dir.0, 1 << 20);
+    assert!(s.corruption().is_none(), "{:?}", s.corruption());
+    assert_eq!(pending(&s), vec![(a, b"first batch".to_vec()), (c, b"third batch".to_vec())]);
+    assert!(corrupt_files(&dir.0).is_empty());
+}
+
+#[test]
+fn compaction_leaves_out_a_record_damaged_on_disk() {
+    let dir = TempDir::new("spool-damaged-copy").expect("temp dir");
+    let mut s = open(&dir.0, 1 << 20);
+    let a = s.append(b"waits for the database").expect("append");
+    let bad_at = s.file_len();
+    let bad = s.append(b"this one rots on disk").expect("append");
+    flip(s.path(), bad_at + RECORD_HEADER_LEN + 5);
+    let payload = vec![9u8; 10_000];
+    for _ in 0..20 {
+        let q = s.append(&payload).expect("append");
+        s.ack(q).expect("ack");
+    }
+    assert_eq!(s.lost_records(), 1, "the rewrite found the damage");
+    assert_eq!(s.pending_seqs().collect::<Vec<_>>(), vec![a]);
+    assert!(!s.ack(bad).expect("ack"), "no longer pending");
+    drop(s);
+    let s = open(&dir.0, 1 << 20);
+    assert!(s.corruption().is_none(), "{:?}", s.corruption());
+    assert_eq!(pending(&s), vec![(a, b"waits for the database".to_vec())]);
+}
+
+#[test]
+fn a_file_written_before_this_layout_still_opens() {
+    // Bytes as the format has always been written: header (base 1), append 1 "one",
+    // append 2 "two", ack 1.
+    fn record(kind: u8, seq: u64, payload: &[u8]) -> Vec<u8> {
+        let mut head = vec![kind];
+        head.extend_from_slice(&seq.to_le_bytes());
+        head.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        let mut all = head.clone();
+        all.extend_from_slice(payload);
+        let mut r = head.clone();
+        r.extend_from_slice(&crc32fast_hash(&head).to_le_bytes());
+        r.extend_from_slice(&crc32fast_hash(&all).to_le_bytes());
+        r.extend_from_slice(payload);
+        r
+    }
+    let mut bytes = b"TARSSPOL".to_vec();
+    bytes.extend_from_slice(&1u16.to_le_bytes());
+    bytes.extend_from_slice(&0u16.to_le_bytes());
+    bytes.extend_from_slice(&1u64.to_le_bytes());
+    let crc = crc32fast_hash(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    bytes.extend(record(1, 1, b"one"));
+    bytes.extend(record(1, 2, b"two"));
+    bytes.extend(record(2, 1, b""));
+    let dir = TempDir::new("spool-format").expect("temp dir");
+    std::fs::write(dir.0.join("db1.spool"), &bytes).expect("write");
+    let mut s = open(&dir.0, 1 << 20);
+    assert!(s.corruption().is_none() && s.truncated_tail().is_none());
+    assert_eq!(pending(&s), vec![(2, b"two".to_vec())]);
+    assert_eq!(s.next_seq(), 3);
+    // And what we write is that format: the next record follows byte for byte.
+    s.append(b"three").expect("append");
+    let mut want = bytes.clone();
+    want.extend(record(1, 3, b"three"));
+    assert_eq!(std::fs::read(s.path()).expect("read"), want);
+}
+
+/// CRC-32 (IEEE), bit by bit: the checksum the format specifies, computed independently.
+fn crc32fast_hash(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn dead_letters_are_kept_bounded_and_read_back() {
+    use tars_monitor::spool::DeadLetters;
+    let dir = TempDir::new("spool-dead").expect("temp dir");
+    assert_eq!(DeadLetters::path_for(&dir.0, "db1"), dir.0.join("db1.dead"));
+    let mut d = DeadLetters::open(&dir.0, "db1", 100).expect("open");
+    assert!(d.is_empty());
+    assert_eq!(d.path(), dir.0.join("db1.dead"));
+    d.append(&[1u8; 60]).expect("append");
+    d.append(b"second").expect("append");
+    assert!(matches!(d.append(&[2u8; 50]), Err(SpoolError::Full { .. })), "bounded like the spool");
+    assert_eq!((d.len(), d.bytes()), (2, 66));
+    drop(d);
+    let d = DeadLetters::open(&dir.0, "db1", 100).expect("reopen");
+    assert!(d.corruption().is_none());
+    let records: Vec<Vec<u8>> = d.records().map(|r| r.expect("reads back").1).collect();
+    assert_eq!(records, vec![vec![1u8; 60], b"second".to_vec()]);
+    assert_eq!(d.file_len(), std::fs::metadata(d.path()).expect("stat").len());
+    // The spool of the same name is another file.
+    let s = open(&dir.0, 100);
+    assert_eq!(s.pending_len(), 0);
 }

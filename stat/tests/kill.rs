@@ -465,7 +465,13 @@ fn pending_batches(spool: &Path) -> Vec<(Vec<u8>, Batch)> {
     let dir = TempDir::new("stat-kill-peek").expect("temp dir");
     std::fs::copy(spool, dir.0.join(format!("{TARGET}.spool"))).expect("copying the spool");
     let s = Spool::open(&dir.0, TARGET, 1 << 30).expect("the spool opens");
-    s.pending().map(|(_, b)| (b.to_vec(), Batch::decode(b).expect("a spooled batch decodes"))).collect()
+    s.pending()
+        .map(|r| {
+            let (_, b) = r.expect("a spooled batch reads back");
+            let batch = Batch::decode(&b).expect("a spooled batch decodes");
+            (b, batch)
+        })
+        .collect()
 }
 
 /// The old tarsstat wrote window 1 after the database came back, and "died" before the
