@@ -659,7 +659,7 @@ impl WriterThread {
         let checkint = self.config.checkint_minutes;
         let tail = (self.config.upsert_tail)(self.store.dialect());
         let via = if self.store.dialect() == Dialect::Mysql && !self.load_refused { Via::Load } else { Via::Insert };
-        let (table, rows) = (batch.table.clone(), batch.rows.len());
+        let (table, rows, date) = (batch.table.clone(), batch.rows.len(), batch.table_date.clone());
         let dialect = self.store.dialect();
         let (result, fallback, broken) = self
             .store
@@ -697,7 +697,23 @@ impl WriterThread {
             }
             None => {}
         }
+        if let Err(WriteError::Store(e)) = &result {
+            if missing_table(e) {
+                // Someone dropped a table this writer made: check the day again next time, so
+                // a dropped hourly table is made anew instead of its batches being refused.
+                self.tables.lock().unwrap_or_else(PoisonError::into_inner).forget(&date);
+            }
+        }
         result.map_err(|error| Failure { refused: !broken && refused(&error, dialect), error })
+    }
+}
+
+/// MySQL's `ER_NO_SUCH_TABLE`, or SQLite's generic error about a missing table.
+fn missing_table(e: &StoreError) -> bool {
+    match e {
+        StoreError::Query { code: Some(1146), .. } => true,
+        StoreError::Query { message, .. } => message.contains("no such table"),
+        _ => false,
     }
 }
 

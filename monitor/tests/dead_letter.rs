@@ -274,6 +274,32 @@ fn sqlite_that_cannot_open_is_waited_out_not_dead_lettered() {
     assert_eq!(n[0].get::<i64>(0).expect("count"), 1);
 }
 
+/// Someone drops an hourly table the writer made: the next batch for it makes the table anew
+/// and is written, not refused into the dead letters.
+fn a_dropped_hourly_table_is_made_again(db: Db) {
+    let spool = TempDir::new("dead-dropped").expect("temp dir");
+    let mut w = Writer::start(config(&db.url, &spool.0, 2)).expect("writer starts");
+    w.send(batch("first", TABLE, vec![row("first")]));
+    flush_until(&w, Duration::from_secs(30), "the first batch", |s| load(&s.batches_written) == 1);
+    db.query(&format!("DROP TABLE {TABLE}"), vec![]);
+    assert!(!db.table_exists(TABLE));
+    w.send(batch("second", TABLE, vec![row("second")]));
+    flush_until(&w, Duration::from_secs(30), "the second batch", |s| load(&s.batches_written) == 2);
+    assert_eq!(load(&w.stats().batches_dead_lettered), 0, "{}", counts(w.stats()));
+    assert_eq!(interfaces(&db, TABLE), ["second"]);
+    w.stop();
+}
+
+#[test]
+fn a_dropped_table_on_sqlite() {
+    a_dropped_hourly_table_is_made_again(sqlite("dropped"));
+}
+
+#[test]
+fn a_dropped_table_on_mysql() {
+    a_dropped_hourly_table_is_made_again(mysql("dropped"));
+}
+
 #[test]
 fn poisons_on_sqlite() {
     poisons_are_dead_lettered_and_the_rest_written(
