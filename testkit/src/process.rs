@@ -41,6 +41,18 @@ impl Drop for TempDir {
 impl ServerProcess {
     /// Starts `bin` (the path of `tars-test-server`) with `config_text` on `io`.
     pub fn start(bin: &str, config_text: &str, io: IoMode, shards: usize) -> std::io::Result<ServerProcess> {
+        Self::start_with_stderr(bin, config_text, io, shards, Stdio::inherit())
+    }
+
+    /// [`ServerProcess::start`] with the server's standard error (its log) going to `stderr`,
+    /// e.g. a file a test reads.
+    pub fn start_with_stderr(
+        bin: &str,
+        config_text: &str,
+        io: IoMode,
+        shards: usize,
+        stderr: Stdio,
+    ) -> std::io::Result<ServerProcess> {
         let dir = TempDir::new("server")?;
         let conf = dir.0.join("server.conf");
         std::fs::write(&conf, config_text)?;
@@ -50,7 +62,7 @@ impl ServerProcess {
             .arg(format!("--shards={shards}"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()?;
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout"))?;

@@ -265,7 +265,30 @@ fn waiting_calls_do_not_pin_reads(io: IoMode) {
     assert!(server.stop(), "server did not stop cleanly");
 }
 
+/// A peer that makes the server log at will (300 connections refused by `maxconnsperip`) gets
+/// one line in the period, not one per event; the server serves on.
+fn network_events_are_logged_once_per_period(io: IoMode) {
+    let dir = tars_testkit::process::TempDir::new("hostile-log").unwrap();
+    let log = dir.0.join("stderr.log");
+    let config = interop_config("maxconnsperip=1");
+    let server =
+        ServerProcess::start_with_stderr(BIN, &config, io, 1, std::fs::File::create(&log).unwrap().into()).unwrap();
+    let addr = server.addr(INTEROP_ADAPTER).unwrap();
+    let mut held = RawConn::connect(addr).unwrap();
+    assert_eq!(held.echo_string(INTEROP_OBJ, "first").unwrap().ret, 0);
+    for _ in 0..300 {
+        let mut c = RawConn::connect(addr).unwrap();
+        assert!(c.closed_within(Duration::from_secs(3)), "a second connection must be refused");
+    }
+    assert_eq!(held.echo_string(INTEROP_OBJ, "still").unwrap().ret, 0, "the held connection serves on");
+    assert!(server.stop(), "server did not stop cleanly");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let refusals = text.lines().filter(|l| l.contains("maxconnsperip reached")).count();
+    assert_eq!(refusals, 1, "300 refusals logged {refusals} times:\n{text}");
+}
+
 tars_testkit::on_every_driver! {
+    logged_once => network_events_are_logged_once_per_period;
     trickle => trickle_reader;
     pinned => waiting_calls_do_not_pin_reads;
     peers => hostile_peers;

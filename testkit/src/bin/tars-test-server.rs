@@ -6,16 +6,18 @@
 use std::io::{Read, Write};
 
 use anyhow::{bail, Context};
+use tars_core_net::app::logging;
 use tars_core_net::rt::IoMode;
 use tars_core_net::server::ServerBuilder;
 use tars_testkit::servants::{FaultServant, InteropImpl, FAULT_OBJ};
 use tars_testkit::{TarsTest::InteropServant, INTEROP_OBJ};
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    // As a deployed server logs: warnings and up unless RUST_LOG says otherwise, through the
+    // runtime's queued standard error.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(logging::QueuedStderr).init();
     let (mut config, mut io, mut shards) = (None, None, None);
     for arg in std::env::args().skip(1) {
         match arg.split_once('=') {
@@ -48,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         while matches!(std::io::stdin().read(&mut sink), Ok(n) if n > 0) {}
         stopper.stop();
     });
-    server.wait()?;
-    Ok(())
+    let done = server.wait();
+    logging::flush();
+    Ok(done?)
 }
