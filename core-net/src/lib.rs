@@ -1,6 +1,7 @@
 //! The TARS runtime: thread-per-core shards, the server and the client, around the sans-IO
 //! protocol in `tars-proto`.
 //!
+//! - [`auth`]: the `-e 1` connection handshake (TarsCpp's AK/SK scheme), sans-IO.
 //! - [`rt`]: the runtime seam (shards on glommio io_uring or our own epoll reactor).
 //! - [`server`]: adapters from config, served by every shard, and `AdminObj`.
 //! - [`client`]: communicators, object proxies, pipelined connections and the locator.
@@ -11,6 +12,7 @@
 //! `tars-protocol`; this crate writes no codec of its own.
 
 pub mod app;
+pub mod auth;
 pub mod client;
 pub mod http;
 pub mod ratelog;

@@ -8,9 +8,10 @@ use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use super::config::ClientConfig;
-use super::conn::{Conn, Outcome};
+use super::conn::{Conn, Credentials, Outcome};
 use super::locator;
 use crate::app::stat::{self, ShardStats, StatSink};
+use crate::auth::AUTH_TYPE_LOCAL;
 use crate::rt::{self, sync::Notify};
 use tars_proto::balance::EndpointSet;
 use tars_proto::endpoint::{Endpoint, EndpointError, ObjectRef, Transport as Proto};
@@ -51,8 +52,8 @@ pub struct Communicator {
     this: Weak<Communicator>,
     /// Object state by canonical object string.
     objects: RefCell<HashMap<String, Rc<ObjectState>>>,
-    /// Connections by `#` suffix (`None` for plain object strings).
-    pools: RefCell<HashMap<Option<String>, Rc<Pool>>>,
+    /// Connections by [`PoolKey`].
+    pools: RefCell<HashMap<PoolKey, Rc<Pool>>>,
     /// This thread's client-side call statistics, when the application reports them.
     stats: Option<ShardStats>,
     /// The hand-off tick of `stats` has been spawned.
@@ -68,6 +69,11 @@ impl fmt::Debug for Communicator {
     }
 }
 
+/// Which connections an object uses: those of its `#` suffix (`None` for plain object strings)
+/// and, for `-e 1` endpoints, of its name too, since such a connection authenticates as one
+/// object.
+type PoolKey = (Option<String>, Option<String>);
+
 /// Connections to endpoints, by host then port. One per endpoint per pool.
 #[derive(Debug, Default)]
 struct Pool {
@@ -75,11 +81,11 @@ struct Pool {
 }
 
 impl Pool {
-    fn get(&self, ep: &Endpoint) -> Rc<Conn> {
+    fn get(&self, ep: &Endpoint, auth: Option<&Rc<Credentials>>) -> Rc<Conn> {
         if let Some(c) = self.conns.borrow().get(ep.host.as_str()).and_then(|m| m.get(&ep.port)) {
             return c.clone();
         }
-        let c = Rc::new(Conn::new(ep.clone()));
+        let c = Rc::new(Conn::new(ep.clone(), auth.cloned()));
         self.conns.borrow_mut().entry(ep.host.clone()).or_default().insert(ep.port, c.clone());
         c
     }
@@ -97,6 +103,9 @@ struct ObjectState {
     default_hash: Option<u64>,
     set: RefCell<EndpointSet>,
     pool: Rc<Pool>,
+    /// The connections to its `-e 1` endpoints, and who they authenticate as.
+    auth_pool: Rc<Pool>,
+    credentials: Rc<Credentials>,
     /// Present for indirect objects.
     resolver: Option<Resolver>,
 }
@@ -218,7 +227,10 @@ impl Communicator {
             }
             (EndpointSet::default(), Some(Resolver::default()))
         };
-        let pool = self.pools.borrow_mut().entry(r.hash.clone()).or_default().clone();
+        let pool = self.pools.borrow_mut().entry((r.hash.clone(), None)).or_default().clone();
+        let auth_pool = self.pools.borrow_mut().entry((r.hash.clone(), Some(r.name.clone()))).or_default().clone();
+        let credentials =
+            Rc::new(Credentials { object: r.name.clone(), keys: self.config.auth_keys.get(&r.name).cloned() });
         let obj = Rc::new(ObjectState {
             slave: stat::slave_key(&r.name, None),
             name: r.name.clone(),
@@ -226,6 +238,8 @@ impl Communicator {
             default_hash: r.hash.as_deref().map(hash_code),
             set: RefCell::new(set),
             pool,
+            auth_pool,
+            credentials,
             resolver,
         });
         self.objects.borrow_mut().insert(key, obj.clone());
@@ -435,7 +449,11 @@ fn pick(obj: &ObjectState, hash: Option<u64>, now: Instant) -> Result<Rc<Conn>, 
             None => set.select(now),
         }
         .ok_or(CallError::NoEndpoint)?;
-        let c = obj.pool.get(ep);
+        let c = if ep.auth_type == AUTH_TYPE_LOCAL {
+            obj.auth_pool.get(ep, Some(&obj.credentials))
+        } else {
+            obj.pool.get(ep, None)
+        };
         match c.down_until(now) {
             Some(until) if !set.is_failed(c.endpoint(), now) => {
                 set.mark_failed(c.endpoint(), until);

@@ -15,6 +15,10 @@
 //!       stat=tars.tarsstat.StatObj
 //!       property=tars.tarsproperty.PropertyObj
 //!       modulename=A.S
+//!       <A.S.EchoObj>
+//!         accesskey=tars-test-user
+//!         secretkey=123456
+//!       </A.S.EchoObj>
 //!     </client>
 //!   </application>
 //! </tars>
@@ -26,12 +30,21 @@
 //! means a busy loop), and a locator that does not parse or lists no endpoint is an error at
 //! start-up rather than on the first indirect call. Empty values count as absent.
 //!
+//! A sub-domain of `<client>` named after an object holds that object's keys for endpoints
+//! with `-e 1` (TarsCpp's `Communicator::setProperty` reads `accesskey` and `secretkey` there,
+//! and `AdapterProxy` sends them in the handshake, see [`crate::auth`]). Calls to an `-e 1`
+//! endpoint of an object without keys fail with a connect error saying so. Where TarsCpp would
+//! send a handshake with an empty key, a sub-domain with only one of the two is an error here.
+//!
 //! Keys of the C++ communicator that govern its own thread pools (`netthread`, `asyncthread`,
 //! …) have no meaning in a thread-per-core runtime and are ignored. `modulename` is left unset
 //! when absent; a server fills in its `app.server`, as TarsCpp's `Application` does.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
+
+use crate::auth::Keys;
 
 use tars_proto::config::Config;
 use tars_proto::endpoint::{EndpointError, ObjectRef};
@@ -71,6 +84,14 @@ pub enum ClientConfigError {
     /// A locator without `@endpoint`: it could never be reached.
     #[error("client config: locator `{0}` lists no endpoint (expected `Obj@tcp -h … -p …`)")]
     LocatorWithoutEndpoints(String),
+    /// An object sub-domain with `accesskey` or `secretkey` but not both.
+    #[error("client config: object `{object}` has no `{key}` beside the other key")]
+    HalfKeys {
+        /// The object (sub-domain) name.
+        object: String,
+        /// The missing key.
+        key: &'static str,
+    },
     /// `enableset=Y` without a usable `setdivision`.
     #[error("`enableset` is on but `setdivision={0}` is not `name.area.group`")]
     BadSetDivision(String),
@@ -136,6 +157,9 @@ pub struct ClientConfig {
     /// `/tars/application<setdivision>`, present exactly when `enable_set` is on. With the set
     /// off it is ignored, as TarsCpp does.
     pub set_division: Option<SetDivision>,
+    /// `<client><Obj>accesskey/secretkey`: the keys each object (`App.Server.Obj`, no `#` or
+    /// `@`) authenticates with on `-e 1` endpoints.
+    pub auth_keys: BTreeMap<String, Keys>,
 }
 
 impl Default for ClientConfig {
@@ -151,6 +175,7 @@ impl Default for ClientConfig {
             module_name: None,
             enable_set: false,
             set_division: None,
+            auth_keys: BTreeMap::new(),
         }
     }
 }
@@ -198,6 +223,20 @@ impl ClientConfig {
             None
         };
 
+        let mut auth_keys = BTreeMap::new();
+        for object in config.domains(CLIENT_PATH) {
+            let key = |k: &str| config.get(&format!("{CLIENT_PATH}/{object}<{k}>")).filter(|v| !v.is_empty());
+            let missing = |key| ClientConfigError::HalfKeys { object: object.to_owned(), key };
+            match (key("accesskey"), key("secretkey")) {
+                (Some(ak), Some(sk)) => {
+                    auth_keys.insert(object.to_owned(), Keys::new(ak, sk));
+                }
+                (Some(_), None) => return Err(missing("secretkey")),
+                (None, Some(_)) => return Err(missing("accesskey")),
+                (None, None) => {}
+            }
+        }
+
         Ok(ClientConfig {
             locator,
             sync_invoke_timeout: millis("sync-invoke-timeout", DEFAULT_SYNC_INVOKE_TIMEOUT)?,
@@ -209,6 +248,7 @@ impl ClientConfig {
             module_name: owned("modulename"),
             enable_set,
             set_division,
+            auth_keys,
         })
     }
 }
@@ -300,6 +340,26 @@ mod tests {
         assert_eq!(
             with_client("locator=tars.tarsregistry.QueryObj").expect_err("must be rejected"),
             ClientConfigError::LocatorWithoutEndpoints("tars.tarsregistry.QueryObj".into())
+        );
+    }
+
+    #[test]
+    fn object_keys() {
+        let c = with_client(
+            "<A.S.EchoObj>\naccesskey=tars-test-user\nsecretkey=123456\n</A.S.EchoObj>\n<A.S.SslObj>\nca=ca.pem\n</A.S.SslObj>",
+        )
+        .expect("valid");
+        assert_eq!(c.auth_keys.len(), 1, "a sub-domain without keys adds none");
+        let k = &c.auth_keys["A.S.EchoObj"];
+        assert_eq!((k.access_key(), k.secret_key()), ("tars-test-user", "123456"));
+        assert!(!format!("{c:?}").contains("123456"), "Debug hides the secret");
+        assert_eq!(
+            with_client("<A.S.X>\naccesskey=ak\n</A.S.X>").expect_err("refused"),
+            ClientConfigError::HalfKeys { object: "A.S.X".into(), key: "secretkey" }
+        );
+        assert_eq!(
+            with_client("<A.S.X>\naccesskey=\nsecretkey=sk\n</A.S.X>").expect_err("refused"),
+            ClientConfigError::HalfKeys { object: "A.S.X".into(), key: "accesskey" }
         );
     }
 

@@ -19,6 +19,16 @@
 //! back to 50 ms once a connect succeeds. A peer that closes an idle connection (nothing
 //! queued, nothing awaited) is not a failure: the next call just reconnects.
 //!
+//! # Authentication
+//!
+//! To an endpoint with `-e 1` the driver sends the handshake of [`crate::auth`] right after
+//! connecting, as the object the connection was made for, and waits (within the connect
+//! timeout) for `AUTH_SUCC` before it writes any queued request. A refusal, or an object
+//! without keys in the config, ends the attempt like a failed connect: the queued calls come
+//! back unsent (another endpoint may take them, else they fail with `CallError::Connect`
+//! naming the reason) and the connection is down for the backoff, which only a handshake that
+//! passes resets.
+//!
 //! # Memory
 //!
 //! At most [`MAX_UNSENT`] bytes wait to be written; a call that would queue more gets
@@ -35,6 +45,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::auth::{self, Keys, AUTH_TYPE_LOCAL, MAX_HANDSHAKE_FRAME};
 use crate::rt::sync::{oneshot, Notify, Receiver, Sender};
 use crate::rt::{self, net::TcpStream};
 use tars_proto::codec::{Struct, Writer};
@@ -137,9 +148,20 @@ impl Inner {
     }
 }
 
+/// Who a connection to an `-e 1` endpoint authenticates as.
+#[derive(Debug)]
+pub(crate) struct Credentials {
+    /// The object (`App.Server.Obj`), sent as `sObjName` and servant.
+    pub(crate) object: String,
+    /// Its keys from the client config, if any.
+    pub(crate) keys: Option<Keys>,
+}
+
 /// What a connection's callers and its driver share. Lives on one shard.
 pub(crate) struct Shared {
     endpoint: Endpoint,
+    /// Present when the endpoint has `-e 1`.
+    auth: Option<Rc<Credentials>>,
     inner: RefCell<Inner>,
     /// Wakes the driver: output queued, or a connection wanted.
     notify: Notify,
@@ -221,8 +243,10 @@ impl fmt::Debug for Conn {
 }
 
 impl Conn {
-    /// A connection to `endpoint`, not yet connected.
-    pub(crate) fn new(endpoint: Endpoint) -> Conn {
+    /// A connection to `endpoint`, not yet connected; `auth` is used when the endpoint has
+    /// `-e 1`.
+    pub(crate) fn new(endpoint: Endpoint, auth: Option<Rc<Credentials>>) -> Conn {
+        let auth = auth.filter(|_| endpoint.auth_type == AUTH_TYPE_LOCAL);
         let inner = Inner {
             link: Link::Idle,
             down: None,
@@ -234,7 +258,7 @@ impl Conn {
         };
         Conn {
             host: endpoint.host.as_str().into(),
-            shared: Rc::new(Shared { endpoint, inner: RefCell::new(inner), notify: Notify::new() }),
+            shared: Rc::new(Shared { endpoint, auth, inner: RefCell::new(inner), notify: Notify::new() }),
             task: RefCell::new(None),
         }
     }
@@ -385,20 +409,27 @@ async fn drive(shared: Rc<Shared>) {
             }
         })
         .await;
-        let stream = match connect(&shared.endpoint).await {
+        let mut stream = match connect(&shared.endpoint).await {
             Ok(s) => s,
             Err(reason) => {
                 shared.failed(reason, false);
                 continue;
             }
         };
+        let mut input = BytesMut::new();
+        if let Some(auth) = &shared.auth {
+            if let Err(reason) = authenticate(&mut stream, auth, &mut input).await {
+                shared.failed(reason, false);
+                continue;
+            }
+        }
         tracing::debug!(endpoint = %shared.endpoint, "connected");
         shared.connected();
         let mut active = Active {
             stream,
             shared: shared.clone(),
             decoder: FrameDecoder::with_max_frame(MAX_FRAME_LIMIT).unwrap_or_default(),
-            input: BytesMut::new(),
+            input,
             write_armed: false,
         };
         let end = poll_fn(|cx| active.poll(cx)).await;
@@ -420,6 +451,48 @@ async fn connect(endpoint: &Endpoint) -> Result<TcpStream, String> {
         Ok(Err(e)) => Err(format!("connect to {addr} failed: {e}")),
         Err(_) => Err(format!("connect to {addr} timed out after {} ms", CONNECT_TIMEOUT.as_millis())),
     }
+}
+
+/// The `-e 1` handshake on a fresh socket, within [`CONNECT_TIMEOUT`]: `Ok` once the server
+/// answered `AUTH_SUCC`; bytes that came after the answer are left in `input`.
+async fn authenticate(stream: &mut TcpStream, auth: &Credentials, input: &mut BytesMut) -> Result<(), String> {
+    let Some(keys) = &auth.keys else {
+        return Err(format!(
+            "the endpoint requires authentication (-e 1) but the client config has no accesskey/secretkey for {}",
+            auth.object
+        ));
+    };
+    let frame = auth::request_frame(&auth.object, keys, unix_now());
+    let exchange = async {
+        stream.write_all(&frame).await.map_err(|e| format!("sending the authentication failed: {e}"))?;
+        let mut decoder = FrameDecoder::with_max_frame(MAX_HANDSHAKE_FRAME).unwrap_or_default();
+        loop {
+            match decoder.decode(input) {
+                Ok(Some(answer)) => {
+                    return auth::check_reply(&answer).map_err(|e| format!("{e} (as {})", auth.object));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(format!("bad authentication reply: {e}")),
+            }
+            match stream.read_buf(input, READ_MAX).await {
+                Ok(0) => {
+                    return Err(format!("the server closed the connection during authentication as {}", auth.object))
+                }
+                Ok(_) => {}
+                Err(e) => return Err(format!("reading the authentication reply failed: {e}")),
+            }
+        }
+    };
+    match rt::timeout(CONNECT_TIMEOUT, exchange).await {
+        Ok(done) => done,
+        Err(_) => Err(format!("no authentication reply within {} ms", CONNECT_TIMEOUT.as_millis())),
+    }
+}
+
+/// The wall clock in seconds since the epoch: a handshake's `iTime`.
+fn unix_now() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// The address of `endpoint`. IP literals are parsed; a host name is looked up with the
@@ -582,7 +655,7 @@ mod tests {
 
     #[test]
     fn written_bytes_are_accounted_per_request() {
-        let c = Conn::new(Endpoint::parse("tcp -h 127.0.0.1 -p 1").expect("valid"));
+        let c = Conn::new(Endpoint::parse("tcp -h 127.0.0.1 -p 1").expect("valid"), None);
         let mut i = c.shared.inner.borrow_mut();
         i.queued.extend([(1, 10), (2, 5), (0, 3), (4, 7)]);
         i.written(12);

@@ -37,12 +37,34 @@
 //! | `queuetimeout` | 10000 ms | raised to 3000 ms if lower (TarsCpp `MIN_QUEUE_TIMEOUT`) |
 //! | `allow`, `deny`, `order` | empty, empty, `allow,deny` | see [`super::allow`] |
 //! | `protocol` | `tars` | anything else is refused: this server speaks only TARS |
+//! | `accesskey`, `secretkey` | empty | required when the endpoint has `-e 1`; see below |
 //!
 //! The server-level `local` endpoint, when set, adds the adapter `AdminAdapter` serving
 //! `AdminObj` (the node's admin commands) with the default limits and one thread. Unlike
 //! TarsCpp, it admits loopback peers only ([`ADMIN_ALLOW_DEFAULT`]): `shutdown` and the
 //! `tars.*` commands are for the node on the same host. Our key `localallow` (a list in the
 //! `allow` syntax) replaces that; `localallow=0.0.0.0/0,::/0` is upstream's open behaviour.
+//!
+//! # Authentication (`-e 1`)
+//!
+//! An adapter whose endpoint has `-e 1` serves a connection only after its first frame proves
+//! the client knows the adapter's keys ([`crate::auth`], TarsCpp's AK/SK handshake):
+//!
+//! ```text
+//! <A.S.EchoObjAdapter>
+//!   endpoint=tcp -h 127.0.0.1 -p 10001 -t 60000 -e 1
+//!   servant=A.S.EchoObj
+//!   accesskey=tars-test-user
+//!   secretkey=123456
+//! </A.S.EchoObjAdapter>
+//! ```
+//!
+//! One pair per adapter, as TarsCpp's `Application::setAdapter` reads it. The client needs the
+//! same pair under its `<client>` section, in a sub-domain named after the object (see
+//! [`crate::client::config`]). A failed handshake is answered with the `AUTH_STATE` name and
+//! the connection closed; nothing on it is dispatched. Where TarsCpp starts an `-e 1` adapter
+//! without keys (and then refuses every client), we refuse the config, and `local` cannot
+//! take `-e 1` at all. Without `-e 1` the keys are ignored, as upstream.
 //!
 //! Where we are stricter than TarsCpp: a number that does not parse is an error naming the
 //! adapter and key (C++ reads it as 0), and an empty value counts as absent (tarsnode writes
@@ -65,6 +87,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::allow::{AllowList, AllowListError};
+use crate::auth::{Keys, AUTH_TYPE_LOCAL};
 use tars_proto::config::{Config, ConfigError};
 use tars_proto::endpoint::{Endpoint, EndpointError};
 
@@ -174,6 +197,14 @@ pub enum AdapterConfigError {
         /// The adapter that came second.
         second: String,
     },
+    /// An endpoint with `-e 1` on an adapter without `accesskey` or `secretkey`.
+    #[error("adapter `{adapter}`: the endpoint has `-e 1` but `{key}` is not set")]
+    AuthKeyMissing {
+        /// The adapter name.
+        adapter: String,
+        /// The missing key.
+        key: &'static str,
+    },
     /// A configured adapter named `AdminAdapter` while `local` creates that adapter.
     #[error("adapter name `{0}` is reserved for the `local` admin endpoint")]
     ReservedName(String),
@@ -209,6 +240,9 @@ pub struct AdapterConfig {
     pub io: Option<String>,
     /// Per-adapter `shards` override (0 = available cores).
     pub shards: Option<usize>,
+    /// `accesskey` and `secretkey`, when both are set: what an `-e 1` endpoint's handshake
+    /// is checked against.
+    pub auth: Option<Keys>,
 }
 
 /// The server identity, framework object names and adapters.
@@ -366,7 +400,13 @@ impl AdapterConfig {
             protocol: "tars".to_owned(),
             io: None,
             shards: None,
+            auth: None,
         }
+    }
+
+    /// Whether connections must begin with the `-e 1` handshake.
+    pub fn requires_auth(&self) -> bool {
+        self.endpoint.auth_type == AUTH_TYPE_LOCAL
     }
 
     /// The adapter for `servant` with the conventional name `<servant>Adapter`.
@@ -400,6 +440,10 @@ impl AdapterConfig {
         }
         if let Some(n) = self.shards {
             set(config, "shards", &n.to_string())?;
+        }
+        if let Some(keys) = &self.auth {
+            set(config, "accesskey", keys.access_key())?;
+            set(config, "secretkey", keys.secret_key())?;
         }
         Ok(())
     }
@@ -538,6 +582,14 @@ fn adapter(name: &str, params: &[(&str, &str)], local_ip: Option<&str>) -> Resul
         None => None,
         Some(v) => Some(parse(v).ok_or_else(|| invalid("shards", v, "a non-negative number"))?),
     };
+    let auth = match (get("accesskey"), get("secretkey")) {
+        (Some(ak), Some(sk)) => Some(Keys::new(ak, sk)),
+        _ if endpoint.auth_type == AUTH_TYPE_LOCAL => {
+            let key = if get("accesskey").is_none() { "accesskey" } else { "secretkey" };
+            return Err(AdapterConfigError::AuthKeyMissing { adapter: name.to_owned(), key });
+        }
+        _ => None,
+    };
     Ok(AdapterConfig {
         name: name.to_owned(),
         idle_timeout: idle_timeout(&endpoint),
@@ -552,6 +604,7 @@ fn adapter(name: &str, params: &[(&str, &str)], local_ip: Option<&str>) -> Resul
         protocol: protocol.to_owned(),
         io,
         shards,
+        auth,
     })
 }
 
@@ -570,6 +623,14 @@ fn admin_adapter(
     allow: Option<&str>,
 ) -> Result<AdapterConfig, AdapterConfigError> {
     let endpoint = endpoint(ADMIN_ADAPTER, local, local_ip)?;
+    if endpoint.auth_type == AUTH_TYPE_LOCAL {
+        // The admin adapter has no domain to hold keys, so no handshake could ever pass.
+        return Err(AdapterConfigError::InvalidServerValue {
+            key: "local",
+            value: local.to_owned(),
+            expected: "an endpoint without `-e 1` (the admin adapter has no keys)",
+        });
+    }
     let allow = match allow {
         None => admin_allow_default(),
         Some(list) => AllowList::parse(list, "", "")
@@ -589,6 +650,7 @@ fn admin_adapter(
         protocol: "tars".to_owned(),
         io: None,
         shards: None,
+        auth: None,
     })
 }
 
@@ -933,6 +995,39 @@ servant=AdminObj
             assert_eq!(back.admin.expect("test value").allow, c.admin.expect("test value").allow);
         }
         assert!(ServerConfig::from_config(&Config::parse("<tars>\n<application>\n<server>\napp=A\nserver=S\nlocal=tcp -h 0.0.0.0 -p 1\nlocalallow=300.1.1.1\n</server>\n</application>\n</tars>\n").expect("test value")).is_err());
+    }
+
+    #[test]
+    fn auth_keys() {
+        let a = one_adapter("endpoint=tcp -h a -p 1 -e 1\nservant=A.S.X\naccesskey=tars-test-user\nsecretkey=123456")
+            .expect("valid");
+        let a = &a.adapters[0];
+        assert!(a.requires_auth());
+        let keys = a.auth.as_ref().expect("keys read");
+        assert_eq!((keys.access_key(), keys.secret_key()), ("tars-test-user", "123456"));
+        assert!(!format!("{a:?}").contains("123456"), "Debug hides the secret");
+        let back = ServerConfig::from_config(
+            &ServerConfig::new("A", "S").with_adapter(a.clone()).to_config().expect("writes"),
+        )
+        .expect("reads back");
+        assert_eq!(back.adapters[0], *a);
+
+        for (lines, key) in
+            [("accesskey=ak", "secretkey"), ("secretkey=sk", "accesskey"), ("accesskey=\nsecretkey=", "accesskey")]
+        {
+            let err =
+                one_adapter(&format!("endpoint=tcp -h a -p 1 -e 1\nservant=A.S.X\n{lines}")).expect_err("refused");
+            assert_eq!(err, AdapterConfigError::AuthKeyMissing { adapter: "X".into(), key }, "{lines}");
+            assert!(err.to_string().contains("-e 1"), "{err}");
+        }
+        // Without -e 1 keys are ignored for serving, and one alone is no error.
+        let plain = one_adapter("endpoint=tcp -h a -p 1\nservant=A.S.X\naccesskey=ak").expect("valid");
+        assert!(!plain.adapters[0].requires_auth() && plain.adapters[0].auth.is_none());
+        let err = server(
+            "<tars>\n<application>\n<server>\nlocal=tcp -h 127.0.0.1 -p 1 -e 1\n</server>\n</application>\n</tars>",
+        )
+        .expect_err("refused");
+        assert!(matches!(err, AdapterConfigError::InvalidServerValue { key: "local", .. }), "{err:?}");
     }
 
     #[test]

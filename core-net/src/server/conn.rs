@@ -17,6 +17,12 @@
 //!
 //! `queuecap` is shared: while other connections are open on the adapter, one connection
 //! may hold at most half of it, so one pipelining peer cannot take every slot.
+//!
+//! On an adapter whose endpoint has `-e 1`, the connection first runs the handshake
+//! ([`crate::auth`]): one frame of at most [`MAX_HANDSHAKE_FRAME`] bytes, within the idle
+//! timeout, checked against the adapter's keys, answered with the state's name; only then does
+//! the poll loop above start, so nothing is dispatched before it passes, and adapters without
+//! `-e 1` pay one branch per connection.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -31,6 +37,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures_lite::FutureExt;
 
 use super::shard::{AdapterRt, ShardServer};
+use crate::auth::{self, MAX_HANDSHAKE_FRAME};
 use crate::rt::{self, net::TcpStream, sync::Notify};
 use tars_proto::codec::Struct;
 use tars_proto::frame::FrameDecoder;
@@ -123,7 +130,78 @@ impl Conn {
 
     /// Serves the connection until it closes.
     pub(super) async fn run(mut self) {
+        if self.adapter.config.requires_auth() && !self.authenticate().await {
+            return;
+        }
         std::future::poll_fn(|cx| self.poll(cx)).await;
+    }
+
+    /// The `-e 1` handshake; `true` when the connection may be served. A refusal is answered
+    /// (when the frame was a request at all) before the connection closes.
+    async fn authenticate(&mut self) -> bool {
+        let limit = self.adapter.config.idle_timeout;
+        let mut decoder = FrameDecoder::with_max_frame(MAX_HANDSHAKE_FRAME).unwrap_or_default();
+        let frame = match rt::timeout(limit, std::future::poll_fn(|cx| self.poll_first_frame(cx, &mut decoder))).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return false,
+            Err(_) => {
+                tracing::debug!(peer = %self.peer, adapter = %self.adapter.config.name, "no handshake in time; closing");
+                return false;
+            }
+        };
+        let config = &self.adapter.config;
+        let verdict = auth::check_request(&frame, &config.servant, config.auth.as_ref(), unix_now());
+        if let Some(reply) = &verdict.reply {
+            self.out.extend_from_slice(reply);
+        }
+        if verdict.is_success() {
+            tracing::debug!(peer = %self.peer, adapter = %config.name, "authenticated");
+            self.last_read = Instant::now();
+            self.read_at = self.last_read;
+            // Requests sent right behind the handshake arrived with it: no read will announce them.
+            self.input_held = !self.input.is_empty();
+            return true;
+        }
+        crate::limited!(warn, peer = %self.peer, adapter = %config.name, state = ?verdict.state, "authentication failed; closing");
+        let _ = rt::timeout(limit, std::future::poll_fn(|cx| self.poll_flushed(cx))).await;
+        false
+    }
+
+    /// Reads until the first frame is complete; `None` when the peer closes or errs first,
+    /// the frame is too large, or the server stops.
+    fn poll_first_frame(&mut self, cx: &mut Context<'_>, decoder: &mut FrameDecoder) -> Poll<Option<Bytes>> {
+        loop {
+            while self.shared.notify.poll_notified(cx).is_ready() {}
+            if self.shard.stopping.get() {
+                return Poll::Ready(None);
+            }
+            match decoder.decode(&mut self.input) {
+                Ok(Some(frame)) => return Poll::Ready(Some(frame)),
+                Ok(None) => {}
+                Err(e) => {
+                    crate::limited!(warn, peer = %self.peer, adapter = %self.adapter.config.name, error = %e, "bad handshake frame; closing");
+                    return Poll::Ready(None);
+                }
+            }
+            match self.stream.poll_read_buf(cx, &mut self.input, READ_MAX) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(None),
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!(peer = %self.peer, error = %e, "read failed; closing");
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Ready once every queued byte is written or writing failed.
+    fn poll_flushed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.flush(cx).is_err() || self.out.is_empty() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
@@ -377,6 +455,12 @@ impl Conn {
         }
         reply_into(&mut self.out, current, result);
     }
+}
+
+/// The wall clock in seconds since the epoch, what handshake times are compared with.
+fn unix_now() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// The `iRet` a reply carries.
