@@ -258,11 +258,17 @@ fn the_hour_boundary_is_labelled_as_upstream(db: Db, io: IoMode) {
 /// bytes back, so the next window takes new keys again.
 #[test]
 fn the_memory_budget_drops_new_keys_and_counts_them() {
-    let db = mysql("budget");
+    for io in [IoMode::Uring, IoMode::EpollEt, IoMode::EpollLt] {
+        the_memory_budget_on(io);
+    }
+}
+
+fn the_memory_budget_on(io: IoMode) {
+    let db = mysql(&format!("budget_{}", io.as_str().replace('-', "_")));
     let spool = TempDir::new("property-spool").expect("temp dir");
     let clock = Clock::manual(T_1002, 0);
     let extra = "<aggregate>\nmaxMB=1\n</aggregate>\n";
-    let property = start_with(&db, IoMode::EpollEt, &clock, &spool, extra, 2);
+    let property = start_with(&db, io, &clock, &spool, extra, 2);
     let addr = property.server().addr("tars.tarsproperty.PropertyObjAdapter").expect("bound");
     let metrics_addr = property.service().metrics_addr().expect("metrics");
     let gauge = |name: &str| {
