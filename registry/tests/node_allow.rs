@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::net::{IpAddr, UdpSocket};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use common::{add_server, TestDb};
@@ -22,22 +22,11 @@ use tars_protocol::tars::{
 };
 use tars_registry::service::{Registry, StartOptions};
 use tars_sql::params;
+use tars_testkit::own_address;
 
 const QUERY: &str = "tars.tarsregistry.QueryObj";
 const REGISTRY: &str = "tars.tarsregistry.RegistryObj";
 const CONTAINER: &str = "tars.tarsregistry.Registry";
-
-/// This host's address on its default route (no packet is sent), the source of a connection
-/// made to it: a peer that is not loopback.
-fn own_address() -> IpAddr {
-    let s = UdpSocket::bind("0.0.0.0:0").unwrap();
-    s.connect("192.0.2.1:9")
-        .or_else(|_| s.connect("8.8.8.8:53"))
-        .expect("this test needs a non-loopback IPv4 address with a route (none found)");
-    let ip = s.local_addr().unwrap().ip();
-    assert!(!ip.is_loopback() && !ip.is_unspecified(), "no non-loopback address: {ip}");
-    ip
-}
 
 fn start(db: &TestDb, io: IoMode, nodeallow: Option<&str>) -> Registry {
     let extra = nodeallow.map(|v| format!("<registry>\nnodeallow={v}\n</registry>")).unwrap_or_default();

@@ -19,8 +19,8 @@ mod value;
 pub use ddl::{Dialect, InsertMode, SetTo};
 pub use error::StoreError;
 pub use store::{
-    create_table, encode_tsv, insert_rows, insert_rows_in, load_rows, transaction, Health, HealthReport, Session,
-    Store, StoreOptions, StoreState,
+    create_table, encode_tsv, insert_rows, insert_rows_in, load_rows, transaction, transaction_from, Health,
+    HealthReport, Session, Store, StoreOptions, StoreState,
 };
 pub use url::{redact, url_with_database, PoolParams, StoreUrl};
 pub use value::{FromValue, Row, Value};

@@ -44,6 +44,19 @@ pub fn start_interop(io: IoMode, shards: usize, extra: &str) -> Result<ServerHan
 
 pub use tars_core_net::on_every_driver;
 
+/// This host's address on its default route (no packet is sent), the source of a connection
+/// made to it: a peer that is not loopback. Panics when the host has none: the tests that
+/// need one must not pass without it.
+pub fn own_address() -> std::net::IpAddr {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").expect("a UDP socket");
+    s.connect("192.0.2.1:9")
+        .or_else(|_| s.connect("8.8.8.8:53"))
+        .expect("this test needs a non-loopback IPv4 address with a route (none found)");
+    let ip = s.local_addr().expect("its local address").ip();
+    assert!(!ip.is_loopback() && !ip.is_unspecified(), "no non-loopback address: {ip}");
+    ip
+}
+
 /// Polls `f` until it returns `Some`, for at most `limit`.
 pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = std::time::Instant::now() + limit;

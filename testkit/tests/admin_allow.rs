@@ -5,28 +5,17 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tars_core_net::rt::IoMode;
 use tars_proto::packet::ret;
+use tars_testkit::own_address;
 use tars_testkit::process::ServerProcess;
 use tars_testkit::raw::{admin_notify, RawConn};
 use tars_testkit::{interop_config, INTEROP_ADAPTER, INTEROP_OBJ};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tars-test-server");
-
-/// This host's address on its default route (no packet is sent), the source of a connection
-/// made to it: a peer that is not loopback.
-fn own_address() -> IpAddr {
-    let s = UdpSocket::bind("0.0.0.0:0").unwrap();
-    s.connect("192.0.2.1:9")
-        .or_else(|_| s.connect("8.8.8.8:53"))
-        .expect("this test needs a non-loopback IPv4 address with a route (none found)");
-    let ip = s.local_addr().unwrap().ip();
-    assert!(!ip.is_loopback() && !ip.is_unspecified(), "no non-loopback address: {ip}");
-    ip
-}
 
 fn start(io: IoMode, localallow: &str) -> ServerProcess {
     let config = interop_config("")

@@ -460,22 +460,11 @@ fn in_snapshot<T>(
     s: &mut dyn Session,
     f: impl FnOnce(&mut dyn Session) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    s.exec_script(match s.dialect() {
+    let begin = match s.dialect() {
         Dialect::Mysql => "START TRANSACTION WITH CONSISTENT SNAPSHOT",
         Dialect::Sqlite => "BEGIN",
-    })?;
-    match f(s) {
-        Ok(v) => {
-            s.exec_script("COMMIT")?;
-            Ok(v)
-        }
-        Err(e) => {
-            if !s.is_broken() {
-                let _ = s.exec_script("ROLLBACK");
-            }
-            Err(e)
-        }
-    }
+    };
+    tars_sql::transaction_from(s, begin, f)
 }
 
 fn text(row: &Row, i: usize) -> Result<String, StoreError> {

@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 pub use health::{Health, HealthReport, StoreState};
-pub use session::{create_table, encode_tsv, insert_rows, insert_rows_in, load_rows, transaction, Session};
+pub use session::{
+    create_table, encode_tsv, insert_rows, insert_rows_in, load_rows, transaction, transaction_from, Session,
+};
 
 use crate::ddl::{Dialect, InsertMode};
 use crate::error::StoreError;

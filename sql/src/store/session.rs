@@ -47,7 +47,18 @@ pub fn transaction<T>(
     s: &mut dyn Session,
     f: impl FnOnce(&mut dyn Session) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    s.exec_script(s.dialect().begin())?;
+    let begin = s.dialect().begin();
+    transaction_from(s, begin, f)
+}
+
+/// [`transaction`] opened with `begin` instead of the dialect's plain one (a consistent
+/// snapshot, say).
+pub fn transaction_from<T>(
+    s: &mut dyn Session,
+    begin: &str,
+    f: impl FnOnce(&mut dyn Session) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    s.exec_script(begin)?;
     match f(s) {
         Ok(v) => {
             s.exec_script("COMMIT")?;
