@@ -3,6 +3,7 @@
 //! raw-socket TARS client for poking servers with exact (and hostile) bytes, and a runner for
 //! the Node.js `@tars/rpc` peer scripts in `interop/`.
 
+pub mod db;
 pub mod mysql;
 pub mod node;
 pub mod process;
