@@ -7,8 +7,9 @@
 //!
 //! Services join by adding their servants to [`up`]'s builder. Served so far: the registry
 //! (`tars.tarsregistry.QueryObj`, `RegistryObj`, and the K8STARS container servant
-//! `tars.tarsregistry.Registry`), tarsstat (`tars.tarsstat.StatObj`) and tarsproperty
-//! (`tars.tarsproperty.PropertyObj`), storage health and administration.
+//! `tars.tarsregistry.Registry`), tarsstat (`tars.tarsstat.StatObj`), tarsproperty
+//! (`tars.tarsproperty.PropertyObj`), tarsconfig (`tars.tarsconfig.ConfigObj`), storage
+//! health and administration.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -144,7 +145,12 @@ pub struct UpOptions {
     pub monitor_ports: [u16; 2],
     /// `host:port` of the stat and property Prometheus metrics endpoints, if wanted.
     pub metrics: [Option<String>; 2],
+    /// Port of tarsconfig's ConfigObj (upstream: 18193); 0 picks a free one.
+    pub config_port: u16,
 }
+
+/// Default port of ConfigObj.
+pub const DEFAULT_CONFIG_PORT: u16 = 18193;
 
 /// Default ports of StatObj and PropertyObj.
 pub const DEFAULT_MONITOR_PORTS: [u16; 2] = [18293, 18493];
@@ -230,6 +236,7 @@ fn up_config(opts: &UpOptions) -> Result<Config, UpError> {
         ("tars.tarsregistry.Registry", container),
         (tars_stat::service::STAT_OBJ, stat),
         (tars_property::service::PROPERTY_OBJ, property),
+        (tars_config::CONFIG_OBJ, opts.config_port),
     ] {
         let mut adapter = AdapterConfig::for_servant(servant, endpoint(port)?);
         adapter.max_conns = FRAMEWORK_MAX_CONNS;
@@ -323,6 +330,9 @@ fn start(
         let targets = monitor_targets(&property_config, tars_property::service::KEYS, &stores.property)?;
         app = app.service(tars_property::service::host(targets, None).with_config(property_config));
     }
+    if server_config.adapter_for_servant(tars_config::CONFIG_OBJ).is_some() {
+        app = app.service(tars_config::ConfigService::new(Some(stores.db_tars.clone())));
+    }
     let app = app.start()?;
     let endpoints = app
         .server()
@@ -376,6 +386,7 @@ mod tests {
             prometheus_sd: None,
             monitor_ports,
             metrics: [None, None],
+            config_port: 0,
         }
     }
 
@@ -403,7 +414,7 @@ mod tests {
         let config = up_config(&opts(DEFAULT_MONITOR_PORTS)).unwrap();
         let server = ServerConfig::from_config(&config).unwrap();
         let framework: Vec<_> = server.adapters.iter().filter(|a| a.name != "AdminAdapter").collect();
-        assert_eq!(framework.len(), 5);
+        assert_eq!(framework.len(), 6);
         for a in framework {
             assert_eq!(a.max_conns, 10240, "{}", a.name);
         }

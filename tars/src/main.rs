@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use tars::{UpOptions, DEFAULT_ADMIN_PORT, DEFAULT_MONITOR_PORTS, DEFAULT_REGISTRY_PORTS};
+use tars::{UpOptions, DEFAULT_ADMIN_PORT, DEFAULT_CONFIG_PORT, DEFAULT_MONITOR_PORTS, DEFAULT_REGISTRY_PORTS};
 use tars_core_net::rt::IoMode;
 use tars_sql::schema::{db_tars, monitor};
 use tars_sql::{Dialect, Store};
@@ -21,9 +21,11 @@ const USAGE: &str = "usage:
   tars up [--data-dir=DIR] [--host=ADDR] [--admin-port=PORT] [--io=uring|epoll-et|epoll-lt] [--shards=N]
           [--query-port=PORT] [--registry-port=PORT] [--container-port=PORT] [--prometheus-sd=HOST:PORT]
           [--stat-port=PORT] [--property-port=PORT] [--stat-metrics=HOST:PORT] [--property-metrics=HOST:PORT]
+          [--config-port=PORT]
       run the framework in one process on the embedded databases in DIR (default ./tars-data):
       the registry (QueryObj 17890, RegistryObj 17891, container servant 17892), tarsstat
-      (StatObj 18293), tarsproperty (PropertyObj 18493), AdminObj 17897
+      (StatObj 18293), tarsproperty (PropertyObj 18493), tarsconfig (ConfigObj 18193),
+      AdminObj 17897
   tars serve --config=FILE
       the same services as an upstream-style server: <tars><application><server> plus the <db>,
       <statdb><db1> and <propertydb><db1> sections of upstream's tars.framework-db template;
@@ -60,6 +62,7 @@ fn up(args: &[String]) -> anyhow::Result<()> {
         prometheus_sd: None,
         monitor_ports: DEFAULT_MONITOR_PORTS,
         metrics: [None, None],
+        config_port: DEFAULT_CONFIG_PORT,
     };
     for (k, v) in flags(args)? {
         match k.as_str() {
@@ -76,6 +79,7 @@ fn up(args: &[String]) -> anyhow::Result<()> {
             "property-port" => opts.monitor_ports[1] = v.parse().context("--property-port")?,
             "stat-metrics" => opts.metrics[0] = Some(v),
             "property-metrics" => opts.metrics[1] = Some(v),
+            "config-port" => opts.config_port = v.parse().context("--config-port")?,
             _ => bail!("unknown flag --{k}\n{USAGE}"),
         }
     }

@@ -26,6 +26,7 @@ fn opts(dir: &TempDir, io: IoMode) -> UpOptions {
         prometheus_sd: None,
         monitor_ports: [0; 2],
         metrics: [Some("127.0.0.1:0".into()), None],
+        config_port: 0,
     }
 }
 
@@ -50,6 +51,10 @@ fn up_in_process(io: IoMode) {
     }
     let help = admin_notify(admin_addr(&running), "tars.help").unwrap();
     assert!(help.contains("tars.storage") && help.contains("tars.routes"), "{help}");
+    // tarsconfig is served, its cache loaded from db_tars.
+    assert!(running.server().addr(&format!("{}Adapter", tars_config::CONFIG_OBJ)).is_some());
+    let cache = admin_notify(admin_addr(&running), tars_config::service::CACHE_COMMAND).unwrap();
+    assert!(cache.starts_with("cache: 0 files"), "{cache}");
     // The registry publishes its three objects in t_registry_info and routes them.
     assert!(running.endpoints.iter().any(|(o, _)| o == "tars.tarsregistry.QueryObj"), "{:?}", running.endpoints);
     let t = Instant::now();
@@ -125,6 +130,7 @@ fn cargo_run_release_tars_up_answers() {
         .current_dir(root)
         .args(["run", "--release", "-q", "--bin", "tars", "--", "up", "--admin-port", "0", "--query-port", "0"])
         .args(["--registry-port", "0", "--container-port", "0", "--stat-port", "0", "--property-port", "0"])
+        .args(["--config-port", "0"])
         .arg("--data-dir")
         .arg(dir.0.join("data"))
         .stdout(Stdio::piped())
