@@ -356,3 +356,45 @@ fn a_table_over_the_budget_is_read_directly() {
     running.shutdown();
     running.wait().unwrap();
 }
+
+/// The official Node client (`@tars/config`, as a Node.js TARS server uses it) loads its
+/// files from our ConfigObj: the list, every file, its server file (by info, with its
+/// `localip` as the host) and an app file, exactly as upstream would concatenate them.
+fn the_official_node_client_loads_its_files(io: IoMode) {
+    let db = TestDb::sqlite("node");
+    let common = file(&db, "NodeApp", "common.conf", 1, "", NONE, "<c>\nx=1\n</c>");
+    let server = file(&db, "NodeApp.NodeServer", "NodeServer.conf", 2, "", NONE, "<a>\nk=server\n</a>");
+    reference(&db, server, common);
+    file(&db, "NodeApp.NodeServer", "NodeServer.conf", 3, "10.0.0.7", NONE, "<a>\nk=node\nnodeonly=y\n</a>");
+    file(&db, "NodeApp.NodeServer", "other.json", 2, "", NONE, "{\"j\": 1}");
+    let running = start(&db, io, "");
+    let port = running.server().addr(&format!("{OBJ}Adapter")).unwrap().port();
+    let dir = tars_testkit::process::TempDir::new("node-config").unwrap();
+    let conf = dir.0.join("NodeServer.config.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "<tars>\n<application>\n<server>\napp=NodeApp\nserver=NodeServer\nlocalip=10.0.0.7\n\
+             config={OBJ}@tcp -h 127.0.0.1 -p {port} -t 10000\n</server>\n<client>\nsync-invoke-timeout=5000\n\
+             </client>\n</application>\n</tars>\n"
+        ),
+    )
+    .unwrap();
+    let out =
+        tars_testkit::node::run_script("config_client.js", &[conf.to_str().unwrap(), "common.conf"], &["@tars/config"]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["list"], serde_json::json!(["NodeServer.conf", "other.json"]), "{v}");
+    let server_text = join(&["<c>\nx=1\n</c>", "<a>\nk=server\n</a>", "<a>\nk=node\nnodeonly=y\n</a>"]);
+    assert_eq!(v["server"], serde_json::json!(server_text), "{v}");
+    assert_eq!(v["all"][0]["filename"], "NodeServer.conf");
+    assert_eq!(v["all"][0]["content"], serde_json::json!(server_text));
+    assert_eq!(v["all"][1]["content"], "{\"j\": 1}");
+    assert_eq!(v["app"], "<c>\nx=1\n</c>");
+    // The package's own parser reads the concatenation with the node's values last.
+    assert_eq!(v["serverParsed"]["a"]["nodeonly"], "y", "{v}");
+    assert_eq!(v["serverParsed"]["c"]["x"], "1", "{v}");
+    running.shutdown();
+    running.wait().unwrap();
+}
+
+tars_testkit::on_every_driver! { node_client => the_official_node_client_loads_its_files; }
