@@ -398,3 +398,31 @@ fn the_official_node_client_loads_its_files(io: IoMode) {
 }
 
 tars_testkit::on_every_driver! { node_client => the_official_node_client_loads_its_files; }
+
+/// A server built with our SDK fetches its file at start (`Application::add_config`): the
+/// node's level-3 text is included because the call carries its `nodename` in the
+/// `node_name` context, as TarsCpp's do, although it connects from 127.0.0.1.
+fn our_sdk_fetches_its_node_file(io: IoMode) {
+    let db = TestDb::sqlite("sdk");
+    fixture(&db);
+    let running = start(&db, io, "");
+    let port = running.server().addr(&format!("{OBJ}Adapter")).unwrap().port();
+    let dir = tars_testkit::process::TempDir::new("sdk-config").unwrap();
+    let text = format!(
+        "<tars>\n<application>\n<server>\napp=Test\nserver=Hello\nnodename=10.0.0.1\nbasepath={}\n\
+         local=tcp -h 127.0.0.1 -p 0 -t 10000\nconfig={OBJ}@tcp -h 127.0.0.1 -p {port} -t 10000\n</server>\n\
+         </application>\n</tars>\n",
+        dir.0.display()
+    );
+    let app = Application::new(Config::parse(&text).unwrap()).unwrap().io(io).add_config("hello.conf").start().unwrap();
+    let got = std::fs::read_to_string(dir.0.join("hello.conf")).unwrap();
+    let (app1, app2) = ("<common>\nk=app1\n</common>", "<db>\nhost=app2\n</db>");
+    let (server, node) = ("<hello>\nlevel=server\n</hello>", "<hello>\nlevel=node\n</hello>");
+    assert_eq!(got, join(&[app1, app2, server, app2, node]));
+    app.shutdown();
+    app.wait().unwrap();
+    running.shutdown();
+    running.wait().unwrap();
+}
+
+tars_testkit::on_every_driver! { sdk_client => our_sdk_fetches_its_node_file; }

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_lite::future;
+use tars_proto::rpc::CallOptions;
 use tars_protocol::tars::{
     ConfigInfo, ConfigProxy, LogInfo, LogProxy, NotifyProxy, PropertyFProxy, ReportInfo, ReportType, ServerFProxy,
     ServerInfo, StatFProxy, NOTIFYLEVEL,
@@ -285,7 +286,13 @@ async fn fetch_into(
 ) -> Result<PathBuf, ConfigFetchError> {
     let proxy = comm.proxy(object).map_err(|e| ConfigFetchError::Remote(e.to_string()))?;
     let proxy = proxy.with_timeout(CALL_TIMEOUT);
-    let config = ConfigProxy::new(proxy.clone(), proxy.servant_name());
+    // TarsCpp puts the node name in the context of every call its application makes; the
+    // config service takes the node's files for that name (else for the peer's IP).
+    let mut options = CallOptions::default();
+    if !ident.node_name.is_empty() {
+        options.context.insert("node_name".into(), ident.node_name.clone());
+    }
+    let config = ConfigProxy::new(proxy.clone(), proxy.servant_name()).with_options(options);
     let mut last = String::new();
     for _ in 0..2 {
         let mut content = String::new();
