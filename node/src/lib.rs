@@ -7,7 +7,9 @@
 //!   atomic write with `.bak`.
 //! - [`launch`]: `tars_start.sh` and the launch line per server type.
 //! - [`logview`]: `getLogFileList` / `getLogData` without a shell.
+//! - [`supervise`]: spawning a server, seeing its exit through a pidfd, stopping it.
 
 pub mod confgen;
 pub mod launch;
 pub mod logview;
+pub mod supervise;
