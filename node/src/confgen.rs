@@ -659,19 +659,8 @@ pub fn substitute(text: &str, macros: &BTreeMap<String, String>) -> Result<Strin
 /// become `\\`, `\r`, `\n`, `\t`, `\=`; `<` and `>` cannot be written. `name` names the macro
 /// in the error.
 pub fn escape_value(name: &str, value: &str) -> Result<String, ConfGenError> {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\r' => out.push_str("\\r"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '=' => out.push_str("\\="),
-            '<' | '>' => return Err(ConfGenError::MacroValue { name: name.to_owned(), value: value.to_owned() }),
-            c => out.push(c),
-        }
-    }
-    Ok(out)
+    tars_proto::config::escape_value(value)
+        .map_err(|_| ConfGenError::MacroValue { name: name.to_owned(), value: value.to_owned() })
 }
 
 /// The `local` port of an existing config file's text, if it has a usable one.

@@ -472,6 +472,14 @@ fn unescape(s: &str) -> Result<String, ParseErrorKind> {
     Ok(out)
 }
 
+/// `s` escaped as a value in config text (TC_Config's `reverse_parse`): `\`, CR, LF, tab and
+/// `=` become `\\`, `\r`, `\n`, `\t`, `\=`; a text with `<` or `>` cannot be written.
+pub fn escape_value(s: &str) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(s.len());
+    escape_into("value", s, &mut out)?;
+    Ok(out)
+}
+
 fn escape_into(what: &'static str, s: &str, out: &mut String) -> Result<(), ConfigError> {
     for c in s.chars() {
         match c {
