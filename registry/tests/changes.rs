@@ -93,8 +93,11 @@ fn late_and_hand_stamped_changes(db: TestDb) {
     );
     within(limit, "hand-stamped change", || q.any(obj) == (s(&["10.5.0.2:1"]), s(&["10.5.0.1:1"])));
 
-    // A transaction stamps its rows when its statements run, then commits 4 s later: its
-    // stamps are older than the 3 s overlap of every poll after the commit.
+    // A transaction stamps its rows when its statements run, then commits 6 s later: its
+    // stamps are older than the 3 s overlap of every poll after the commit. Both the stamp and
+    // a poll's look-back start are whole seconds, so a 4 s hold could still land inside the
+    // look-back (update at 6.05 s stamps 6, the poll at 9.95 s looks back from 9 - 3 = 6); 6 s
+    // leaves room for a slow poll.
     let writer = Store::open(&db.url).unwrap();
     let held = std::thread::spawn(move || {
         writer
@@ -108,7 +111,7 @@ fn late_and_hand_stamped_changes(db: TestDb) {
                         "UPDATE t_adapter_conf SET endpoint = ? WHERE node_name = ?",
                         &params!["tcp -h 10.5.0.2 -p 2", "10.5.0.2"],
                     )?;
-                    std::thread::sleep(Duration::from_secs(4));
+                    std::thread::sleep(Duration::from_secs(6));
                     Ok(())
                 })
             })
