@@ -14,7 +14,7 @@
 //! . /etc/profile                                  (not in container mode)
 //! export K=V                                      (one per `env` entry)
 //! export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:<exePath>:<libPath>
-//! trap 'exit' SIGTERM SIGINT
+//! trap 'exit' TERM INT                          (signal names without `SIG`: dash rejects those)
 //! pid=0
 //!
 //! <launch line> & pid=$!                          (` & pid=$!` not in container mode)
@@ -22,11 +22,13 @@
 //! ```
 //!
 //! The launch line is the executable, a space, and each argument followed by a space (the
-//! trailing space is upstream's): cpp/go `<exe> --config=<conf>`; java
-//! `<exe> -Dconfig=<conf> <jvmparams...> -cp <classpath>/* <mainclass>` (no `-cp` when
-//! `packageFormat` is `jar`); nodejs `<node> <exePath>tars_nodejs/node-agent/bin/node-agent
-//! <dir of package.json> -c <conf>`; php `<php> <entrance> --config=<conf>` (in container mode
-//! followed by an endless `sleep` loop).
+//! trailing space is upstream's):
+//! - cpp/go: `<exe> --config=<conf>`;
+//! - java: `<exe> -Dconfig=<conf> <jvmparams...> -cp <classpath>/* <mainclass>` (no `-cp`
+//!   when `packageFormat` is `jar`);
+//! - nodejs: `<node> <exePath>tars_nodejs/node-agent/bin/node-agent <package dir> -c <conf>`;
+//! - php: `<php> <entrance> --config=<conf>` (in container mode followed by an endless
+//!   `sleep` loop).
 //!
 //! # Quoting
 //!
@@ -161,7 +163,8 @@ pub fn start_script(paths: &ServerPaths, keys: &ServerKeys, probe: &Probe) -> Re
         quote("exePath", &paths.exe_path)?,
         quote("lib path", &paths.lib_path)?
     ));
-    s.push_str("trap 'exit' SIGTERM SIGINT\npid=0\n\n");
+    // POSIX `trap` takes signal names without the `SIG` prefix; dash refuses `SIGTERM`.
+    s.push_str("trap 'exit' TERM INT\npid=0\n\n");
     s.push_str(&launch_line(paths, keys, probe)?);
     if paths.container {
         s.push('\n');

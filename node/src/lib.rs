@@ -8,8 +8,29 @@
 //! - [`launch`]: `tars_start.sh` and the launch line per server type.
 //! - [`logview`]: `getLogFileList` / `getLogData` without a shell.
 //! - [`supervise`]: spawning a server, seeing its exit through a pidfd, stopping it.
+//! - [`settings`]: the node's own config keys.
+//! - [`state`]: the server states and the restart throttle.
+//! - [`cache`]: the descriptor cache on disk.
+//! - [`load`]: load averages and the `getNodeLoad` text.
+//! - `manager` (the `tars-node-manager` thread: every server's state machine and checks) and
+//!   `sync` (the `tars-node-sync` thread: every registry call), internal.
+//! - [`handle`]: [`NodeHandle`], the control API; [`servant`] (`ServerObj`), [`node_obj`]
+//!   (`NodeObj`); [`service`]: [`NodeService`], the hosted service.
 
+pub mod cache;
 pub mod confgen;
+pub mod handle;
 pub mod launch;
+pub mod load;
 pub mod logview;
+mod manager;
+pub mod node_obj;
+pub mod servant;
+pub mod service;
+pub mod settings;
+pub mod state;
 pub mod supervise;
+mod sync;
+
+pub use handle::{NodeHandle, Pending};
+pub use service::{NodeOptions, NodeService};

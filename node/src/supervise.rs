@@ -401,13 +401,87 @@ pub enum StopOutcome {
 /// the clamp is the caller's job.
 ///
 /// Only `pid` is signalled, as upstream does, not its process group: the group leader is the
-/// start script, not the adopted server, so the server has no group of its own to signal.
+/// start script, not the adopted server, so the server has no group of its own to signal
+/// (see [`stop_started`] for a server that is the script itself).
 /// Signals go through a pidfd, so a pid reused after the exit is never hit.
 pub fn stop(pid: u32, grace: Duration) -> Result<StopOutcome, SuperviseError> {
     match open_pidfd(pid)? {
         None => Ok(StopOutcome::NotRunning),
         Some(fd) => stop_pidfd(fd.as_fd(), pid, grace),
     }
+}
+
+/// Stops what [`spawn`] started: the adopted pid alone ([`stop`]) when it came from the pid
+/// file, else the whole process group of the script ([`stop_group`]). In container mode the
+/// script runs the server in the foreground, so signalling only the script (whose `trap`
+/// exits at once) would leave the server running. Blocks like [`stop`].
+pub fn stop_started(started: &Started, grace: Duration) -> Result<StopOutcome, SuperviseError> {
+    if started.from_pid_file {
+        stop(started.pid, grace)
+    } else {
+        stop_group(started.script_pid, grace)
+    }
+}
+
+/// Stops the process group `pgid` (its leader is our spawned script): SIGTERM to the group,
+/// up to `grace` for every member to exit, then SIGKILL to the group and up to [`KILL_WAIT`].
+/// The leader is reaped when it is our child. Blocks: worker thread only.
+pub fn stop_group(pgid: u32, grace: Duration) -> Result<StopOutcome, SuperviseError> {
+    let group = to_pid(pgid).ok_or(SuperviseError::BadPid(pgid))?;
+    let leader = open_pidfd(pgid)?;
+    let alive = |leader: &Option<OwnedFd>| {
+        if let Some(fd) = leader {
+            reap(fd.as_fd());
+        }
+        rustix::process::test_kill_process_group(group).is_ok() && group_has_live_member(pgid)
+    };
+    if !alive(&leader) {
+        return Ok(StopOutcome::NotRunning);
+    }
+    let signal = |sig: Signal| match rustix::process::kill_process_group(group, sig) {
+        Ok(()) | Err(Errno::SRCH) => Ok(()),
+        Err(source) => Err(SuperviseError::Signal { pid: pgid, source }),
+    };
+    signal(Signal::TERM)?;
+    let wait = |limit: Duration| {
+        let deadline = Instant::now() + limit;
+        loop {
+            if !alive(&leader) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    if wait(grace) {
+        return Ok(StopOutcome::Exited);
+    }
+    signal(Signal::KILL)?;
+    if wait(KILL_WAIT) {
+        Ok(StopOutcome::Killed)
+    } else {
+        Err(SuperviseError::Unkillable { pid: pgid, waited: KILL_WAIT })
+    }
+}
+
+/// Whether a process of group `pgid` is alive and not a zombie (`kill(-pgid, 0)` also
+/// succeeds for zombies, which an init that does not reap would leave forever). Reads
+/// `/proc/<pid>/stat` of every process: only for [`stop_group`].
+fn group_has_live_member(pgid: u32) -> bool {
+    let Ok(dir) = fs::read_dir("/proc") else { return true };
+    dir.filter_map(Result::ok).any(|e| {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else { return false };
+        let Ok(text) = fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+        let Some(close) = text.rfind(')') else { return false };
+        // After `comm`: state, ppid, pgrp.
+        let mut fields = text[close + 1..].split_ascii_whitespace();
+        let state = fields.next().unwrap_or("Z");
+        let pgrp = fields.nth(1).and_then(|p| p.parse::<u32>().ok());
+        pgrp == Some(pgid) && !matches!(state, "Z" | "X")
+    })
 }
 
 /// [`stop`] on an open pidfd (`pid` is for errors only).

@@ -412,7 +412,7 @@ fn native_tail(line: &str, exe_path: &str) -> String {
 const HEAD: &str = "#!/bin/sh
 . /etc/profile
 export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:/usr/local/app/tars/tarsnode/data/Test.HelloServer/bin/:/usr/local/app/tars/tarsnode/data/lib/
-trap 'exit' SIGTERM SIGINT
+trap 'exit' TERM INT
 pid=0
 
 ";
