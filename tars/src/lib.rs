@@ -10,6 +10,12 @@
 //! `tars.tarsregistry.Registry`), tarsstat (`tars.tarsstat.StatObj`), tarsproperty
 //! (`tars.tarsproperty.PropertyObj`), tarsconfig (`tars.tarsconfig.ConfigObj`), storage
 //! health and administration.
+//!
+//! [`serve`] (what `tars up` runs) seeds `db_tars` ([`seed`]): the profile templates, and the
+//! `t_server_conf` / `t_adapter_conf` rows of the framework services it serves at the
+//! addresses they bound, so a client with only the locator finds them.
+
+pub mod seed;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -169,6 +175,8 @@ pub struct Running {
     pub migrations: Vec<MigrationReport>,
     /// `(object, endpoint)` for every endpoint served.
     pub endpoints: Vec<(String, String)>,
+    /// What seeding `db_tars` changed (nothing for `tars serve`).
+    pub seeded: seed::Seeded,
 }
 
 impl Running {
@@ -288,7 +296,30 @@ pub fn serve(opts: &UpOptions, stores: Stores, migrations: Vec<MigrationReport>)
     if let Some(n) = opts.shards {
         app = app.shards(n);
     }
-    start(app, configs, stores, migrations)
+    let templates = seed::seed_templates(&stores.db_tars, seed::templates(&stores)?)?;
+    let mut running = start(app, configs, stores, migrations)?;
+    match seed_running(opts, &running) {
+        Ok(mut seeded) => {
+            seeded.templates = templates;
+            running.seeded = seeded;
+            Ok(running)
+        }
+        Err(e) => {
+            running.shutdown();
+            let _ = running.wait();
+            Err(e.into())
+        }
+    }
+}
+
+/// The framework rows of every object `running` serves, at the address it bound.
+fn seed_running(opts: &UpOptions, running: &Running) -> Result<seed::Seeded, StoreError> {
+    let bound: Vec<(&str, SocketAddr)> = seed::FRAMEWORK
+        .iter()
+        .flat_map(|s| s.objects)
+        .filter_map(|o| Some((o.servant, running.server().addr(&format!("{}Adapter", o.servant))?)))
+        .collect();
+    seed::seed_servers(&running.stores.db_tars, &seed::node_ip(&opts.host), &bound)
 }
 
 /// Runs the framework as an upstream-style server: `tars serve --config=FILE`. The file has
@@ -340,7 +371,7 @@ fn start(
         .into_iter()
         .map(|(adapter, addr)| (adapter_object(&adapter), endpoint_string(addr)))
         .collect();
-    Ok(Running { app, stores, migrations, endpoints })
+    Ok(Running { app, stores, migrations, endpoints, seeded: seed::Seeded::default() })
 }
 
 /// The config's database sections for a monitor service when it has any, else the

@@ -55,12 +55,13 @@ fn up_in_process(io: IoMode) {
     assert!(running.server().addr(&format!("{}Adapter", tars_config::CONFIG_OBJ)).is_some());
     let cache = admin_notify(admin_addr(&running), tars_config::service::CACHE_COMMAND).unwrap();
     assert!(cache.starts_with("cache: 0 files"), "{cache}");
-    // The registry publishes its three objects in t_registry_info and routes them.
+    // The registry publishes its three objects in t_registry_info and routes them, and the
+    // seeded rows of tarsstat, tarsproperty and tarsconfig.
     assert!(running.endpoints.iter().any(|(o, _)| o == "tars.tarsregistry.QueryObj"), "{:?}", running.endpoints);
     let t = Instant::now();
     loop {
         let routes = admin_notify(admin_addr(&running), "tars.routes").unwrap();
-        if routes.contains("servants routed: 3") {
+        if routes.contains("servants routed: 6") {
             break;
         }
         assert!(t.elapsed() < Duration::from_secs(5), "registry objects not routed: {routes}");
