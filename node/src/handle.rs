@@ -4,7 +4,7 @@
 //!
 //! Server commands run on the manager thread; the log and load readers (file IO) run on a
 //! short-lived `tars-node-io` thread each, at most [`MAX_IO_JOBS`] at a time. Return codes and
-//! result strings are upstream's (`ServerManager.cpp`); see [`crate::manager`].
+//! result strings are upstream's (`ServerManager.cpp`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -144,12 +144,12 @@ mod tests {
 
     #[test]
     fn upstream_template_keys() {
-        let text = "<tars>\n<application>\n<server>\nlocalip=localip.tars.com\ndatapath=/d\n</server>\n</application>\n\
+        let text =
+            "<tars>\n<application>\n<server>\nlocalip=localip.tars.com\ndatapath=/d\n</server>\n</application>\n\
                     <node>\n<keepalive>\nheartTimeout=45\nmonitorInterval=30\n</keepalive>\n</node>\n\
                     <app_conf>\nname=A|B\n<default>\nActivatorMaxCount=3\n</default>\n\
                     <A>\nActivatorPunishInterval=5\n</A>\n</app_conf>\n</tars>\n";
-        let c = Config::parse(text)
-        .unwrap();
+        let c = Config::parse(text).unwrap();
         let s = NodeSettings::from_config(&c);
         assert_eq!(s.local_ip, None);
         assert_eq!(s.data_path, "/d");

@@ -273,3 +273,31 @@ fn proc_readers_on_self() {
     assert!(!is_alive(0));
     assert_eq!(rss_kb(u32::MAX), None);
 }
+
+/// Container mode: the script runs the server in the foreground and is adopted itself;
+/// stopping it stops the server too (the whole process group is signalled).
+#[test]
+fn container_stop_kills_the_process_group() {
+    let dir = temp_dir("group");
+    let mut launch = launch_for(&dir, "/bin/sleep 300 ", "\n");
+    launch.stdout_log = None;
+    let started = spawn(&launch, &SpawnOptions { pid_wait: Duration::from_millis(300) }).unwrap();
+    assert!(!started.from_pid_file);
+    let members = || -> Vec<u32> {
+        fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                fs::read_to_string(format!("/proc/{pid}/stat")).ok().is_some_and(|t| {
+                    let rest = &t[t.rfind(')').unwrap() + 1..];
+                    let f: Vec<&str> = rest.split_ascii_whitespace().collect();
+                    f[2].parse::<u32>().ok() == Some(started.script_pid) && f[0] != "Z"
+                })
+            })
+            .collect()
+    };
+    assert!(members().len() >= 2, "script and sleep run: {:?}", members());
+    let outcome = tars_node::supervise::stop_started(&started, Duration::from_secs(2)).unwrap();
+    assert_ne!(outcome, StopOutcome::NotRunning);
+    assert!(members().is_empty(), "left running: {:?}", members());
+}
