@@ -189,6 +189,17 @@ const KEYWORDS: &[&str] = &[
     "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
 ];
 
+/// A push interface: at least one operation, each `void` with only `out` parameters.
+fn is_push_interface(i: &InterfaceDef) -> bool {
+    !i.operations.is_empty() && i.operations.iter().all(|op| op.ret.is_none() && op.params.iter().all(|p| p.out))
+}
+
+/// `getStateInfo` → `GetStateInfo`.
+fn variant_name(op: &str) -> String {
+    let mut c = op.chars();
+    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+}
+
 /// `findObjectById4Any` → `find_object_by_id4_any`, `sServantName` → `s_servant_name`,
 /// `IPAddr` → `ip_addr`; Rust keywords become raw identifiers.
 pub fn snake_case(name: &str) -> String {
@@ -265,6 +276,9 @@ impl Gen<'_> {
             self.servant(i);
             self.dispatch(i);
             self.proxy(i);
+            if is_push_interface(i) {
+                self.push_message(i);
+            }
         }
         line!(self, "}}");
         self.out
@@ -572,6 +586,79 @@ impl Gen<'_> {
 
     /// How a proxy takes an `in` parameter: small values by value, strings as `&str`,
     /// everything else by reference.
+    /// `<Iface>Message` for a push interface: one variant per operation holding its `out`
+    /// parameters, encoded and decoded at their tags as the server's push carries them.
+    fn push_message(&mut self, i: &InterfaceDef) {
+        let rt = self.rt;
+        let n = format!("{}Message", i.name);
+        line!(self, "");
+        line!(self, "    /// One push of IDL interface `{}`: every operation is `void` with only `out`", i.name);
+        line!(self, "    /// parameters, which a server sends unasked as a reply with request id 0 and the");
+        line!(self, "    /// function name in `status[\"TARS_FUNC\"]` (TarsCpp's `async_response_push_<op>`).");
+        line!(self, "    #[derive(Debug, Clone, PartialEq)]");
+        line!(self, "    pub enum {n} {{");
+        for op in &i.operations {
+            line!(self, "        /// `{}`", op.name);
+            let fields: Vec<String> =
+                op.params.iter().map(|p| format!("{}: {}", snake_case(&p.name), self.ty(&p.ty))).collect();
+            line!(self, "        {} {{ {} }},", variant_name(&op.name), fields.join(", "));
+        }
+        line!(self, "    }}");
+        line!(self, "    impl {n} {{");
+        line!(self, "        /// The operation's wire name.");
+        line!(self, "        pub fn func(&self) -> &'static str {{");
+        line!(self, "            match self {{");
+        for op in &i.operations {
+            line!(self, "                {n}::{} {{ .. }} => {:?},", variant_name(&op.name), op.name);
+        }
+        line!(self, "            }}");
+        line!(self, "        }}");
+        line!(self, "        /// The parameters, encoded for protocol `version`.");
+        line!(self, "        pub fn encode(&self, version: i16) -> {rt}::Bytes {{");
+        line!(self, "            let mut __w = {rt}::rpc::ParamWriter::new(version);");
+        line!(self, "            match self {{");
+        for op in &i.operations {
+            let names: Vec<String> = op.params.iter().map(|p| snake_case(&p.name)).collect();
+            line!(self, "                {n}::{} {{ {} }} => {{", variant_name(&op.name), names.join(", "));
+            for p in &op.params {
+                line!(self, "                    __w.write({}, {:?}, {});", p.tag, p.name, snake_case(&p.name));
+            }
+            line!(self, "                }}");
+        }
+        line!(self, "            }}");
+        line!(self, "            __w.finish()");
+        line!(self, "        }}");
+        line!(self, "        /// Decodes the push of `func` from `body`, encoded for protocol `version`.");
+        line!(self, "        pub fn decode(func: &str, version: i16, body: &{rt}::Bytes) -> ::core::result::Result<Self, {rt}::codec::DecodeError> {{");
+        line!(self, "            let mut __r = {rt}::rpc::ParamReader::new(version, body)?;");
+        line!(self, "            let _ = &mut __r;");
+        line!(self, "            match func {{");
+        for op in &i.operations {
+            let owner = format!("{}.{}", i.name, op.name);
+            line!(
+                self,
+                "                {:?} => ::core::result::Result::Ok({n}::{} {{",
+                op.name,
+                variant_name(&op.name)
+            );
+            for p in &op.params {
+                line!(
+                    self,
+                    "                    {}: __r.read({}, {:?}).map_err(|e| e.at({owner:?}, {:?}))?,",
+                    snake_case(&p.name),
+                    p.tag,
+                    p.name,
+                    p.name
+                );
+            }
+            line!(self, "                }}),");
+        }
+        line!(self, "                _ => ::core::result::Result::Err({rt}::codec::DecodeError::new({rt}::codec::DecodeErrorKind::Invalid(::std::format!(\"no push function '{{func}}' in {}\")))),", i.name);
+        line!(self, "            }}");
+        line!(self, "        }}");
+        line!(self, "    }}");
+    }
+
     fn proxy_param_ty(&self, t: &RType) -> String {
         match t {
             RType::String => "&str".into(),

@@ -306,3 +306,27 @@ fn out_parameters_sent_by_sync_proxies_are_accepted() {
         assert_eq!(r.read::<String>(2, "output").expect("out"), "abc via echo");
     });
 }
+
+#[test]
+fn push_messages_round_trip_in_every_protocol_version() {
+    use sample::PushedMessage;
+    let messages = [
+        PushedMessage::Hello { id: 7, who: "node-1".into() },
+        PushedMessage::Moved { id: -1, to: Point { x: 3, y: 4, ..Point::default() }, trail: vec![Inner::default()] },
+        PushedMessage::Nothing {},
+    ];
+    for v in [version::TARS, version::TUP, version::JSON] {
+        for m in &messages {
+            let body = m.encode(v);
+            assert_eq!(PushedMessage::decode(m.func(), v, &body).expect("decodes"), *m, "version {v}");
+        }
+    }
+    // Tags as the push carries them: out parameters from tag 1, no return value.
+    let body = PushedMessage::Hello { id: 7, who: "a".into() }.encode(version::TARS);
+    assert_eq!(&body[..], b"\x10\x07\x26\x01a");
+    let err = PushedMessage::decode("gone", version::TARS, &body).expect_err("unknown function");
+    assert!(err.to_string().contains("no push function 'gone' in Pushed"), "{err}");
+    let err = PushedMessage::decode("moved", version::TARS, &Bytes::from_static(b"\x10\x07\x2c"))
+        .expect_err("missing parameters");
+    assert!(err.to_string().contains("Pushed.moved"), "{err}");
+}

@@ -12,7 +12,8 @@
 //! - [`balance`]: choosing an endpoint (round robin, hash, weights, failure marks).
 //! - [`rpc`]: what generated servants and proxies share: parameter codecs for all three
 //!   versions, [`rpc::Current`], and the [`rpc::Transport`] seam a client plugs into;
-//!   [`dispatch`]: the servant seam a server plugs into.
+//!   [`dispatch`]: the servant seam a server plugs into; [`push`]: server push (request id 0)
+//!   on a connection the client opened.
 //!
 //! Nothing here does IO, spawns, sleeps or reads a clock (balancing takes `now` as an
 //! argument): the runtime in `tars-core-net` is a shell around these types. The crate
@@ -29,6 +30,7 @@ pub mod endpoint;
 pub mod frame;
 pub mod json;
 pub mod packet;
+pub mod push;
 pub mod rpc;
 pub mod tup;
 

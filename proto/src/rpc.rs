@@ -202,6 +202,9 @@ pub struct Current {
     pub response_context: StringMap,
     /// Status to send back.
     pub response_status: StringMap,
+    /// The connection the call came on, for pushes to its client later; `None` when the
+    /// transport cannot push.
+    pub push: Option<crate::push::PushHandle>,
 }
 
 impl Current {
@@ -226,6 +229,7 @@ impl Current {
             peer,
             response_context: StringMap::new(),
             response_status: StringMap::new(),
+            push: None,
         }
     }
 
@@ -245,6 +249,7 @@ impl Current {
             peer,
             response_context: StringMap::new(),
             response_status: StringMap::new(),
+            push: None,
         };
         (current, req.s_buffer)
     }

@@ -8,7 +8,7 @@ use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use super::config::ClientConfig;
-use super::conn::{Conn, Credentials, Outcome};
+use super::conn::{Conn, Credentials, Outcome, Push, PushSlot};
 use super::locator;
 use crate::app::stat::{self, ShardStats, StatSink};
 use crate::auth::AUTH_TYPE_LOCAL;
@@ -58,6 +58,8 @@ pub struct Communicator {
     stats: Option<ShardStats>,
     /// The hand-off tick of `stats` has been spawned.
     stats_tick: Cell<bool>,
+    /// What server pushes on any of its connections are handed to.
+    push: PushSlot,
 }
 
 impl fmt::Debug for Communicator {
@@ -75,9 +77,17 @@ impl fmt::Debug for Communicator {
 type PoolKey = (Option<String>, Option<String>);
 
 /// Connections to endpoints, by host then port. One per endpoint per pool.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Pool {
     conns: RefCell<HashMap<String, HashMap<u16, Rc<Conn>>>>,
+    /// The communicator's push handler, given to each connection.
+    push: PushSlot,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool").field("conns", &self.conns).finish()
+    }
 }
 
 impl Pool {
@@ -85,7 +95,7 @@ impl Pool {
         if let Some(c) = self.conns.borrow().get(ep.host.as_str()).and_then(|m| m.get(&ep.port)) {
             return c.clone();
         }
-        let c = Rc::new(Conn::new(ep.clone(), auth.cloned()));
+        let c = Rc::new(Conn::new(ep.clone(), auth.cloned(), self.push.clone()));
         self.conns.borrow_mut().entry(ep.host.clone()).or_default().insert(ep.port, c.clone());
         c
     }
@@ -150,7 +160,16 @@ impl Communicator {
             pools: RefCell::new(HashMap::new()),
             stats,
             stats_tick: Cell::new(false),
+            push: PushSlot::default(),
         })
+    }
+
+    /// Hands every server push (a reply with request id 0, e.g. tarsAdminRegistry's
+    /// `NodePush` commands) that arrives on this communicator's connections to `handler`,
+    /// instead of dropping it. The handler runs inside the connection's turn on this shard: it
+    /// should queue work, not do it.
+    pub fn on_push(&self, handler: impl Fn(Push) + 'static) {
+        *self.push.borrow_mut() = Some(Rc::new(handler));
     }
 
     /// The settings it was made with.
@@ -227,8 +246,10 @@ impl Communicator {
             }
             (EndpointSet::default(), Some(Resolver::default()))
         };
-        let pool = self.pools.borrow_mut().entry((r.hash.clone(), None)).or_default().clone();
-        let auth_pool = self.pools.borrow_mut().entry((r.hash.clone(), Some(r.name.clone()))).or_default().clone();
+        let new_pool = || Rc::new(Pool { conns: RefCell::default(), push: self.push.clone() });
+        let pool = self.pools.borrow_mut().entry((r.hash.clone(), None)).or_insert_with(new_pool).clone();
+        let auth_pool =
+            self.pools.borrow_mut().entry((r.hash.clone(), Some(r.name.clone()))).or_insert_with(new_pool).clone();
         let credentials =
             Rc::new(Credentials { object: r.name.clone(), keys: self.config.auth_keys.get(&r.name).cloned() });
         let obj = Rc::new(ObjectState {

@@ -157,9 +157,27 @@ pub(crate) struct Credentials {
     pub(crate) keys: Option<Keys>,
 }
 
+/// A server push (a reply with request id 0) that arrived on one of a communicator's
+/// connections.
+#[derive(Debug, Clone)]
+pub struct Push {
+    /// The endpoint of the connection it came on.
+    pub endpoint: Endpoint,
+    /// The pushed function (`status["TARS_FUNC"]`).
+    pub func: String,
+    /// The protocol version its body is encoded in.
+    pub version: i16,
+    /// Its encoded parameters.
+    pub body: Bytes,
+}
+
+/// The communicator's push handler, shared by all its connections (set once they exist).
+pub(crate) type PushSlot = Rc<RefCell<Option<Rc<dyn Fn(Push)>>>>;
+
 /// What a connection's callers and its driver share. Lives on one shard.
 pub(crate) struct Shared {
     endpoint: Endpoint,
+    push: PushSlot,
     /// Present when the endpoint has `-e 1`.
     auth: Option<Rc<Credentials>>,
     inner: RefCell<Inner>,
@@ -245,7 +263,7 @@ impl fmt::Debug for Conn {
 impl Conn {
     /// A connection to `endpoint`, not yet connected; `auth` is used when the endpoint has
     /// `-e 1`.
-    pub(crate) fn new(endpoint: Endpoint, auth: Option<Rc<Credentials>>) -> Conn {
+    pub(crate) fn new(endpoint: Endpoint, auth: Option<Rc<Credentials>>, push: PushSlot) -> Conn {
         let auth = auth.filter(|_| endpoint.auth_type == AUTH_TYPE_LOCAL);
         let inner = Inner {
             link: Link::Idle,
@@ -258,7 +276,7 @@ impl Conn {
         };
         Conn {
             host: endpoint.host.as_str().into(),
-            shared: Rc::new(Shared { endpoint, auth, inner: RefCell::new(inner), notify: Notify::new() }),
+            shared: Rc::new(Shared { endpoint, push, auth, inner: RefCell::new(inner), notify: Notify::new() }),
             task: RefCell::new(None),
         }
     }
@@ -616,6 +634,17 @@ impl Active {
     fn handle_frame(&self, frame: &Bytes) -> Result<(), End> {
         let reply = Reply::decode(frame).map_err(|e| End::Error(format!("undecodable reply: {e}")))?;
         if reply.request_id == 0 {
+            let handler = self.shared.push.borrow().clone();
+            if let Some(handler) = handler {
+                let func = reply.status.get(tars_proto::packet::status_key::TARS_FUNC).cloned().unwrap_or_default();
+                handler(Push {
+                    endpoint: self.shared.endpoint.clone(),
+                    func,
+                    version: reply.version,
+                    body: reply.body,
+                });
+                return Ok(());
+            }
             tracing::debug!(
                 endpoint = %self.shared.endpoint,
                 func = reply.status.get(tars_proto::packet::status_key::TARS_FUNC).map(String::as_str).unwrap_or(""),
@@ -655,7 +684,7 @@ mod tests {
 
     #[test]
     fn written_bytes_are_accounted_per_request() {
-        let c = Conn::new(Endpoint::parse("tcp -h 127.0.0.1 -p 1").expect("valid"), None);
+        let c = Conn::new(Endpoint::parse("tcp -h 127.0.0.1 -p 1").expect("valid"), None, PushSlot::default());
         let mut i = c.shared.inner.borrow_mut();
         i.queued.extend([(1, 10), (2, 5), (0, 3), (4, 7)]);
         i.written(12);

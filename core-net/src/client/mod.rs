@@ -25,7 +25,9 @@
 //!   them (`Rc`, `RefCell`, no locks, nothing `Send`). Each shard that calls makes its own.
 //! - **Request ids** come from a per-shard `u32` counter, start at 1, wrap from `u32::MAX` to 1
 //!   and never take 0, which server pushes use; an id still waiting on the same connection is
-//!   skipped. A reply with id 0 is a push: logged and ignored. A reply
+//!   skipped. A reply with id 0 is a push: handed to the handler set with
+//!   [`Communicator::on_push`] (it runs on the shard, inside the connection's turn, so it only
+//!   queues work), or logged and ignored when there is none. A reply
 //!   for an id no longer registered (its call timed out) is dropped.
 //! - **Pipelining.** Any number of calls wait on one connection; every request queued in one
 //!   turn of the shard leaves in one write. At most 16 MiB of requests wait to be written per
@@ -66,4 +68,4 @@ pub mod locator;
 
 pub use blocking::BlockingClient;
 pub use communicator::{ClientError, Communicator, ObjectProxy};
-pub use conn::{INITIAL_BACKOFF, MAX_BACKOFF, MAX_UNSENT};
+pub use conn::{Push, INITIAL_BACKOFF, MAX_BACKOFF, MAX_UNSENT};

@@ -18,6 +18,10 @@
 //! `queuecap` is shared: while other connections are open on the adapter, one connection
 //! may hold at most half of it, so one pipelining peer cannot take every slot.
 //!
+//! Every call carries the connection's [`PushHandle`], so a servant can push to that client
+//! later, from any thread: pushes wait in a bounded queue (refused as full beyond it) and leave
+//! with the next turn's replies; once the connection ends every handle reports it closed.
+//!
 //! On an adapter whose endpoint has `-e 1`, the connection first runs the handshake
 //! ([`crate::auth`]): one frame of at most [`MAX_HANDSHAKE_FRAME`] bytes, within the idle
 //! timeout, checked against the adapter's keys, answered with the state's name; only then does
@@ -34,7 +38,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-use futures_lite::FutureExt;
+use futures_lite::{FutureExt, StreamExt};
 
 use super::shard::{AdapterRt, ShardServer};
 use crate::auth::{self, MAX_HANDSHAKE_FRAME};
@@ -42,6 +46,7 @@ use crate::rt::{self, net::TcpStream, sync::Notify};
 use tars_proto::codec::Struct;
 use tars_proto::frame::FrameDecoder;
 use tars_proto::packet::{packet_type, ret, RequestPacket, PING_FUNC};
+use tars_proto::push::{PushError, PushHandle, PushSink};
 use tars_proto::rpc::{reply_frame, reply_into, Current, ServantError};
 
 /// Replies queued beyond this stop us reading more requests from the connection.
@@ -55,6 +60,22 @@ const KEEP_CAPACITY: usize = 64 * 1024;
 /// While output waits, the peer must take at least this much of it (or all of it) per idle
 /// period; a peer slower than that is closed.
 pub(super) const MIN_DRAIN: usize = 64 * 1024;
+/// Pushes that may wait for a connection before more are refused as [`PushError::Full`].
+const PUSH_QUEUE: usize = 1024;
+
+/// A connection's push queue, fed from any thread ([`PushHandle`]) and drained by the
+/// connection on its shard.
+struct ChannelSink(async_channel::Sender<Bytes>);
+
+impl PushSink for ChannelSink {
+    fn send(&self, frame: Bytes) -> Result<(), PushError> {
+        self.0.try_send(frame).map_err(|e| if e.is_full() { PushError::Full } else { PushError::Closed })
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+}
 
 /// State shared between a connection and the calls it spawned. Lives on one shard.
 #[derive(Debug, Default)]
@@ -91,6 +112,10 @@ pub(super) struct Conn {
     /// Bytes written since the idle timer last fired.
     drained: usize,
     timer: Option<Pin<Box<dyn Future<Output = ()>>>>,
+    /// Handed to every call, so a servant can push to this client later.
+    push: PushHandle,
+    /// Pushes waiting to be written; dropping it tells every handle the connection is gone.
+    pushed: Pin<Box<async_channel::Receiver<Bytes>>>,
 }
 
 enum Close {
@@ -99,6 +124,7 @@ enum Close {
 
 impl Conn {
     pub(super) fn new(
+        id: u64,
         stream: TcpStream,
         peer: SocketAddr,
         adapter: Rc<AdapterRt>,
@@ -106,7 +132,10 @@ impl Conn {
         shared: Rc<ConnShared>,
     ) -> Conn {
         let now = Instant::now();
+        let (tx, rx) = async_channel::bounded(PUSH_QUEUE);
         Conn {
+            push: PushHandle::new(id, std::sync::Arc::new(ChannelSink(tx))),
+            pushed: Box::pin(rx),
             stream,
             peer,
             decoder: adapter.decoder.clone(),
@@ -217,6 +246,9 @@ impl Conn {
             while self.shared.notify.poll_notified(cx).is_ready() {}
             for r in self.shared.replies.borrow_mut().drain(..) {
                 self.out.extend_from_slice(&r);
+            }
+            while let Poll::Ready(Some(frame)) = self.pushed.as_mut().poll_next(cx) {
+                self.out.extend_from_slice(&frame);
             }
             if self.flush(cx).is_err() {
                 return Poll::Ready(());
@@ -366,7 +398,7 @@ impl Conn {
             }
         };
         self.shard.count_request(&self.adapter);
-        let (current, body) = Current::from_packet(req, Some(self.peer));
+        let (mut current, body) = Current::from_packet(req, Some(self.peer));
         if current.func == PING_FUNC {
             // An empty result in the request's own encoding: TUP clients decode even this one.
             // Not counted in the call statistics: it is the framework's probe, not a call.
@@ -400,6 +432,7 @@ impl Conn {
         // The frame's allocation is shared with everything else read with it: a call that
         // waits would keep all of it alive, so once one does, the next bodies are copied.
         let body = if self.shared.inflight.get() > 0 { Bytes::copy_from_slice(&body) } else { body };
+        current.push = Some(self.push.clone());
         let oneway = current.packet_type == packet_type::ONEWAY;
         let envelope = Envelope::of(&current, self.shard.stats.is_some() && !oneway);
         // A hand-written servant may do its work before returning the future (the fast

@@ -174,7 +174,7 @@ async fn accept_loop(shard: Rc<ShardServer>, adapter: Rc<AdapterRt>, listener: T
                 since: std::time::SystemTime::now(),
             },
         );
-        let conn = Conn::new(stream, peer, adapter.clone(), shard.clone(), conn_shared);
+        let conn = Conn::new(id, stream, peer, adapter.clone(), shard.clone(), conn_shared);
         let (shard, adapter) = (shard.clone(), adapter.clone());
         rt::spawn(async move {
             conn.run().await;
