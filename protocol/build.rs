@@ -10,7 +10,8 @@ fn main() {
         .collect();
     files.sort();
     println!("cargo:rerun-if-changed=tars");
-    if let Err(e) = tars_idl::Config::new().compile(&files) {
+    // tarsnode puts encoded results in this string (getStateInfo: ServerStateInfo + string).
+    if let Err(e) = tars_idl::Config::new().binary_string("AdminReg.reportResult.result").compile(&files) {
         // The message carries file:line:column; fail the build with it.
         panic!("{e}");
     }

@@ -35,11 +35,12 @@ pub struct Config {
     out_dir: Option<PathBuf>,
     include_dirs: Vec<PathBuf>,
     runtime: String,
+    binary: BTreeSet<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { out_dir: None, include_dirs: Vec::new(), runtime: "::tars_proto".to_owned() }
+        Config { out_dir: None, include_dirs: Vec::new(), runtime: "::tars_proto".to_owned(), binary: BTreeSet::new() }
     }
 }
 
@@ -68,12 +69,32 @@ impl Config {
         self
     }
 
+    /// Makes the `string` parameter `path` (`Interface.operation.parameter`) a
+    /// `BinString`: wire-identical, but it holds any bytes, as C++'s `std::string` does, where
+    /// a framework call carries encoded data in a string (`AdminReg.reportResult.result`).
+    pub fn binary_string(&mut self, path: impl Into<String>) -> &mut Self {
+        self.binary.insert(path.into());
+        self
+    }
+
     /// Parses and resolves `files` (and what they include) and returns `(module, source)`
     /// pairs without writing anything.
     pub fn generate(&self, files: &[impl AsRef<Path>]) -> Result<Vec<(String, String)>, IdlError> {
         let paths: Vec<PathBuf> = files.iter().map(|f| f.as_ref().to_path_buf()).collect();
         let program = resolve::load(&paths, &self.include_dirs)?;
-        Ok(generate_program(&program, &self.runtime))
+        for path in &self.binary {
+            let found = program.modules.iter().flat_map(|m| &m.interfaces).any(|i| {
+                i.operations.iter().any(|op| {
+                    op.params
+                        .iter()
+                        .any(|p| p.ty == RType::String && format!("{}.{}.{}", i.name, op.name, p.name) == *path)
+                })
+            });
+            if !found {
+                return Err(IdlError::UnknownBinaryString(path.clone()));
+            }
+        }
+        Ok(generate_modules(&program, &self.runtime, &self.binary))
     }
 
     /// Generates and writes `<module>.rs` for each module plus `_include.rs`, and tells cargo
@@ -119,12 +140,16 @@ fn write_if_changed(path: &Path, content: &str) -> Result<(), IdlError> {
 
 /// Generates one source file per module, in program order.
 pub fn generate_program(program: &Program, runtime: &str) -> Vec<(String, String)> {
+    generate_modules(program, runtime, &BTreeSet::new())
+}
+
+fn generate_modules(program: &Program, runtime: &str, binary: &BTreeSet<String>) -> Vec<(String, String)> {
     let keys = map_key_structs(program);
     program
         .modules
         .iter()
         .map(|m| {
-            let gen = Gen { rt: RT_ALIAS, module: m, program, keys: &keys, out: String::new() };
+            let gen = Gen { rt: RT_ALIAS, module: m, program, keys: &keys, binary, out: String::new() };
             (m.name.clone(), gen.module(runtime))
         })
         .collect()
@@ -239,6 +264,8 @@ struct Gen<'a> {
     module: &'a ModuleDef,
     program: &'a Program,
     keys: &'a BTreeSet<(String, String)>,
+    /// `Interface.operation.parameter` strings generated as `BinString`.
+    binary: &'a BTreeSet<String>,
     out: String,
 }
 
@@ -600,7 +627,7 @@ impl Gen<'_> {
         for op in &i.operations {
             line!(self, "        /// `{}`", op.name);
             let fields: Vec<String> =
-                op.params.iter().map(|p| format!("{}: {}", snake_case(&p.name), self.ty(&p.ty))).collect();
+                op.params.iter().map(|p| format!("{}: {}", snake_case(&p.name), self.param_ty(i, op, p))).collect();
             line!(self, "        {} {{ {} }},", variant_name(&op.name), fields.join(", "));
         }
         line!(self, "    }}");
@@ -659,6 +686,20 @@ impl Gen<'_> {
         line!(self, "    }}");
     }
 
+    /// A `string` parameter named in [`Config::binary_string`].
+    fn is_binary(&self, i: &InterfaceDef, op: &OperationDef, p: &resolve::ParamDef) -> bool {
+        p.ty == RType::String && self.binary.contains(&format!("{}.{}.{}", i.name, op.name, p.name))
+    }
+
+    /// The Rust type of parameter `p` of `i.op`.
+    fn param_ty(&self, i: &InterfaceDef, op: &OperationDef, p: &resolve::ParamDef) -> String {
+        if self.is_binary(i, op, p) {
+            format!("{}::codec::BinString", self.rt)
+        } else {
+            self.ty(&p.ty)
+        }
+    }
+
     fn proxy_param_ty(&self, t: &RType) -> String {
         match t {
             RType::String => "&str".into(),
@@ -682,7 +723,7 @@ impl Gen<'_> {
         for op in &i.operations {
             let mut args = format!("&self, current: &mut {rt}::rpc::Current");
             for p in &op.params {
-                let ty = self.ty(&p.ty);
+                let ty = self.param_ty(i, op, p);
                 let _ = if p.out {
                     write!(args, ", {}: &mut {ty}", snake_case(&p.name))
                 } else {
@@ -743,7 +784,7 @@ impl Gen<'_> {
         let mut call_args = Vec::new();
         for p in &op.params {
             let v = snake_case(&p.name);
-            let ty = self.ty(&p.ty);
+            let ty = self.param_ty(i, op, p);
             let read = if p.out { "read_out" } else { "read" };
             line!(self, "                let mut {v}: {ty} = __p.{read}({}, {:?}).map_err(|e| {rt}::rpc::ServantError::decode(&e.at({owner:?}, {:?})))?;", p.tag, p.name, p.name);
             call_args.push(if p.out { format!("&mut {v}") } else { v });
@@ -808,7 +849,9 @@ impl Gen<'_> {
         for p in &op.params {
             let v = snake_case(&p.name);
             let _ = if p.out {
-                write!(args, ", {v}: &mut {}", self.ty(&p.ty))
+                write!(args, ", {v}: &mut {}", self.param_ty(i, op, p))
+            } else if self.is_binary(i, op, p) {
+                write!(args, ", {v}: &{}", self.param_ty(i, op, p))
             } else {
                 write!(args, ", {v}: {}", self.proxy_param_ty(&p.ty))
             };
@@ -825,6 +868,9 @@ impl Gen<'_> {
         for p in op.params.iter().filter(|p| !p.out) {
             let v = snake_case(&p.name);
             match p.ty {
+                RType::String if self.is_binary(i, op, p) => {
+                    line!(self, "            __w.write({}, {:?}, {v});", p.tag, p.name)
+                }
                 RType::String => line!(self, "            __w.write_str({}, {:?}, {v});", p.tag, p.name),
                 RType::Vector(_) | RType::Map(..) | RType::Struct { .. } => {
                     line!(self, "            __w.write({}, {:?}, {v});", p.tag, p.name)

@@ -17,6 +17,9 @@ pub enum IdlError {
         /// What is wrong.
         message: String,
     },
+    /// A [`crate::Config::binary_string`] path names no `string` parameter.
+    #[error("binary_string({0:?}): no string parameter Interface.operation.parameter of that name")]
+    UnknownBinaryString(String),
     /// A file could not be read.
     #[error("{}: {source}", file.display())]
     Io {

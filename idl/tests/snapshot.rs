@@ -26,3 +26,20 @@ fn sample_snapshot() {
         "generated code differs from {mismatches:?}; rerun with UPDATE_SNAPSHOTS=1 and review the diff"
     );
 }
+
+#[test]
+fn binary_strings_are_named_parameters_only() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sample");
+    let modules = tars_idl::Config::new()
+        .binary_string("Demo.echo.output")
+        .generate(&[dir.join("sample.tars")])
+        .expect("sample compiles");
+    let sample = &modules.iter().find(|(n, _)| n == "sample").expect("sample module").1;
+    assert!(sample.contains("output: &mut __tars::codec::BinString"), "servant and proxy out parameter");
+    assert!(sample.contains("input: ::std::string::String"), "other strings stay String");
+    let err = tars_idl::Config::new().binary_string("Demo.echo.nosuch").generate(&[dir.join("sample.tars")]);
+    assert!(matches!(err, Err(tars_idl::IdlError::UnknownBinaryString(p)) if p == "Demo.echo.nosuch"));
+    // A non-string parameter cannot be one.
+    let err = tars_idl::Config::new().binary_string("Demo.lookup.found").generate(&[dir.join("sample.tars")]);
+    assert!(err.is_err());
+}

@@ -709,6 +709,17 @@ impl JsonField for String {
     }
 }
 
+/// JSON strings are text: bytes that are not UTF-8 are replaced (U+FFFD), as any JSON peer
+/// would see them.
+impl JsonField for crate::codec::BinString {
+    fn to_json(&self) -> Value {
+        Value::String(String::from_utf8_lossy(&self.0).into_owned())
+    }
+    fn from_json(v: &Value) -> Result<Self, DecodeError> {
+        String::from_json(v).map(crate::codec::BinString::from)
+    }
+}
+
 impl JsonField for Bytes {
     /// `vector<byte>`: an array of numbers, each the signed byte (-128..=127), as C++
     /// writes `vector<Char>`.

@@ -271,3 +271,15 @@ fn frame_decoder_contract() {
     assert_eq!(small.decode(&mut buf), Ok(None));
     assert!(buf.capacity() <= 64 * 1024 + 5, "capacity {}", buf.capacity());
 }
+
+#[test]
+fn binary_strings_carry_any_bytes_as_a_string() {
+    use tars_proto::codec::BinString;
+    // An encoded int4 pid (0x0001E240) is not UTF-8: String refuses it, BinString keeps it.
+    let raw = BinString(Bytes::from_static(&[0x02, 0x00, 0x01, 0xe2, 0x40]));
+    let wire = enc(&raw, 4);
+    assert_eq!(wire, "4605020001e240", "a String1 head, then the bytes");
+    assert_eq!(dec::<BinString>(&wire, 4).unwrap(), raw);
+    assert!(dec::<String>(&wire, 4).is_err(), "String still checks UTF-8");
+    assert_eq!(dec::<BinString>(&enc(&"ok".to_owned(), 4), 4).unwrap().as_str(), Some("ok"));
+}

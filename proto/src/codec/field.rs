@@ -7,6 +7,7 @@
 //! | unsigned byte / short / int | `u8` / `u16` / `u32` | the next wider signed int |
 //! | float / double | `f32` / `f64` | type 4 / 5 |
 //! | string | `String` | String1 / String4 |
+//! | string holding bytes (named in `tars-idl`'s `Config::binary_string`) | [`BinString`] | String1 / String4 |
 //! | `vector<byte>` | [`Bytes`] | SimpleList (List of int1 also read) |
 //! | `vector<T>` | `Vec<T>` | List |
 //! | `map<K,V>` | `BTreeMap<K,V>` (sorted, as TarsCpp's `std::map`) | Map |
@@ -161,6 +162,40 @@ impl Field for String {
     }
     fn read_from(r: &mut Reader<'_>, ty: WireType) -> Result<Self, DecodeError> {
         r.read_str_ref(ty).map(str::to_owned)
+    }
+}
+
+/// An IDL `string` whose content is bytes, not text: C++ `std::string` carries any bytes, and
+/// some framework calls put an encoded struct in one (tarsnode's `AdminReg.reportResult`
+/// answer of `getStateInfo`). On the wire it is a string; no UTF-8 check applies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BinString(pub Bytes);
+
+impl From<String> for BinString {
+    fn from(s: String) -> Self {
+        BinString(Bytes::from(s))
+    }
+}
+
+impl From<&str> for BinString {
+    fn from(s: &str) -> Self {
+        BinString(Bytes::copy_from_slice(s.as_bytes()))
+    }
+}
+
+impl BinString {
+    /// The content as text, when it is UTF-8.
+    pub fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.0).ok()
+    }
+}
+
+impl Field for BinString {
+    fn write_to(&self, tag: u8, w: &mut Writer) {
+        w.write_str_bytes(tag, &self.0);
+    }
+    fn read_from(r: &mut Reader<'_>, ty: WireType) -> Result<Self, DecodeError> {
+        r.read_str_payload(ty).map(|b| BinString(Bytes::copy_from_slice(b)))
     }
 }
 

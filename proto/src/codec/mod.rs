@@ -12,7 +12,7 @@ mod reader;
 mod writer;
 
 pub use error::{DecodeError, DecodeErrorKind};
-pub use field::{read_struct, write_struct, Field, Struct};
+pub use field::{read_struct, write_struct, BinString, Field, Struct};
 pub use ord::KeyOrd;
 pub use reader::{Limits, Reader};
 pub use writer::Writer;
