@@ -14,9 +14,12 @@
 //! - [`load`]: load averages and the `getNodeLoad` text.
 //! - `manager` (the `tars-node-manager` thread: every server's state machine and checks) and
 //!   `sync` (the `tars-node-sync` thread: every registry call), internal.
+//! - [`adminlink`]: the `tars-node-adminlink` thread: `reportNode` to every AdminReg, its
+//!   `NodePush` commands run and answered with `reportResult`.
 //! - [`handle`]: [`NodeHandle`], the control API; [`servant`] (`ServerObj`), [`node_obj`]
 //!   (`NodeObj`); [`service`]: [`NodeService`], the hosted service.
 
+pub mod adminlink;
 pub mod cache;
 pub mod confgen;
 pub mod handle;

@@ -23,6 +23,7 @@ use tars_proto::endpoint::Endpoint;
 use tars_proto::rpc::CallOptions;
 use tars_protocol::tars::{NodeServant, RegistryProxy, ServerFServant};
 
+use crate::adminlink;
 use crate::confgen::{NodeEnv, NODE_SERVER_OBJ};
 use crate::handle::{self, NodeHandle};
 use crate::manager::{self, Hooks, ManagerConfig, Msg};
@@ -46,6 +47,9 @@ pub struct NodeOptions {
     pub config_file: Option<PathBuf>,
     /// Also called for every alarm notice (tests, embedding hosts).
     pub notice_hook: Option<NoticeHook>,
+    /// `App.Server` ids that the hosting process serves itself (`tars up` runs the framework
+    /// services in-process): the node neither starts nor watches them.
+    pub hosted: Vec<String>,
 }
 
 impl std::fmt::Debug for NodeOptions {
@@ -97,6 +101,7 @@ pub struct NodeService {
     handle: Option<NodeHandle>,
     prepared: Option<Prepared>,
     sync_tx: Option<Sender<SyncMsg>>,
+    link_stop: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -116,6 +121,7 @@ impl NodeService {
             handle: None,
             prepared: None,
             sync_tx: None,
+            link_stop: None,
             threads: Vec::new(),
         }
     }
@@ -256,6 +262,14 @@ impl Service for NodeService {
             locator: p.settings.locator.clone(),
             client: p.client.clone(),
             call_timeout: Duration::from_secs(3),
+            hosted: self.opts.hosted.clone(),
+        };
+        let link = adminlink::LinkConfig {
+            admin_obj: p.settings.admin_obj.clone(),
+            locator: p.settings.locator.clone(),
+            interval: p.settings.report_node_interval,
+            handle: self.handle.clone().ok_or("node started before it was configured")?,
+            client: p.app.blocking(IoMode::EpollEt).map_err(|e| NodeError::Client(e.to_string()))?,
         };
         let mcfg = ManagerConfig {
             env,
@@ -273,6 +287,11 @@ impl Service for NodeService {
             .map_err(|source| NodeError::Thread { what: "tars-node-sync", source })?;
         self.threads.push(s);
         self.sync_tx = Some(sync_tx);
+        let (link_stop, link_rx) = crossbeam_channel::bounded(1);
+        let l = adminlink::spawn(link, link_rx)
+            .map_err(|source| NodeError::Thread { what: "tars-node-adminlink", source })?;
+        self.threads.push(l);
+        self.link_stop = Some(link_stop);
         Ok(())
     }
 
@@ -290,6 +309,7 @@ impl Service for NodeService {
         if let Some(tx) = self.sync_tx.take() {
             let _ = tx.send(SyncMsg::Stop);
         }
+        self.link_stop = None;
         for t in self.threads.drain(..) {
             let _ = t.join();
         }

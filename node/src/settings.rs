@@ -76,6 +76,11 @@ pub struct NodeSettings {
     pub config_interval: Duration,
     /// `hashmap<file>`.
     pub cache_file: String,
+    /// `/tars/node<adminObj>`: the AdminReg object the push link reports to.
+    pub admin_obj: String,
+    /// `/tars/node/keepalive<reportNodeInterval>` (ours; upstream's fixed 10 s): between
+    /// `AdminReg.reportNode` rounds.
+    pub report_node_interval: Duration,
     /// The default throttle.
     pub throttle: Throttle,
     /// Per-application throttles.
@@ -113,6 +118,8 @@ impl NodeSettings {
             report_alive_interval: secs("/tars/node/keepalive<reportAliveInterval>", 10).max(Duration::from_secs(1)),
             config_interval: secs("/tars/node/keepalive<configInterval>", 60).max(Duration::from_secs(1)),
             cache_file: c.get_or("/tars/node/hashmap<file>", "serversCache.dat").trim().to_owned(),
+            admin_obj: c.get_or("/tars/node<adminObj>", crate::adminlink::ADMIN_OBJ).trim().to_owned(),
+            report_node_interval: secs("/tars/node/keepalive<reportNodeInterval>", 10).max(Duration::from_secs(1)),
             throttle,
             app_throttle,
         }

@@ -27,7 +27,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use tars_core_net::client::BlockingClient;
 use tars_proto::config::Config;
 use tars_proto::rpc::CallOptions;
-use tars_protocol::tars::{NodeInfo, QueryFProxy, RegistryProxy, ServerStateInfo};
+use tars_protocol::tars::{NodeInfo, QueryFProxy, RegistryProxy, ServerDescriptor, ServerStateInfo};
 
 use crate::manager::{Msg, Then};
 
@@ -58,6 +58,14 @@ pub(crate) struct SyncConfig {
     pub locator: String,
     pub client: Arc<BlockingClient>,
     pub call_timeout: Duration,
+    /// `App.Server` ids served by the process hosting this node (`tars up`): never managed.
+    pub hosted: Vec<String>,
+}
+
+impl SyncConfig {
+    fn is_hosted(&self, d: &ServerDescriptor) -> bool {
+        self.hosted.iter().any(|h| h.split_once('.') == Some((d.application.as_str(), d.server_name.as_str())))
+    }
 }
 
 /// Starts the sync thread.
@@ -140,7 +148,7 @@ impl Sync {
                 let node = self.cfg.node_name.clone();
                 let result = self
                     .call(move |reg| async move { reg.get_servers(&app, &server, &node).await })
-                    .map(|v| v.into_iter().next().map(Box::new));
+                    .map(|v| v.into_iter().find(|d| !self.cfg.is_hosted(d)).map(Box::new));
                 let _ = self.manager.send(Msg::Fetched { id, result, then });
             }
             SyncMsg::Stop => return false,
@@ -210,7 +218,8 @@ impl Sync {
     fn load_servers(&mut self) {
         let node = self.cfg.node_name.clone();
         match self.call(move |reg| async move { reg.get_servers("", "", &node).await }) {
-            Ok(list) => {
+            Ok(mut list) => {
+                list.retain(|d| !self.cfg.is_hosted(d));
                 if !self.loaded {
                     tracing::info!(servers = list.len(), "node: servers loaded from the registry");
                 }

@@ -87,7 +87,7 @@ fn start_node(dir: &Path, registry_port: u16, locator: &str, notices: &Notices) 
     let config = Config::parse(&node_config(dir, registry_port, locator)).unwrap();
     let n = notices.clone();
     let hook = Arc::new(move |id: &str, msg: &str| n.lock().unwrap().push((id.to_owned(), msg.to_owned())));
-    let opts = NodeOptions { node_id: None, config_file: None, notice_hook: Some(hook) };
+    let opts = NodeOptions { node_id: None, config_file: None, notice_hook: Some(hook), hosted: Vec::new() };
     let running =
         Application::new(config).unwrap().io(IoMode::EpollEt).service(NodeService::new(opts)).start().unwrap();
     let handle = running.service::<NodeService>().unwrap().handle().unwrap();

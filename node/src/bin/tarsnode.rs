@@ -44,7 +44,7 @@ fn main() -> anyhow::Result<()> {
         let file = config.context(USAGE)?;
         std::process::exit(if node_is_fresh(&file)? { 0 } else { 255 });
     }
-    let opts = NodeOptions { node_id, config_file: config, notice_hook: None };
+    let opts = NodeOptions { node_id, config_file: config, notice_hook: None, hosted: Vec::new() };
     tars_core_net::app::run_binary("tarsnode", USAGE, rest, |app| Ok(app.service(NodeService::new(opts))))?;
     Ok(())
 }
