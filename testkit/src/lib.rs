@@ -5,6 +5,7 @@
 
 pub mod db;
 pub mod mysql;
+pub mod netns;
 pub mod node;
 pub mod process;
 pub mod raw;
