@@ -25,8 +25,14 @@ const NODE: &str = "127.0.0.1";
 const APP: &str = "Test";
 
 fn start_registry(db: &TestDb) -> Registry {
+    start_registry_on(db, 0, 0)
+}
+
+/// A registry on fixed ports (0: any), so that one can come back where it was.
+fn start_registry_on(db: &TestDb, query_port: u16, registry_port: u16) -> Registry {
     let adapter = |obj: &str| {
-        format!("<{obj}Adapter>\nendpoint=tcp -h 127.0.0.1 -p 0 -t 60000\nservant={obj}\n</{obj}Adapter>\n")
+        let port = if obj.ends_with("QueryObj") { query_port } else { registry_port };
+        format!("<{obj}Adapter>\nendpoint=tcp -h 127.0.0.1 -p {port} -t 60000\nservant={obj}\n</{obj}Adapter>\n")
     };
     let text = format!(
         "<tars>\n<application>\n<server>\napp=tars\nserver=tarsregistry\nlocal=tcp -h 127.0.0.1 -p 0 -t 10000\n{}{}</server>\n</application>\n\
@@ -172,6 +178,59 @@ fn starts_and_restarts(db: TestDb) {
     assert!(!alive(new_pid));
     stop_node(node);
     reg.shutdown().unwrap();
+}
+
+/// The registry away for `TARS_TEST_REGISTRY_DOWN_SECS` (default 60): the server keeps
+/// running, a crash meanwhile is restarted, and once the registry is back (same ports) the
+/// database holds the new pid and the Active state.
+fn registry_outage(db: TestDb) {
+    let down_for = Duration::from_secs(
+        std::env::var("TARS_TEST_REGISTRY_DOWN_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60),
+    );
+    let dir = TempDir::new("node-outage").unwrap();
+    let d = dir_path(&dir);
+    add_server(&db, &d.join("data"), "OutageServer", None, 45_000);
+    let reg = start_registry(&db);
+    let (qport, rport) = (
+        reg.addr_of("tars.tarsregistry.QueryObj").unwrap().port(),
+        reg.addr_of("tars.tarsregistry.RegistryObj").unwrap().port(),
+    );
+    let notices = Notices::default();
+    let node = start_node(&d, rport, &reg.locator(), &notices);
+    let h = node.handle.clone();
+    let pid = wait_active(&h, "OutageServer", 0, Duration::from_secs(20));
+    let pid_in_db = || {
+        db.query("SELECT process_id FROM t_server_conf WHERE server_name = ?", vec!["OutageServer".into()])
+            .first()
+            .and_then(|r| r.get_by::<i64>("process_id").ok())
+            .unwrap_or_default()
+    };
+    wait_for(Duration::from_secs(10), || (pid_in_db() == i64::from(pid)).then_some(()))
+        .unwrap_or_else(|| panic!("pid {pid} recorded: {}", pid_in_db()));
+
+    reg.shutdown().unwrap();
+    let down_at = Instant::now();
+    std::thread::sleep(down_for / 3);
+    assert!(alive(pid), "the server keeps running without the registry");
+    kill(pid, Signal::KILL);
+    let new_pid = wait_active(&h, "OutageServer", pid, Duration::from_secs(10));
+    std::thread::sleep(down_for.saturating_sub(down_at.elapsed()));
+    assert!(alive(new_pid), "still running at the end of the outage");
+    assert_eq!(pid_in_db(), i64::from(pid), "nothing reached the database meanwhile");
+
+    let reg = start_registry_on(&db, qport, rport);
+    wait_for(Duration::from_secs(15), || (pid_in_db() == i64::from(new_pid)).then_some(()))
+        .unwrap_or_else(|| panic!("new pid {new_pid} recorded once the registry is back: {}", pid_in_db()));
+    assert!(present_state(&db, "OutageServer").contains("active"));
+    let (code, _) = h.stop(APP, "OutageServer").wait(Duration::from_secs(20)).unwrap();
+    assert_eq!(code, 0);
+    stop_node(node);
+    reg.shutdown().unwrap();
+}
+
+#[test]
+fn registry_down_for_a_minute() {
+    registry_outage(TestDb::sqlite("node_outage"));
 }
 
 mod on_sqlite {
