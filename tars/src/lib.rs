@@ -153,7 +153,13 @@ pub struct UpOptions {
     pub metrics: [Option<String>; 2],
     /// Port of tarsconfig's ConfigObj (upstream: 18193); 0 picks a free one.
     pub config_port: u16,
+    /// Ports of this host's tarsnode: NodeObj and ServerObj (upstream: 19385, 19386); 0 picks
+    /// free ones. `None`: no node (the framework only).
+    pub node_ports: Option<[u16; 2]>,
 }
+
+/// Default ports of tarsnode's NodeObj and ServerObj.
+pub const DEFAULT_NODE_PORTS: [u16; 2] = [19385, 19386];
 
 /// Default port of ConfigObj.
 pub const DEFAULT_CONFIG_PORT: u16 = 18193;
@@ -200,6 +206,11 @@ impl Running {
         self.app.service::<MonitorHost<tars_property::service::PropAgg>>().and_then(MonitorHost::service)
     }
 
+    /// This host's node, when served.
+    pub fn node(&self) -> Option<tars_node::NodeHandle> {
+        self.app.service::<tars_node::NodeService>().and_then(tars_node::NodeService::handle)
+    }
+
     /// Starts a graceful stop.
     pub fn shutdown(&self) {
         self.app.shutdown();
@@ -234,8 +245,13 @@ fn up_config(opts: &UpOptions) -> Result<Config, UpError> {
         Endpoint::parse(&format!("tcp -h {} -p {port} -t 60000", opts.host))
             .map_err(|e| UpError::Config(format!("--host {}: {e}", opts.host)))
     };
-    let [query, registry, container] = opts.registry_ports;
+    let [mut query, mut registry, container] = opts.registry_ports;
     let [stat, property] = opts.monitor_ports;
+    if opts.node_ports.is_some() {
+        // The node finds the registry by its endpoints, which it reads before anything binds.
+        query = fixed_port(&opts.host, query)?;
+        registry = fixed_port(&opts.host, registry)?;
+    }
     let mut server = ServerConfig::new("tars", "tarsframework").with_local(endpoint(opts.admin_port)?);
     server.data_path = Some(opts.data_dir.display().to_string());
     for (servant, port) in [
@@ -249,6 +265,13 @@ fn up_config(opts: &UpOptions) -> Result<Config, UpError> {
         let mut adapter = AdapterConfig::for_servant(servant, endpoint(port)?);
         adapter.max_conns = FRAMEWORK_MAX_CONNS;
         server = server.with_adapter(adapter);
+    }
+    if let Some([node, server_obj]) = opts.node_ports {
+        for (servant, port) in [(tars_node::service::NODE_OBJ, node), (tars_node::confgen::NODE_SERVER_OBJ, server_obj)] {
+            let mut adapter = AdapterConfig::for_servant(servant, endpoint(port)?);
+            adapter.max_conns = FRAMEWORK_MAX_CONNS;
+            server = server.with_adapter(adapter);
+        }
     }
     let bad = |e: tars_proto::config::ConfigError| UpError::Config(e.to_string());
     let mut config = server.to_config().map_err(bad)?;
@@ -267,7 +290,24 @@ fn up_config(opts: &UpOptions) -> Result<Config, UpError> {
     }
     // Nodes registering, their state reports and the secrets handed to them: this machine
     // only. Opening it to other hosts is an explicit `/tars/registry<nodeallow>` setting.
-    config.set(tars_registry::peers::NODE_ALLOW_KEY, tars_registry::peers::LOOPBACK).map_err(bad)?;
+    let node_ip = seed::node_ip(&opts.host);
+    let allow = if node_ip.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
+        tars_registry::peers::LOOPBACK.to_owned()
+    } else {
+        format!("{},{node_ip}", tars_registry::peers::LOOPBACK)
+    };
+    config.set(tars_registry::peers::NODE_ALLOW_KEY, &allow).map_err(bad)?;
+    if opts.node_ports.is_some() {
+        // This host's node: named as the seeded framework rows are, reaching the registry
+        // this process serves, its servers' directories and logs under the data directory.
+        let at = |port: u16| format!("tcp -h {node_ip} -p {port}");
+        config.set("/tars/application/server<localip>", &node_ip).map_err(bad)?;
+        config
+            .set("/tars/application/server<logpath>", &opts.data_dir.join("app_log").display().to_string())
+            .map_err(bad)?;
+        config.set("/tars/application/client<locator>", &format!("tars.tarsregistry.QueryObj@{}", at(query))).map_err(bad)?;
+        config.set("/tars/node<registryObj>", &format!("tars.tarsregistry.RegistryObj@{}", at(registry))).map_err(bad)?;
+    }
     let snapshot = opts.data_dir.join("registry-routes.snapshot");
     config.set("/tars/objcache<FilePath>", &snapshot.display().to_string()).map_err(bad)?;
     if let Some(sd) = &opts.prometheus_sd {
@@ -297,7 +337,9 @@ pub fn serve(opts: &UpOptions, stores: Stores, migrations: Vec<MigrationReport>)
         app = app.shards(n);
     }
     let templates = seed::seed_templates(&stores.db_tars, seed::templates(&stores)?)?;
-    let mut running = start(app, configs, stores, migrations)?;
+    // The framework services run in this process: the node must not start them again.
+    let hosted = seed::FRAMEWORK.iter().map(|s| format!("tars.{}", s.server)).collect();
+    let mut running = start(app, configs, stores, migrations, hosted)?;
     match seed_running(opts, &running) {
         Ok(mut seeded) => {
             seeded.templates = templates;
@@ -332,7 +374,17 @@ pub fn serve_config(path: &Path) -> Result<Running, UpError> {
     let config = app.config().clone();
     let stores = Stores::from_config(&config)?;
     let migrations = stores.migrate()?;
-    start(app, [config.clone(), config.clone(), config], stores, migrations)
+    start(app, [config.clone(), config.clone(), config], stores, migrations, Vec::new())
+}
+
+/// `port`, or when 0 a port free on `host` now (bound and released: another process could
+/// take it before the framework binds, which the bind then reports).
+fn fixed_port(host: &str, port: u16) -> Result<u16, UpError> {
+    if port != 0 {
+        return Ok(port);
+    }
+    let l = std::net::TcpListener::bind((host, 0)).map_err(|e| UpError::Config(format!("--host {host}: {e}")))?;
+    l.local_addr().map(|a| a.port()).map_err(|e| UpError::Config(e.to_string()))
 }
 
 /// Hosts every framework service whose servant has an adapter. `configs`: the framework's,
@@ -342,6 +394,7 @@ fn start(
     configs: [Config; 3],
     stores: Stores,
     migrations: Vec<MigrationReport>,
+    hosted: Vec<String>,
 ) -> Result<Running, UpError> {
     let [_, stat_config, property_config] = configs;
     let named = stores.named();
@@ -363,6 +416,11 @@ fn start(
     }
     if server_config.adapter_for_servant(tars_config::CONFIG_OBJ).is_some() {
         app = app.service(tars_config::ConfigService::new(Some(stores.db_tars.clone())));
+    }
+    // Last: it registers with the registry above, which is bound by the time it starts.
+    if server_config.adapter_for_servant(tars_node::confgen::NODE_SERVER_OBJ).is_some() {
+        let opts = tars_node::NodeOptions { hosted, ..tars_node::NodeOptions::default() };
+        app = app.service(tars_node::NodeService::new(opts));
     }
     let app = app.start()?;
     let endpoints = app
@@ -418,6 +476,7 @@ mod tests {
             monitor_ports,
             metrics: [None, None],
             config_port: 0,
+            node_ports: None,
         }
     }
 

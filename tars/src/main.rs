@@ -12,7 +12,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use tars::{UpOptions, DEFAULT_ADMIN_PORT, DEFAULT_CONFIG_PORT, DEFAULT_MONITOR_PORTS, DEFAULT_REGISTRY_PORTS};
+use tars::{
+    UpOptions, DEFAULT_ADMIN_PORT, DEFAULT_CONFIG_PORT, DEFAULT_MONITOR_PORTS, DEFAULT_NODE_PORTS, DEFAULT_REGISTRY_PORTS,
+};
 use tars_core_net::rt::IoMode;
 use tars_sql::schema::{db_tars, monitor};
 use tars_sql::{Dialect, Store};
@@ -21,11 +23,11 @@ const USAGE: &str = "usage:
   tars up [--data-dir=DIR] [--host=ADDR] [--admin-port=PORT] [--io=uring|epoll-et|epoll-lt] [--shards=N]
           [--query-port=PORT] [--registry-port=PORT] [--container-port=PORT] [--prometheus-sd=HOST:PORT]
           [--stat-port=PORT] [--property-port=PORT] [--stat-metrics=HOST:PORT] [--property-metrics=HOST:PORT]
-          [--config-port=PORT]
+          [--config-port=PORT] [--node-port=PORT] [--node-server-port=PORT] [--no-node]
       run the framework in one process on the embedded databases in DIR (default ./tars-data):
       the registry (QueryObj 17890, RegistryObj 17891, container servant 17892), tarsstat
-      (StatObj 18293), tarsproperty (PropertyObj 18493), tarsconfig (ConfigObj 18193),
-      AdminObj 17897
+      (StatObj 18293), tarsproperty (PropertyObj 18493), tarsconfig (ConfigObj 18193), this
+      host's tarsnode (NodeObj 19385, ServerObj 19386), AdminObj 17897
   tars serve --config=FILE
       the same services as an upstream-style server: <tars><application><server> plus the <db>,
       <statdb><db1> and <propertydb><db1> sections of upstream's tars.framework-db template;
@@ -42,6 +44,8 @@ fn flags(args: &[String]) -> anyhow::Result<Vec<(String, String)>> {
         let Some(flag) = a.strip_prefix("--") else { bail!("unexpected argument {a:?}\n{USAGE}") };
         match flag.split_once('=') {
             Some((k, v)) => out.push((k.to_owned(), v.to_owned())),
+            // The one flag without a value.
+            None if flag == "no-node" => out.push((flag.to_owned(), "yes".to_owned())),
             None => {
                 let v = it.next().with_context(|| format!("--{flag} needs a value"))?;
                 out.push((flag.to_owned(), v.clone()));
@@ -63,6 +67,7 @@ fn up(args: &[String]) -> anyhow::Result<()> {
         monitor_ports: DEFAULT_MONITOR_PORTS,
         metrics: [None, None],
         config_port: DEFAULT_CONFIG_PORT,
+        node_ports: Some(DEFAULT_NODE_PORTS),
     };
     for (k, v) in flags(args)? {
         match k.as_str() {
@@ -80,6 +85,11 @@ fn up(args: &[String]) -> anyhow::Result<()> {
             "stat-metrics" => opts.metrics[0] = Some(v),
             "property-metrics" => opts.metrics[1] = Some(v),
             "config-port" => opts.config_port = v.parse().context("--config-port")?,
+            "node-port" => opts.node_ports.get_or_insert(DEFAULT_NODE_PORTS)[0] = v.parse().context("--node-port")?,
+            "node-server-port" => {
+                opts.node_ports.get_or_insert(DEFAULT_NODE_PORTS)[1] = v.parse().context("--node-server-port")?;
+            }
+            "no-node" => opts.node_ports = None,
             _ => bail!("unknown flag --{k}\n{USAGE}"),
         }
     }

@@ -19,10 +19,10 @@ use tars_testkit::db::TestDb;
 use tars_testkit::process::TempDir;
 
 const TEMPLATES: i64 = 19;
-/// tarsregistry, tarsstat, tarsproperty, tarsconfig.
-const SERVERS: i64 = 4;
-/// QueryObj, RegistryObj, StatObj, PropertyObj, ConfigObj.
-const ADAPTERS: i64 = 5;
+/// tarsregistry, tarsstat, tarsproperty, tarsconfig, tarsnode.
+const SERVERS: i64 = 5;
+/// QueryObj, RegistryObj, StatObj, PropertyObj, ConfigObj, NodeObj, ServerObj.
+const ADAPTERS: i64 = 7;
 
 fn opts(data_dir: std::path::PathBuf) -> UpOptions {
     UpOptions {
@@ -36,6 +36,7 @@ fn opts(data_dir: std::path::PathBuf) -> UpOptions {
         monitor_ports: [0; 2],
         metrics: [None, None],
         config_port: 0,
+        node_ports: Some([0, 0]),
     }
 }
 

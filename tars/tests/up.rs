@@ -27,6 +27,7 @@ fn opts(dir: &TempDir, io: IoMode) -> UpOptions {
         monitor_ports: [0; 2],
         metrics: [Some("127.0.0.1:0".into()), None],
         config_port: 0,
+        node_ports: Some([0, 0]),
     }
 }
 
@@ -56,12 +57,12 @@ fn up_in_process(io: IoMode) {
     let cache = admin_notify(admin_addr(&running), tars_config::service::CACHE_COMMAND).unwrap();
     assert!(cache.starts_with("cache: 0 files"), "{cache}");
     // The registry publishes its three objects in t_registry_info and routes them, and the
-    // seeded rows of tarsstat, tarsproperty and tarsconfig.
+    // seeded rows of tarsstat, tarsproperty, tarsconfig and tarsnode (NodeObj, ServerObj).
     assert!(running.endpoints.iter().any(|(o, _)| o == "tars.tarsregistry.QueryObj"), "{:?}", running.endpoints);
     let t = Instant::now();
     loop {
         let routes = admin_notify(admin_addr(&running), "tars.routes").unwrap();
-        if routes.contains("servants routed: 6") {
+        if routes.contains("servants routed: 8") {
             break;
         }
         assert!(t.elapsed() < Duration::from_secs(5), "registry objects not routed: {routes}");
@@ -104,6 +105,28 @@ fn up_in_process(io: IoMode) {
     assert!(text.starts_with("HTTP/1.1 200") && text.contains("\ntars_stat_ingested_entries_total 1\n"), "{text}");
     assert!(running.property().is_some_and(|p| p.metrics_addr().is_none()));
 
+    // This host's node registered with the registry beside it, and manages none of the
+    // framework servers this process serves (their seeded rows name this node).
+    let node = running.node().expect("tars up runs a node");
+    assert_eq!(node.node_name(), "127.0.0.1");
+    let t = Instant::now();
+    loop {
+        let rows = running
+            .stores
+            .db_tars
+            .run_blocking(|s| {
+                s.query("SELECT present_state FROM t_node_info WHERE node_name = ?", &tars_sql::params!["127.0.0.1"])
+            })
+            .unwrap();
+        if rows.first().and_then(|r| r.get::<String>(0).ok()).as_deref() == Some("active") {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "the node did not register");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, info, result) = node.get_state_info("tars", "tarsregistry").wait(Duration::from_secs(5)).unwrap();
+    assert!(code != 0 && info.process_id <= 0, "hosted servers are not the node's: {code} {info:?} {result}");
+
     running.shutdown();
     // The services stop after the server: writers and spools are released before the same
     // data directory is opened again.
@@ -111,7 +134,7 @@ fn up_in_process(io: IoMode) {
 
     let again = tars::up(&opts(&dir, io)).unwrap();
     assert!(again.migrations.iter().all(|r| r.applied.is_empty()), "{:?}", again.migrations);
-    let rows = again.stores.db_tars.run_blocking(|s| s.query("SELECT endpoint_ip FROM t_node_info", &[])).unwrap();
+    let rows = again.stores.db_tars.run_blocking(|s| s.query("SELECT endpoint_ip FROM t_node_info WHERE node_name = ?", &tars_sql::params!["node-1"])).unwrap();
     assert_eq!(rows[0].get::<String>(0).unwrap(), "10.0.0.9");
     again.shutdown();
     again.wait().unwrap();
