@@ -8,8 +8,8 @@
 //! Services join by adding their servants to [`up`]'s builder. Served so far: the registry
 //! (`tars.tarsregistry.QueryObj`, `RegistryObj`, and the K8STARS container servant
 //! `tars.tarsregistry.Registry`), tarsstat (`tars.tarsstat.StatObj`), tarsproperty
-//! (`tars.tarsproperty.PropertyObj`), tarsconfig (`tars.tarsconfig.ConfigObj`), storage
-//! health and administration.
+//! (`tars.tarsproperty.PropertyObj`), tarsconfig (`tars.tarsconfig.ConfigObj`),
+//! tarsAdminRegistry (`tars.tarsAdminRegistry.AdminRegObj`), storage health and administration.
 //!
 //! [`serve`] (what `tars up` runs) seeds `db_tars` ([`seed`]): the profile templates, and the
 //! `t_server_conf` / `t_adapter_conf` rows of the framework services it serves at the
@@ -153,6 +153,8 @@ pub struct UpOptions {
     pub metrics: [Option<String>; 2],
     /// Port of tarsconfig's ConfigObj (upstream: 18193); 0 picks a free one.
     pub config_port: u16,
+    /// Port of tarsAdminRegistry's AdminRegObj (upstream: 12000); 0 picks a free one.
+    pub adminreg_port: u16,
     /// Ports of this host's tarsnode: NodeObj and ServerObj (upstream: 19385, 19386); 0 picks
     /// free ones. `None`: no node (the framework only).
     pub node_ports: Option<[u16; 2]>,
@@ -160,6 +162,9 @@ pub struct UpOptions {
 
 /// Default ports of tarsnode's NodeObj and ServerObj.
 pub const DEFAULT_NODE_PORTS: [u16; 2] = [19385, 19386];
+
+/// Default port of AdminRegObj.
+pub const DEFAULT_ADMINREG_PORT: u16 = 12000;
 
 /// Default port of ConfigObj.
 pub const DEFAULT_CONFIG_PORT: u16 = 18193;
@@ -261,13 +266,15 @@ fn up_config(opts: &UpOptions) -> Result<Config, UpError> {
         (tars_stat::service::STAT_OBJ, stat),
         (tars_property::service::PROPERTY_OBJ, property),
         (tars_config::CONFIG_OBJ, opts.config_port),
+        (tars_adminreg::ADMIN_REG_OBJ, opts.adminreg_port),
     ] {
         let mut adapter = AdapterConfig::for_servant(servant, endpoint(port)?);
         adapter.max_conns = FRAMEWORK_MAX_CONNS;
         server = server.with_adapter(adapter);
     }
     if let Some([node, server_obj]) = opts.node_ports {
-        for (servant, port) in [(tars_node::service::NODE_OBJ, node), (tars_node::confgen::NODE_SERVER_OBJ, server_obj)] {
+        for (servant, port) in [(tars_node::service::NODE_OBJ, node), (tars_node::confgen::NODE_SERVER_OBJ, server_obj)]
+        {
             let mut adapter = AdapterConfig::for_servant(servant, endpoint(port)?);
             adapter.max_conns = FRAMEWORK_MAX_CONNS;
             server = server.with_adapter(adapter);
@@ -305,8 +312,12 @@ fn up_config(opts: &UpOptions) -> Result<Config, UpError> {
         config
             .set("/tars/application/server<logpath>", &opts.data_dir.join("app_log").display().to_string())
             .map_err(bad)?;
-        config.set("/tars/application/client<locator>", &format!("tars.tarsregistry.QueryObj@{}", at(query))).map_err(bad)?;
-        config.set("/tars/node<registryObj>", &format!("tars.tarsregistry.RegistryObj@{}", at(registry))).map_err(bad)?;
+        config
+            .set("/tars/application/client<locator>", &format!("tars.tarsregistry.QueryObj@{}", at(query)))
+            .map_err(bad)?;
+        config
+            .set("/tars/node<registryObj>", &format!("tars.tarsregistry.RegistryObj@{}", at(registry)))
+            .map_err(bad)?;
     }
     let snapshot = opts.data_dir.join("registry-routes.snapshot");
     config.set("/tars/objcache<FilePath>", &snapshot.display().to_string()).map_err(bad)?;
@@ -417,6 +428,9 @@ fn start(
     if server_config.adapter_for_servant(tars_config::CONFIG_OBJ).is_some() {
         app = app.service(tars_config::ConfigService::new(Some(stores.db_tars.clone())));
     }
+    if server_config.adapter_for_servant(tars_adminreg::ADMIN_REG_OBJ).is_some() {
+        app = app.service(tars_adminreg::AdminRegService::new(Some(stores.db_tars.clone())));
+    }
     // Last: it registers with the registry above, which is bound by the time it starts.
     if server_config.adapter_for_servant(tars_node::confgen::NODE_SERVER_OBJ).is_some() {
         let opts = tars_node::NodeOptions { hosted, ..tars_node::NodeOptions::default() };
@@ -476,6 +490,7 @@ mod tests {
             monitor_ports,
             metrics: [None, None],
             config_port: 0,
+            adminreg_port: 0,
             node_ports: None,
         }
     }
@@ -504,7 +519,7 @@ mod tests {
         let config = up_config(&opts(DEFAULT_MONITOR_PORTS)).unwrap();
         let server = ServerConfig::from_config(&config).unwrap();
         let framework: Vec<_> = server.adapters.iter().filter(|a| a.name != "AdminAdapter").collect();
-        assert_eq!(framework.len(), 6);
+        assert_eq!(framework.len(), 7);
         for a in framework {
             assert_eq!(a.max_conns, 10240, "{}", a.name);
         }

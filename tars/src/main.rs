@@ -13,7 +13,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use tars::{
-    UpOptions, DEFAULT_ADMIN_PORT, DEFAULT_CONFIG_PORT, DEFAULT_MONITOR_PORTS, DEFAULT_NODE_PORTS, DEFAULT_REGISTRY_PORTS,
+    UpOptions, DEFAULT_ADMINREG_PORT, DEFAULT_ADMIN_PORT, DEFAULT_CONFIG_PORT, DEFAULT_MONITOR_PORTS,
+    DEFAULT_NODE_PORTS, DEFAULT_REGISTRY_PORTS,
 };
 use tars_core_net::rt::IoMode;
 use tars_sql::schema::{db_tars, monitor};
@@ -23,11 +24,12 @@ const USAGE: &str = "usage:
   tars up [--data-dir=DIR] [--host=ADDR] [--admin-port=PORT] [--io=uring|epoll-et|epoll-lt] [--shards=N]
           [--query-port=PORT] [--registry-port=PORT] [--container-port=PORT] [--prometheus-sd=HOST:PORT]
           [--stat-port=PORT] [--property-port=PORT] [--stat-metrics=HOST:PORT] [--property-metrics=HOST:PORT]
-          [--config-port=PORT] [--node-port=PORT] [--node-server-port=PORT] [--no-node]
+          [--config-port=PORT] [--adminreg-port=PORT] [--node-port=PORT] [--node-server-port=PORT] [--no-node]
       run the framework in one process on the embedded databases in DIR (default ./tars-data):
       the registry (QueryObj 17890, RegistryObj 17891, container servant 17892), tarsstat
-      (StatObj 18293), tarsproperty (PropertyObj 18493), tarsconfig (ConfigObj 18193), this
-      host's tarsnode (NodeObj 19385, ServerObj 19386), AdminObj 17897
+      (StatObj 18293), tarsproperty (PropertyObj 18493), tarsconfig (ConfigObj 18193),
+      tarsAdminRegistry (AdminRegObj 12000), this host's tarsnode (NodeObj 19385, ServerObj
+      19386), AdminObj 17897
   tars serve --config=FILE
       the same services as an upstream-style server: <tars><application><server> plus the <db>,
       <statdb><db1> and <propertydb><db1> sections of upstream's tars.framework-db template;
@@ -67,6 +69,7 @@ fn up(args: &[String]) -> anyhow::Result<()> {
         monitor_ports: DEFAULT_MONITOR_PORTS,
         metrics: [None, None],
         config_port: DEFAULT_CONFIG_PORT,
+        adminreg_port: DEFAULT_ADMINREG_PORT,
         node_ports: Some(DEFAULT_NODE_PORTS),
     };
     for (k, v) in flags(args)? {
@@ -85,6 +88,7 @@ fn up(args: &[String]) -> anyhow::Result<()> {
             "stat-metrics" => opts.metrics[0] = Some(v),
             "property-metrics" => opts.metrics[1] = Some(v),
             "config-port" => opts.config_port = v.parse().context("--config-port")?,
+            "adminreg-port" => opts.adminreg_port = v.parse().context("--adminreg-port")?,
             "node-port" => opts.node_ports.get_or_insert(DEFAULT_NODE_PORTS)[0] = v.parse().context("--node-port")?,
             "node-server-port" => {
                 opts.node_ports.get_or_insert(DEFAULT_NODE_PORTS)[1] = v.parse().context("--node-server-port")?;

@@ -1,5 +1,6 @@
 //! `tars up` seeds `db_tars`: a client that knows only the locator finds tarsstat,
-//! tarsproperty and tarsconfig and calls them; seeding again adds no rows, keeps what an
+//! tarsproperty, tarsconfig and tarsAdminRegistry and calls them (AdminReg reaching this
+//! host's node over its push connection); seeding again adds no rows, keeps what an
 //! operator edited, and moves endpoints to the ports bound now. On the embedded SQLite and on
 //! the test MariaDB.
 #![allow(clippy::unwrap_used)]
@@ -12,17 +13,17 @@ use tars_core_net::client::config::ClientConfig;
 use tars_core_net::client::BlockingClient;
 use tars_core_net::rt::IoMode;
 use tars_proto::endpoint::ObjectRef;
-use tars_proto::rpc::CallError;
-use tars_protocol::tars::{ConfigProxy, PropertyFProxy, StatFProxy, StatMicMsgBody, StatMicMsgHead};
+use tars_proto::rpc::{CallError, CallOptions};
+use tars_protocol::tars::{AdminRegProxy, ConfigProxy, PropertyFProxy, StatFProxy, StatMicMsgBody, StatMicMsgHead};
 use tars_sql::{params, Store};
 use tars_testkit::db::TestDb;
 use tars_testkit::process::TempDir;
 
 const TEMPLATES: i64 = 19;
-/// tarsregistry, tarsstat, tarsproperty, tarsconfig, tarsnode.
-const SERVERS: i64 = 5;
-/// QueryObj, RegistryObj, StatObj, PropertyObj, ConfigObj, NodeObj, ServerObj.
-const ADAPTERS: i64 = 7;
+/// tarsregistry, tarsstat, tarsproperty, tarsconfig, tarsAdminRegistry, tarsnode.
+const SERVERS: i64 = 6;
+/// QueryObj, RegistryObj, StatObj, PropertyObj, ConfigObj, AdminRegObj, NodeObj, ServerObj.
+const ADAPTERS: i64 = 8;
 
 fn opts(data_dir: std::path::PathBuf) -> UpOptions {
     UpOptions {
@@ -36,6 +37,7 @@ fn opts(data_dir: std::path::PathBuf) -> UpOptions {
         monitor_ports: [0; 2],
         metrics: [None, None],
         config_port: 0,
+        adminreg_port: 0,
         node_ports: Some([0, 0]),
     }
 }
@@ -108,6 +110,33 @@ fn call_by_name(running: &tars::Running) {
         })
     });
     assert_eq!(ret, 0);
+    // AdminReg by name; this host's node finds it through the locator and connects (its
+    // reportNode round runs every 10 s), then answers pushes end to end.
+    let obj = tars_adminreg::ADMIN_REG_OBJ;
+    let version = eventually("AdminRegObj", || {
+        client.run(move |comm| async move {
+            let mut v = String::new();
+            AdminRegProxy::new(comm.proxy(obj).unwrap(), obj).get_version(&mut v).await.map(|_| v)
+        })
+    });
+    assert!(version.starts_with("tars-rs-"), "{version}");
+    let t = Instant::now();
+    let (ret, files) = loop {
+        let (pong, ret, files) = client.run(move |comm| async move {
+            let p = AdminRegProxy::new(comm.proxy(obj).unwrap(), obj)
+                .with_options(CallOptions { timeout_ms: 10_000, ..CallOptions::default() });
+            let pong = p.ping_node("127.0.0.1", &mut String::new()).await.unwrap_or(false);
+            let mut files = Vec::new();
+            let ret = p.get_log_file_list("tars", "tarsconfig", "127.0.0.1", &mut files).await.unwrap_or(-1);
+            (pong, ret, files)
+        });
+        if pong {
+            break (ret, files);
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "the node did not connect to AdminReg");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(ret, 0, "{files:?}");
 }
 
 fn stop(running: tars::Running) {

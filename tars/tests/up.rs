@@ -27,6 +27,7 @@ fn opts(dir: &TempDir, io: IoMode) -> UpOptions {
         monitor_ports: [0; 2],
         metrics: [Some("127.0.0.1:0".into()), None],
         config_port: 0,
+        adminreg_port: 0,
         node_ports: Some([0, 0]),
     }
 }
@@ -52,17 +53,19 @@ fn up_in_process(io: IoMode) {
     }
     let help = admin_notify(admin_addr(&running), "tars.help").unwrap();
     assert!(help.contains("tars.storage") && help.contains("tars.routes"), "{help}");
+    assert!(help.contains(tars_adminreg::service::STATUS_COMMAND), "{help}");
     // tarsconfig is served, its cache loaded from db_tars.
     assert!(running.server().addr(&format!("{}Adapter", tars_config::CONFIG_OBJ)).is_some());
     let cache = admin_notify(admin_addr(&running), tars_config::service::CACHE_COMMAND).unwrap();
     assert!(cache.starts_with("cache: 0 files"), "{cache}");
     // The registry publishes its three objects in t_registry_info and routes them, and the
-    // seeded rows of tarsstat, tarsproperty, tarsconfig and tarsnode (NodeObj, ServerObj).
+    // seeded rows of tarsstat, tarsproperty, tarsconfig, tarsAdminRegistry and tarsnode
+    // (NodeObj, ServerObj).
     assert!(running.endpoints.iter().any(|(o, _)| o == "tars.tarsregistry.QueryObj"), "{:?}", running.endpoints);
     let t = Instant::now();
     loop {
         let routes = admin_notify(admin_addr(&running), "tars.routes").unwrap();
-        if routes.contains("servants routed: 8") {
+        if routes.contains("servants routed: 9") {
             break;
         }
         assert!(t.elapsed() < Duration::from_secs(5), "registry objects not routed: {routes}");
@@ -134,7 +137,13 @@ fn up_in_process(io: IoMode) {
 
     let again = tars::up(&opts(&dir, io)).unwrap();
     assert!(again.migrations.iter().all(|r| r.applied.is_empty()), "{:?}", again.migrations);
-    let rows = again.stores.db_tars.run_blocking(|s| s.query("SELECT endpoint_ip FROM t_node_info WHERE node_name = ?", &tars_sql::params!["node-1"])).unwrap();
+    let rows = again
+        .stores
+        .db_tars
+        .run_blocking(|s| {
+            s.query("SELECT endpoint_ip FROM t_node_info WHERE node_name = ?", &tars_sql::params!["node-1"])
+        })
+        .unwrap();
     assert_eq!(rows[0].get::<String>(0).unwrap(), "10.0.0.9");
     again.shutdown();
     again.wait().unwrap();
