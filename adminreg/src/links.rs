@@ -148,18 +148,16 @@ impl Links {
     ) -> Result<NodeAnswer, PushFailure> {
         let handle = self.handle(node).ok_or(PushFailure::NoConnection)?;
         let (id, rx) = self.allocate();
+        // Removes the entry however this ends, also when the caller's future is dropped.
+        let _pending = Pending { links: self, id };
         let msg = make(id);
         if let Err(e) = handle.push(msg.func(), 1, msg.encode(1)) {
             tracing::debug!(node, func = msg.func(), error = %e, "adminreg: push failed");
-            self.cancel(id);
             return Err(PushFailure::NoConnection);
         }
         match rt::timeout(timeout, rx.recv()).await {
             Ok(Ok(answer)) => Ok(answer),
-            _ => {
-                self.cancel(id);
-                Err(PushFailure::Timeout)
-            }
+            _ => Err(PushFailure::Timeout),
         }
     }
 
@@ -168,6 +166,18 @@ impl Links {
     pub fn complete(&self, request_id: i32, ret: i32, result: BinString) -> bool {
         let Some(tx) = lock(&self.pending).remove(&request_id) else { return false };
         tx.try_send(NodeAnswer { ret, result }).is_ok()
+    }
+}
+
+/// A request id in the table for as long as its command waits.
+struct Pending<'a> {
+    links: &'a Links,
+    id: i32,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.links.cancel(self.id);
     }
 }
 

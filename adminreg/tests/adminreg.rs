@@ -283,6 +283,8 @@ fn scenario(db: &TestDb, io: IoMode, bench: bool) {
     let t0 = Instant::now();
     assert_eq!(web.op("start", "Slow", "Sleepy", "n1").0, 1002);
     assert!(t0.elapsed() >= Duration::from_millis(1400), "{:?}", t0.elapsed());
+    let shared = running.service::<AdminRegService>().unwrap().shared().unwrap().clone();
+    assert_eq!(shared.links.in_flight(), 0, "a timed-out request id is released");
     let notes = count(
         db,
         "SELECT COUNT(*) FROM t_server_notifys WHERE server_id = ? AND result LIKE ?",
@@ -352,7 +354,6 @@ fn scenario(db: &TestDb, io: IoMode, bench: bool) {
 
     // The node goes away: its connection is dropped.
     drop(node);
-    let shared = running.service::<AdminRegService>().unwrap().shared().unwrap().clone();
     let deadline = Instant::now() + Duration::from_secs(5);
     while shared.links.connections("n1") > 0 {
         assert!(Instant::now() < deadline, "closed connection still held");
