@@ -16,14 +16,19 @@
 //!   server side by side, and how fast a database change reaches QueryObj's answers.
 //! - [`stat`]: `tars-bench-stat`, tarsstat's ingest rate over TCP on 1 and 2 shards, and its
 //!   writer's flush rate into MariaDB next to the raw INSERT loop and LOAD DATA.
+//! - [`node`]: `tars-bench-node`, the real `tarsnode` binary managing real servers: kill -9
+//!   to restart latency, idle CPU and RSS with 50 managed servers.
+//! - [`configload`]: `tars-bench-config`, tarsconfig's `loadConfig` next to the TARS echo.
 //! - [`cli`]: the small argument parser the binaries share.
 
 pub mod cli;
+pub mod configload;
 pub mod cpu;
 pub mod echo;
 pub mod hist;
 pub mod load;
 pub mod matrix;
+pub mod node;
 pub mod proto;
 pub mod registry;
 pub mod schedule;
