@@ -17,6 +17,8 @@
 //   unsigned int getLatestKeepAliveTime()
 // The return value is read at tag 0. Like generated code, the optional `adapter` is always
 // written (TarsCpp skips an empty optional string; both decode the same).
+// ./check_proxy.js compares every request body with ../tars/FrameworkIF.js's encoding of the
+// IDL (node/tests/nodejs.rs runs it); our tarsnode decoding the calls is the end-to-end check.
 //
 //   const proxy = require('@tars/rpc').client.stringToProxy(tars.ServerFProxy,
 //       'tars.tarsnode.ServerObj@tcp -h 127.0.0.1 -p 19386 -t 60000');

@@ -243,6 +243,9 @@ fn resolve_and_call(locator: &str, text: &str) -> (Vec<String>, Vec<String>, Str
 #[test]
 fn nodejs_server_deployed_started_resolved_and_restarted() {
     let t0 = Instant::now();
+    // node-agent's ServerF proxy encodes what protocol/tars/NodeF.tars says.
+    let check = tars_testkit::node::run_script("node-agent/check_proxy.js", &[], &[]);
+    assert_eq!(check.trim(), "OK 12", "check_proxy.js");
     let db = TestDb::sqlite("node_nodejs");
     let dir = TempDir::new("node-nodejs").unwrap();
     let d = dir.0.clone();
