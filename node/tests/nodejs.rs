@@ -17,10 +17,13 @@ use std::time::{Duration, Instant};
 use rustix::process::{kill_process, Pid, Signal};
 use tars_config::ConfigService;
 use tars_core_net::app::{Application, Running};
+use tars_core_net::client::config::ClientConfig;
+use tars_core_net::client::BlockingClient;
 use tars_core_net::rt::IoMode;
 use tars_node::{NodeHandle, NodeOptions, NodeService};
 use tars_proto::config::Config;
-use tars_protocol::tars::ServerState;
+use tars_proto::rpc::CallOptions;
+use tars_protocol::tars::{EndpointF, QueryFProxy, ServerState};
 use tars_registry::service::{Registry, StartOptions};
 use tars_sql::Value;
 use tars_testkit::db::TestDb;
@@ -188,6 +191,21 @@ fn wait_active(h: &NodeHandle, d: &Path, not_pid: i32, limit: Duration) -> i32 {
     })
 }
 
+/// SIGKILLs the node-agent processes it was given when the test ends, also by a panic (the node
+/// leaves its servers running when it stops); a worker exits when its agent goes.
+#[derive(Default)]
+struct Reaper(Vec<i32>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            if let Some(p) = Pid::from_raw(pid) {
+                let _ = kill_process(p, Signal::KILL);
+            }
+        }
+    }
+}
+
 /// `(present_state, process_id, tars_version)` of the server's row.
 fn row(db: &TestDb) -> (String, i64, String) {
     let rows = db.query(
@@ -222,6 +240,27 @@ fn expected_config(d: &Path, locator: &str, node_port: u16, local_port: u16, ech
          </application>\n</tars>\n",
         log = d.join("log").display(),
     )
+}
+
+/// Waits until our registry routes the object to `endpoint` alone (its route cache follows the
+/// database within its poll interval), asking QueryObj with our own client.
+fn wait_routed(client: &BlockingClient, locator: &str, endpoint: &str) {
+    let lookup = || {
+        let locator = locator.to_owned();
+        client.run(move |comm| async move {
+            let options = CallOptions { timeout_ms: 5000, ..CallOptions::default() };
+            let p = QueryFProxy::new(comm.proxy(&locator).unwrap(), "tars.tarsregistry.QueryObj").with_options(options);
+            let (mut a, mut i) = (Vec::new(), Vec::new());
+            let ret = p.find_object_by_id4_any(OBJ, &mut a, &mut i).await.unwrap();
+            let names = |v: &[EndpointF]| v.iter().map(|e| format!("{}:{}", e.host, e.port)).collect::<Vec<_>>();
+            (ret, names(&a), names(&i))
+        })
+    };
+    wait_for(Duration::from_secs(10), || {
+        let (ret, active, inactive) = lookup();
+        (ret == 0 && active == [endpoint] && inactive.is_empty()).then_some(())
+    })
+    .unwrap_or_else(|| panic!("{OBJ} not routed to {endpoint} alone: {:?}", lookup()));
 }
 
 /// `(active endpoints, inactive endpoints, echo answer)` from `node_business/client.js`.
@@ -265,7 +304,9 @@ fn nodejs_server_deployed_started_resolved_and_restarted() {
 
     // Started, heart-beating (the agent's own pid, which the node started and watches), Active
     // in the database with the version node-agent reported.
+    let mut reaper = Reaper::default();
     let pid = wait_active(&h, &d, 0, Duration::from_secs(20));
+    reaper.0.push(pid);
     let pid_file = server_dir.join("bin/tars_start.sh.pid");
     assert_eq!(read_pid(&pid_file), Some(pid), "the pid the node watches is node-agent's");
     let (present, db_pid, version) = wait_for(Duration::from_secs(10), || {
@@ -315,8 +356,11 @@ fn nodejs_server_deployed_started_resolved_and_restarted() {
     assert_ne!(worker, pid);
 
     // @tars/registry resolves the object through our registry; @tars/rpc calls it by name.
+    let query = BlockingClient::start(ClientConfig::default(), IoMode::EpollEt).unwrap();
+    let endpoint = format!("127.0.0.1:{echo_port}");
+    wait_routed(&query, &locator, &endpoint);
     let (active, inactive, echo) = resolve_and_call(&locator, "hello from rust");
-    assert_eq!(active, vec![format!("127.0.0.1:{echo_port}")]);
+    assert_eq!(active, vec![endpoint.clone()]);
     assert!(inactive.is_empty(), "inactive {inactive:?}");
     assert_eq!(echo, "\"hello from rust\"");
     eprintln!("deployed, Active, resolved and called in {:?}", t0.elapsed());
@@ -326,15 +370,21 @@ fn nodejs_server_deployed_started_resolved_and_restarted() {
     let killed = Instant::now();
     kill_process(Pid::from_raw(worker).unwrap(), Signal::KILL).unwrap();
     let new_pid = wait_active(&h, &d, pid, Duration::from_secs(15));
+    reaper.0.push(new_pid);
     eprintln!("worker killed → Active again with a new pid in {:?}", killed.elapsed());
     assert!(!tars_node::supervise::is_alive(u32::try_from(pid).unwrap()), "the old node-agent exited");
+    reaper.0.retain(|&p| p != pid);
     let new_worker = wait_for(Duration::from_secs(10), || read_pid(&data.join("worker.pid")).filter(|&w| w != worker))
         .expect("a new worker");
     assert!(tars_node::supervise::is_alive(u32::try_from(new_worker).unwrap()));
-    wait_for(Duration::from_secs(10), || (row(&db).1 == i64::from(new_pid)).then_some(()))
-        .unwrap_or_else(|| panic!("new pid {new_pid} in t_server_conf: {:?}", row(&db)));
-    assert_eq!(row(&db).0, "active");
+    // The node writes the new pid with `activating` first, then `active` after the first beat.
+    wait_for(Duration::from_secs(10), || {
+        let r = row(&db);
+        (r.0 == "active" && r.1 == i64::from(new_pid)).then_some(())
+    })
+    .unwrap_or_else(|| panic!("new pid {new_pid}, active in t_server_conf: {:?}", row(&db)));
     assert_eq!(fs::read(data.join(FILE)).unwrap(), CONTENT.as_bytes(), "loaded again after the restart");
+    wait_routed(&query, &locator, &endpoint);
     let (_, _, echo) = resolve_and_call(&locator, "again");
     assert_eq!(echo, "\"again\"");
 
@@ -342,6 +392,7 @@ fn nodejs_server_deployed_started_resolved_and_restarted() {
     let (code, _) = h.stop(APP, SERVER).wait(Duration::from_secs(20)).unwrap();
     assert_eq!(code, 0);
     assert!(!tars_node::supervise::is_alive(u32::try_from(new_pid).unwrap()));
+    reaper.0.clear();
     assert!(
         wait_for(Duration::from_secs(5), || (!tars_node::supervise::is_alive(u32::try_from(new_worker).unwrap()))
             .then_some(()))
