@@ -7,7 +7,10 @@
 //! worker `interop/node_business` serves a servant with the official `@tars/rpc` and loads its
 //! config file with the official `@tars/config`. The official `@tars/registry` resolves the
 //! object through our registry, `@tars/rpc` calls it by name; a SIGKILL of the worker makes
-//! node-agent exit and the node restart the server.
+//! node-agent exit and the node restart the server; a SIGKILL of node-agent takes its worker
+//! with it and is restarted too; a stop through the node reaches the worker as SIGTERM.
+//!
+//! Needs `npm ci --prefix interop` (the pinned official packages) and `node` on `PATH`.
 
 use std::fs;
 use std::net::TcpListener;
@@ -388,17 +391,41 @@ fn nodejs_server_deployed_started_resolved_and_restarted() {
     let (_, _, echo) = resolve_and_call(&locator, "again");
     assert_eq!(echo, "\"again\"");
 
+    // kill -9 of node-agent itself: its worker leaves with it (the IPC channel closes), the
+    // node restarts the server, the new worker can bind the port.
+    let killed = Instant::now();
+    kill_process(Pid::from_raw(new_pid).unwrap(), Signal::KILL).unwrap();
+    let third_pid = wait_active(&h, &d, new_pid, Duration::from_secs(15));
+    reaper.0.push(third_pid);
+    eprintln!("node-agent killed → Active again with a new pid in {:?}", killed.elapsed());
+    reaper.0.retain(|&p| p != new_pid);
+    let gone = |pid: i32| !tars_node::supervise::is_alive(u32::try_from(pid).unwrap());
+    assert!(
+        wait_for(Duration::from_secs(5), || gone(new_worker).then_some(())).is_some(),
+        "the orphaned worker exited"
+    );
+    let third_worker = read_pid(&data.join("worker.pid")).unwrap();
+    assert_ne!(third_worker, new_worker);
+    wait_for(Duration::from_secs(10), || {
+        let r = row(&db);
+        (r.0 == "active" && r.1 == i64::from(third_pid)).then_some(())
+    })
+    .unwrap_or_else(|| panic!("pid {third_pid}, active in t_server_conf: {:?}", row(&db)));
+    wait_routed(&query, &locator, &endpoint);
+    let (_, _, echo) = resolve_and_call(&locator, "third");
+    assert_eq!(echo, "\"third\"");
+
     // Stopped through the node: SIGTERM reaches the worker through node-agent.
     let (code, _) = h.stop(APP, SERVER).wait(Duration::from_secs(20)).unwrap();
     assert_eq!(code, 0);
-    assert!(!tars_node::supervise::is_alive(u32::try_from(new_pid).unwrap()));
+    assert!(gone(third_pid));
     reaper.0.clear();
     assert!(
-        wait_for(Duration::from_secs(5), || (!tars_node::supervise::is_alive(u32::try_from(new_worker).unwrap()))
-            .then_some(()))
-        .is_some(),
+        wait_for(Duration::from_secs(5), || gone(third_worker).then_some(())).is_some(),
         "the worker stopped with node-agent"
     );
+    wait_for(Duration::from_secs(10), || (row(&db).0 == "inactive").then_some(()))
+        .unwrap_or_else(|| panic!("inactive in t_server_conf after the stop: {:?}", row(&db)));
     node.shutdown();
     node.wait().unwrap();
     config.shutdown();
