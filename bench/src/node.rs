@@ -341,6 +341,26 @@ pub fn proc_status(pid: u32) -> (u64, u64, u64) {
     (field("VmRSS:"), field("VmHWM:"), field("Threads:"))
 }
 
+/// On-CPU time of `pid`'s live threads, in ns precision: the sum of `se.sum_exec_runtime`
+/// (ms with six decimals) over `/proc/<pid>/task/*/sched`; `None` where the kernel has no
+/// such file. Threads that exited are missing (the idle window starts none).
+pub fn sched_runtime(pid: u32) -> Option<Duration> {
+    let mut total = 0.0f64;
+    let mut any = false;
+    for e in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let Ok(text) = std::fs::read_to_string(e.path().join("sched")) else { continue };
+        let v = text.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == "se.sum_exec_runtime").then(|| v.trim().parse::<f64>().ok()).flatten()
+        });
+        if let Some(ms) = v {
+            total += ms;
+            any = true;
+        }
+    }
+    any.then(|| Duration::from_secs_f64(total / 1000.0))
+}
+
 fn pid_file(data: &Path, server: &str) -> PathBuf {
     data.join(format!("{APP}.{server}/bin/tars_start.sh.pid"))
 }
@@ -427,12 +447,16 @@ pub struct Kill {
 pub struct Idle {
     /// Its length.
     pub window: Duration,
-    /// tarsnode's CPU time over it.
+    /// tarsnode's CPU time over it (`utime + stime`, clock ticks).
     pub node_cpu: Duration,
+    /// The same from the scheduler's per-thread runtime (ns precision), where available.
+    pub node_sched: Option<Duration>,
     /// tarsnode's VmRSS, VmHWM (KiB) and threads at its end.
     pub node_status: (u64, u64, u64),
     /// The managed servers' CPU time over it, summed.
     pub servers_cpu: Duration,
+    /// The same from the scheduler's runtime.
+    pub servers_sched: Option<Duration>,
     /// Their VmRSS summed (KiB).
     pub servers_rss_kib: u64,
     /// Servers Active with an unchanged pid at the end.
@@ -442,7 +466,12 @@ pub struct Idle {
 impl Idle {
     /// tarsnode's CPU as % of one core.
     pub fn node_pct(&self) -> f64 {
-        self.node_cpu.as_secs_f64() / self.window.as_secs_f64().max(1e-9) * 100.0
+        self.pct(self.node_cpu)
+    }
+
+    /// `d` as % of one core over the window.
+    pub fn pct(&self, d: Duration) -> f64 {
+        d.as_secs_f64() / self.window.as_secs_f64().max(1e-9) * 100.0
     }
 }
 
@@ -541,9 +570,14 @@ pub fn run(cfg: &NodeBenchConfig, log: &mut dyn FnMut(&str)) -> Result<Outcome> 
             std::thread::sleep(cfg.settle);
             let servers_cpu =
                 || pids.values().map(|p| cpu::cpu_time(&p.to_string()).unwrap_or_default()).sum::<Duration>();
-            let (n0, s0, w0) = (cpu::cpu_time(&node.pid().to_string())?, servers_cpu(), Instant::now());
+            let sched = || {
+                let node = sched_runtime(node.pid());
+                let servers = pids.values().map(|p| sched_runtime(*p as u32)).sum::<Option<Duration>>();
+                (node, servers)
+            };
+            let (n0, s0, q0, w0) = (cpu::cpu_time(&node.pid().to_string())?, servers_cpu(), sched(), Instant::now());
             std::thread::sleep(cfg.idle);
-            let (n1, s1, window) = (cpu::cpu_time(&node.pid().to_string())?, servers_cpu(), w0.elapsed());
+            let (n1, s1, q1, window) = (cpu::cpu_time(&node.pid().to_string())?, servers_cpu(), sched(), w0.elapsed());
             let node_status = proc_status(node.pid());
             let servers_rss_kib = pids.values().map(|p| proc_status(*p as u32).0).sum();
             conn = RawConn::connect(node.node_obj).context("connecting to NodeObj")?;
@@ -557,8 +591,10 @@ pub fn run(cfg: &NodeBenchConfig, log: &mut dyn FnMut(&str)) -> Result<Outcome> 
             let idle = Idle {
                 window,
                 node_cpu: n1.saturating_sub(n0),
+                node_sched: q0.0.zip(q1.0).map(|(a, b)| b.saturating_sub(a)),
                 node_status,
                 servers_cpu: s1.saturating_sub(s0),
+                servers_sched: q0.1.zip(q1.1).map(|(a, b)| b.saturating_sub(a)),
                 servers_rss_kib,
                 still_active,
             };
@@ -694,6 +730,9 @@ impl Outcome {
                 "window_s": round1(i.window.as_secs_f64() * 10.0) / 10.0,
                 "node_cpu_ms": round1(ms(i.node_cpu)),
                 "node_cpu_pct_of_core": (i.node_pct() * 1000.0).round() / 1000.0,
+                "node_sched_ms": i.node_sched.map(|d| (ms(d) * 1000.0).round() / 1000.0),
+                "node_sched_pct_of_core": i.node_sched.map(|d| (i.pct(d) * 10000.0).round() / 10000.0),
+                "servers_sched_ms": i.servers_sched.map(|d| (ms(d) * 1000.0).round() / 1000.0),
                 "node_rss_kib": i.node_status.0,
                 "node_hwm_kib": i.node_status.1,
                 "node_threads": i.node_status.2,
@@ -749,21 +788,27 @@ impl Outcome {
                 cfg.settle.as_secs_f64(),
                 cfg.servers
             );
+            let sched = |d: Option<Duration>| {
+                d.map_or(String::new(), |d| format!(" (scheduler runtime {:.3} ms = {:.4}%)", ms(d), i.pct(d)))
+            };
             let _ = writeln!(
                 s,
-                "  tarsnode: {:.1} ms CPU = {:.3}% of one core; VmRSS {} KiB (VmHWM {} KiB), {} threads",
+                "  tarsnode: utime+stime {:.0} ms = {:.3}% of one core{}; VmRSS {} KiB (VmHWM {} KiB), {} threads",
                 ms(i.node_cpu),
                 i.node_pct(),
+                sched(i.node_sched),
                 i.node_status.0,
                 i.node_status.1,
                 i.node_status.2
             );
             let _ = writeln!(
                 s,
-                "  the {} servers together: {:.1} ms CPU = {:.3}% of one core; VmRSS {} KiB; {} still Active (same pid)",
+                "  the {} servers together: utime+stime {:.0} ms = {:.3}% of one core{}; VmRSS {} KiB; \
+                 {} still Active (same pid)",
                 cfg.servers,
                 ms(i.servers_cpu),
-                i.servers_cpu.as_secs_f64() / i.window.as_secs_f64().max(1e-9) * 100.0,
+                i.pct(i.servers_cpu),
+                sched(i.servers_sched),
                 i.servers_rss_kib,
                 i.still_active
             );
