@@ -64,16 +64,29 @@ pub(super) const MIN_DRAIN: usize = 64 * 1024;
 const PUSH_QUEUE: usize = 1024;
 
 /// A connection's push queue, fed from any thread ([`PushHandle`]) and drained by the
-/// connection on its shard.
-struct ChannelSink(async_channel::Sender<Bytes>);
+/// connection on its shard. Unbounded underneath, because a bounded channel allocates all its
+/// slots up front (tens of KiB per connection, for a feature most connections never use);
+/// `queued` bounds it instead.
+struct ChannelSink {
+    tx: async_channel::Sender<Bytes>,
+    queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
 
 impl PushSink for ChannelSink {
     fn send(&self, frame: Bytes) -> Result<(), PushError> {
-        self.0.try_send(frame).map_err(|e| if e.is_full() { PushError::Full } else { PushError::Closed })
+        use std::sync::atomic::Ordering;
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= PUSH_QUEUE {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(PushError::Full);
+        }
+        self.tx.try_send(frame).map_err(|_| {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            PushError::Closed
+        })
     }
 
     fn is_closed(&self) -> bool {
-        self.0.is_closed()
+        self.tx.is_closed()
     }
 }
 
@@ -116,6 +129,8 @@ pub(super) struct Conn {
     push: PushHandle,
     /// Pushes waiting to be written; dropping it tells every handle the connection is gone.
     pushed: Pin<Box<async_channel::Receiver<Bytes>>>,
+    /// How many of them: the bound [`ChannelSink`] checks.
+    push_queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 enum Close {
@@ -132,10 +147,12 @@ impl Conn {
         shared: Rc<ConnShared>,
     ) -> Conn {
         let now = Instant::now();
-        let (tx, rx) = async_channel::bounded(PUSH_QUEUE);
+        let (tx, rx) = async_channel::unbounded();
+        let queued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         Conn {
-            push: PushHandle::new(id, std::sync::Arc::new(ChannelSink(tx))),
+            push: PushHandle::new(id, std::sync::Arc::new(ChannelSink { tx, queued: queued.clone() })),
             pushed: Box::pin(rx),
+            push_queued: queued,
             stream,
             peer,
             decoder: adapter.decoder.clone(),
@@ -248,6 +265,7 @@ impl Conn {
                 self.out.extend_from_slice(&r);
             }
             while let Poll::Ready(Some(frame)) = self.pushed.as_mut().poll_next(cx) {
+                self.push_queued.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
                 self.out.extend_from_slice(&frame);
             }
             if self.flush(cx).is_err() {
