@@ -301,6 +301,14 @@ pub fn build_servant<'a>(
     }
     out.active.sort_by(|a, b| order(a).cmp(&order(b)));
     out.inactive.sort_by(|a, b| order(a).cmp(&order(b)));
+    // One address from two rows (a framework object in both `t_registry_info` and
+    // `t_adapter_conf`, as `tars up` and upstream's install write it) is one endpoint: listed
+    // twice, a client would open it twice and weigh it double. Active wins over inactive.
+    let same = |a: &EndpointF, b: &EndpointF| a.host == b.host && a.port == b.port && a.istcp == b.istcp;
+    out.active.dedup_by(|a, b| same(a, b));
+    out.inactive.dedup_by(|a, b| same(a, b));
+    let active = &out.active;
+    out.inactive.retain(|i| !active.iter().any(|a| same(a, i)));
     for members in out.sets.values_mut() {
         members.sort_by(|a, b| order(&a.endpoint).cmp(&order(&b.endpoint)));
     }
@@ -328,6 +336,25 @@ mod tests {
             enable_set: "N".into(),
             ..RouteRow::default()
         }
+    }
+
+    #[test]
+    fn one_address_from_two_rows_is_one_endpoint() {
+        let groups = Groups::default();
+        let a = row("A.S.Obj", "10.0.0.1");
+        let mut b = row("A.S.Obj", "10.0.0.1");
+        b.node_name = String::new();
+        let mut c = row("A.S.Obj", "10.0.0.2");
+        c.present_state = "inactive".into();
+        let mut d = row("A.S.Obj", "10.0.0.2");
+        d.node_name = "other".into();
+        let mut e = row("A.S.Obj", "10.0.0.1");
+        e.present_state = "inactive".into();
+        let (routes, bad) = build_servant([&a, &b, &c, &d, &e], &groups);
+        assert!(bad.is_empty());
+        let hosts = |v: &[EndpointF]| v.iter().map(|e| e.host.clone()).collect::<Vec<_>>();
+        assert_eq!(hosts(&routes.active), ["10.0.0.1", "10.0.0.2"]);
+        assert!(routes.inactive.is_empty(), "{:?}", routes.inactive);
     }
 
     #[test]
