@@ -171,6 +171,13 @@ impl NodeHandle {
         self.io_job(BUSY.to_owned(), move || dir.data(&app, &server, &file, &cmd).unwrap_or_else(|e| e.to_string()))
     }
 
+    /// [`NodeHandle::get_log_data`], with a refusal or a missing file as `Err(text)`.
+    pub fn get_log_data_result(&self, app: &str, server: &str, file: &str, cmd: &str) -> Pending<Result<String, String>> {
+        let (dir, app, server, file, cmd) =
+            (self.log_dir.clone(), app.to_owned(), server.to_owned(), file.to_owned(), cmd.to_owned());
+        self.io_job(Err(BUSY.to_owned()), move || dir.data(&app, &server, &file, &cmd).map_err(|e| e.to_string()))
+    }
+
     /// `getNodeLoad`: the node's load, memory and the process `pid` (upstream runs `top`).
     pub fn get_node_load(&self, pid: i32) -> Pending<String> {
         self.io_job(BUSY.to_owned(), move || crate::load::node_load_text(pid))

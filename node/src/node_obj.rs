@@ -152,8 +152,18 @@ impl Node for NodeObj {
         cmd: String,
         data: &mut String,
     ) -> Result<i32, ServantError> {
-        *data = self.handle.get_log_data(&app, &server, &file, &cmd).recv().await.unwrap_or_default();
-        Ok(0)
+        // As upstream's `ServerManager::getLogData`: the text either way, -1 when it is an error.
+        match self.handle.get_log_data_result(&app, &server, &file, &cmd).recv().await {
+            Some(Ok(text)) => {
+                *data = text;
+                Ok(0)
+            }
+            Some(Err(e)) => {
+                *data = e;
+                Ok(UNKNOWN_ERR)
+            }
+            None => Ok(UNKNOWN_ERR),
+        }
     }
 
     async fn get_node_load(

@@ -57,7 +57,9 @@ pub const DEFAULT_PID_WAIT: Duration = Duration::from_secs(20);
 /// How long [`stop`] waits after SIGKILL (`CommandStop.cpp` waits 2 s more after `kill -9`).
 pub const KILL_WAIT: Duration = Duration::from_secs(2);
 
-/// How often [`spawn`] looks at the pid file.
+/// How often [`spawn`] looks at the pid file: every millisecond at first (the script writes it
+/// within a few; this is most of a restart's latency), backing off to every 10 ms.
+const PID_POLL_FIRST: Duration = Duration::from_millis(1);
 const PID_POLL: Duration = Duration::from_millis(10);
 
 /// How long [`spawn`] retries an exec that fails with ETXTBSY.
@@ -232,6 +234,7 @@ pub fn spawn(launch: &Launch, opts: &SpawnOptions) -> Result<Started, SuperviseE
     let script_pid = child.id();
     let started = Instant::now();
     let deadline = started + opts.pid_wait;
+    let mut poll = PID_POLL_FIRST;
     loop {
         let exited =
             child.try_wait().map_err(|source| SuperviseError::WaitScript { pid: script_pid, source })?.is_some();
@@ -255,7 +258,8 @@ pub fn spawn(launch: &Launch, opts: &SpawnOptions) -> Result<Started, SuperviseE
             // Still running, no pid file: the script is the server.
             return Ok(Started { pid: script_pid, script_pid, from_pid_file: false });
         }
-        std::thread::sleep(PID_POLL.min(deadline - now));
+        std::thread::sleep(poll.min(deadline - now));
+        poll = (poll * 2).min(PID_POLL);
     }
 }
 
