@@ -172,7 +172,13 @@ impl NodeHandle {
     }
 
     /// [`NodeHandle::get_log_data`], with a refusal or a missing file as `Err(text)`.
-    pub fn get_log_data_result(&self, app: &str, server: &str, file: &str, cmd: &str) -> Pending<Result<String, String>> {
+    pub fn get_log_data_result(
+        &self,
+        app: &str,
+        server: &str,
+        file: &str,
+        cmd: &str,
+    ) -> Pending<Result<String, String>> {
         let (dir, app, server, file, cmd) =
             (self.log_dir.clone(), app.to_owned(), server.to_owned(), file.to_owned(), cmd.to_owned());
         self.io_job(Err(BUSY.to_owned()), move || dir.data(&app, &server, &file, &cmd).map_err(|e| e.to_string()))
