@@ -23,7 +23,7 @@ use tars_core_net::client::locator::to_endpoint;
 use tars_core_net::client::{BlockingClient, Communicator, Push};
 use tars_core_net::rt;
 use tars_proto::codec::{BinString, Field, Writer};
-use tars_proto::endpoint::Endpoint;
+use tars_proto::endpoint::{Endpoint, ObjectRef};
 use tars_proto::rpc::{CallOptions, Current};
 use tars_protocol::tars::{AdminRegProxy, Node, NodePushMessage, PatchInfo, QueryFProxy, ReportNode, ServerStateInfo};
 
@@ -99,12 +99,13 @@ fn run(cfg: LinkConfig, stop: &Receiver<()>) {
 
 /// `Obj@ep:ep` → its name and endpoints; a plain name → itself and `None` (ask the locator).
 fn split_object(obj: &str) -> (String, Option<Vec<Endpoint>>) {
-    match obj.split_once('@') {
-        Some((name, eps)) => {
-            let eps = eps.split(':').filter_map(|e| Endpoint::parse(e.trim()).ok()).collect();
-            (name.trim().to_owned(), Some(eps))
+    match ObjectRef::parse(obj) {
+        Ok(r) if !r.endpoints.is_empty() => (r.name, Some(r.endpoints)),
+        Ok(r) => (r.name, None),
+        Err(e) => {
+            tracing::warn!(admin = %obj, error = %e, "node: adminObj is not an object string");
+            (obj.trim().to_owned(), Some(Vec::new()))
         }
-        None => (obj.trim().to_owned(), None),
     }
 }
 
