@@ -18,7 +18,6 @@ use tars_node::{NodeOptions, NodeService};
 use tars_proto::config::Config;
 use tars_proto::rpc::CallOptions;
 use tars_protocol::tars::{AdminRegProxy, ServerStateDesc};
-use tars_registry::service::StartOptions;
 use tars_testkit::db::TestDb;
 use tars_testkit::process::TempDir;
 use tars_testkit::wait_for;
@@ -28,8 +27,10 @@ const APP: &str = "Test";
 const SERVER: &str = "PushServer";
 const ADMIN_OBJ: &str = "tars.tarsAdminRegistry.AdminRegObj";
 
+mod common;
+
 fn adapter(obj: &str) -> String {
-    format!("<{obj}Adapter>\nendpoint=tcp -h 127.0.0.1 -p 0 -t 60000\nservant={obj}\n</{obj}Adapter>\n")
+    common::adapter(obj, "127.0.0.1", 0)
 }
 
 fn start_admin(db: &TestDb) -> Running {
@@ -144,14 +145,7 @@ fn a_server_is_operated_through_adminreg_push() {
     let dir = TempDir::new("node-adminreg").unwrap();
     let d = dir.0.clone();
     deploy(&db, &d.join("data"));
-    let reg_text = format!(
-        "<tars>\n<application>\n<server>\napp=tars\nserver=tarsregistry\nlocal=tcp -h 127.0.0.1 -p 0 -t 10000\n{}{}</server>\n</application>\n\
-         <reap>\nchangePollMs=100\n</reap>\n</tars>\n",
-        adapter("tars.tarsregistry.QueryObj"),
-        adapter("tars.tarsregistry.RegistryObj"),
-    );
-    let opts = StartOptions { io: Some(IoMode::EpollEt), shards: Some(1), store: Some(db.store.clone()) };
-    let reg = tars_registry::service::start(&Config::parse(&reg_text).unwrap(), opts).unwrap();
+    let reg = common::start_registry(&db, "tarsregistry", "127.0.0.1", (0, 0), "", "");
     let registry = format!(
         "tars.tarsregistry.RegistryObj@tcp -h 127.0.0.1 -p {}",
         reg.addr_of("tars.tarsregistry.RegistryObj").unwrap().port()

@@ -16,10 +16,12 @@ use tars_core_net::rt::IoMode;
 use tars_node::{NodeHandle, NodeOptions, NodeService};
 use tars_proto::config::Config;
 use tars_protocol::tars::ServerState;
-use tars_registry::service::{Registry, StartOptions};
+use tars_registry::service::Registry;
 use tars_testkit::db::TestDb;
 use tars_testkit::process::TempDir;
 use tars_testkit::wait_for;
+
+mod common;
 
 const NODE: &str = "127.0.0.1";
 const APP: &str = "Test";
@@ -30,19 +32,7 @@ fn start_registry(db: &TestDb) -> Registry {
 
 /// A registry on fixed ports (0: any), so that one can come back where it was.
 fn start_registry_on(db: &TestDb, query_port: u16, registry_port: u16) -> Registry {
-    let adapter = |obj: &str| {
-        let port = if obj.ends_with("QueryObj") { query_port } else { registry_port };
-        format!("<{obj}Adapter>\nendpoint=tcp -h 127.0.0.1 -p {port} -t 60000\nservant={obj}\n</{obj}Adapter>\n")
-    };
-    let text = format!(
-        "<tars>\n<application>\n<server>\napp=tars\nserver=tarsregistry\nlocal=tcp -h 127.0.0.1 -p 0 -t 10000\n{}{}</server>\n</application>\n\
-         <reap>\nchangePollMs=100\n</reap>\n</tars>\n",
-        adapter("tars.tarsregistry.QueryObj"),
-        adapter("tars.tarsregistry.RegistryObj"),
-    );
-    let config = Config::parse(&text).unwrap();
-    let opts = StartOptions { io: Some(IoMode::EpollEt), shards: Some(1), store: Some(db.store.clone()) };
-    tars_registry::service::start(&config, opts).unwrap()
+    common::start_registry(db, "tarsregistry", "127.0.0.1", (query_port, registry_port), "", "")
 }
 
 /// A server row whose executable is `<data>/Test.<server>/bin/<server>` (a symlink to the

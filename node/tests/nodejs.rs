@@ -27,11 +27,13 @@ use tars_node::{NodeHandle, NodeOptions, NodeService};
 use tars_proto::config::Config;
 use tars_proto::rpc::CallOptions;
 use tars_protocol::tars::{EndpointF, QueryFProxy, ServerState};
-use tars_registry::service::{Registry, StartOptions};
+use tars_registry::service::Registry;
 use tars_sql::Value;
 use tars_testkit::db::TestDb;
 use tars_testkit::process::TempDir;
 use tars_testkit::wait_for;
+
+mod common;
 
 const NODE: &str = "127.0.0.1";
 const APP: &str = "Test";
@@ -62,17 +64,7 @@ fn free_port() -> u16 {
 }
 
 fn start_registry(db: &TestDb) -> Registry {
-    let adapter = |obj: &str| {
-        format!("<{obj}Adapter>\nendpoint=tcp -h 127.0.0.1 -p 0 -t 60000\nservant={obj}\n</{obj}Adapter>\n")
-    };
-    let text = format!(
-        "<tars>\n<application>\n<server>\napp=tars\nserver=tarsregistry\nlocal=tcp -h 127.0.0.1 -p 0 -t 10000\n{}{}</server>\n</application>\n\
-         <reap>\nchangePollMs=100\n</reap>\n</tars>\n",
-        adapter("tars.tarsregistry.QueryObj"),
-        adapter("tars.tarsregistry.RegistryObj"),
-    );
-    let opts = StartOptions { io: Some(IoMode::EpollEt), shards: Some(1), store: Some(db.store.clone()) };
-    tars_registry::service::start(&Config::parse(&text).unwrap(), opts).unwrap()
+    common::start_registry(db, "tarsregistry", "127.0.0.1", (0, 0), "", "")
 }
 
 fn start_config(db: &TestDb) -> Running {

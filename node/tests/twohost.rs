@@ -17,7 +17,7 @@ use tars_core_net::rt::IoMode;
 use tars_proto::config::Config;
 use tars_proto::rpc::CallOptions;
 use tars_protocol::tars::{AdminRegProxy, QueryFProxy, ServerStateDesc};
-use tars_registry::service::{Registry, StartOptions};
+use tars_registry::service::Registry;
 use tars_testkit::db::TestDb;
 use tars_testkit::netns::NetNs;
 use tars_testkit::process::TempDir;
@@ -26,8 +26,9 @@ use tars_testkit::wait_for;
 const APP: &str = "Test";
 const SERVER: &str = "Remote";
 const OBJ: &str = "Test.Remote.PingObj";
-const QUERY: &str = "tars.tarsregistry.QueryObj";
-const REGISTRY: &str = "tars.tarsregistry.RegistryObj";
+mod common;
+
+use common::{QUERY, REGISTRY};
 const ADMIN: &str = "tars.tarsAdminRegistry.AdminRegObj";
 
 /// AdminReg on this host, reachable from the namespace.
@@ -65,17 +66,14 @@ fn operate(client: &BlockingClient, admin_port: u16, node: &str, op: &'static st
 
 /// A registry that serves node calls from loopback and from `allow` (the second host).
 fn start_registry(db: &TestDb, name: &str, allow: &str) -> Registry {
-    let adapter =
-        |obj: &str| format!("<{obj}Adapter>\nendpoint=tcp -h 0.0.0.0 -p 0 -t 60000\nservant={obj}\n</{obj}Adapter>\n");
-    let text = format!(
-        "<tars>\n<application>\n<server>\napp=tars\nserver={name}\nlocal=tcp -h 127.0.0.1 -p 0 -t 10000\n{}{}</server>\n</application>\n\
-         <reap>\nchangePollMs=100\nnodeTimeout=3\nnodeTimeoutInterval=1\nrecoverProtect=N\n</reap>\n\
-         <registry>\nnodeallow=127.0.0.0/8;{allow}/32\n</registry>\n</tars>\n",
-        adapter(QUERY),
-        adapter(REGISTRY),
-    );
-    let opts = StartOptions { io: Some(IoMode::EpollEt), shards: Some(1), store: Some(db.store.clone()) };
-    tars_registry::service::start(&Config::parse(&text).unwrap(), opts).unwrap()
+    common::start_registry(
+        db,
+        name,
+        "0.0.0.0",
+        (0, 0),
+        "nodeTimeout=3\nnodeTimeoutInterval=1\nrecoverProtect=N\n",
+        &format!("<registry>\nnodeallow=127.0.0.0/8;{allow}/32\n</registry>\n"),
+    )
 }
 
 /// The server row and its adapter, on the namespace's node.
