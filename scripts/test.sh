@@ -4,8 +4,10 @@
 #   scripts/test.sh            # everything
 #   FUZZ_SECONDS=0 scripts/test.sh   # skip the fuzz smoke run (local iteration only)
 #
-# Needs: cargo, node + npm (for the official @tars/* peers). Installs: the npm peers into
-# interop/node_modules, and cargo-fuzz when missing.
+# Needs: cargo, node + npm (for the official @tars/* peers), and the TarsWeb v3.0.14 source
+# tree kept beside the checkout (scripts/tarsweb.sh says where it looks). Installs: the npm
+# peers into interop/node_modules, TarsWeb and its npm dependencies into target/tarsweb, and
+# cargo-fuzz when missing.
 #
 # Starts a private MariaDB (scripts/mariadb.sh; apt-get installs mariadb-server when missing) in
 # a temp dir on a free port for the database tests, exports its URL as TARS_TEST_MYSQL_URL and the
@@ -25,6 +27,11 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     exit 1
 fi
 npm ci --prefix interop --no-audit --no-fund --loglevel=error
+
+step "TarsWeb v3.0.14, the operators' console (tars/tests/tarsweb.rs drives it)"
+bash scripts/tarsweb.sh target/tarsweb
+TARS_TARSWEB_DIR="$(pwd)/target/tarsweb"
+export TARS_TARSWEB_DIR
 
 step "cargo fmt --check"
 cargo fmt --all --check

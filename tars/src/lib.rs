@@ -57,6 +57,9 @@ pub enum UpError {
     App(#[from] AppError),
 }
 
+/// Upstream's names of the framework's databases: configuration, call statistics, properties.
+pub const DATABASE_NAMES: [&str; 3] = ["db_tars", "tars_stat", "tars_property"];
+
 /// The framework's databases. Clones of the handles are shared by every service.
 #[derive(Debug, Clone)]
 pub struct Stores {
@@ -78,6 +81,20 @@ impl Stores {
     /// Databases at three URLs (`mysql://...` or `sqlite:...`).
     pub fn open(db_tars: &str, stat: &str, property: &str) -> Result<Stores, StoreError> {
         Ok(Stores { db_tars: Store::open(db_tars)?, stat: Store::open(stat)?, property: Store::open(property)? })
+    }
+
+    /// The three databases on one MySQL/MariaDB server (`mysql://user:pass@host:port[/db]`)
+    /// under upstream's names, `db_tars`, `tars_stat` and `tars_property`, each created when
+    /// missing (TarsWeb reads `db_tars` by that name).
+    pub fn on_server(url: &str) -> Result<Stores, StoreError> {
+        let server = Store::open(url)?;
+        server.run_blocking(|s| {
+            s.exec_script(
+                &DATABASE_NAMES.map(|n| format!("CREATE DATABASE IF NOT EXISTS `{n}` DEFAULT CHARSET utf8")).join(";"),
+            )
+        })?;
+        let [db_tars, stat, property] = DATABASE_NAMES.map(|n| tars_sql::url_with_database(url, n));
+        Stores::open(&db_tars, &stat, &property)
     }
 
     /// Applies every pending migration. Blocks; call before serving.

@@ -3,6 +3,7 @@
 //! ```text
 //! tars up [--data-dir=DIR] [--host=ADDR] [--admin-port=PORT] [--io=MODE] [--shards=N]
 //!         [--query-port=PORT] [--registry-port=PORT] [--container-port=PORT] [--prometheus-sd=ADDR]
+//!         [--mysql=URL]
 //! tars serve --config=FILE
 //! tars migrate --db-tars=URL [--stat=URL] [--property=URL]
 //! tars schema [--dialect=mysql|sqlite]
@@ -25,7 +26,10 @@ const USAGE: &str = "usage:
           [--query-port=PORT] [--registry-port=PORT] [--container-port=PORT] [--prometheus-sd=HOST:PORT]
           [--stat-port=PORT] [--property-port=PORT] [--stat-metrics=HOST:PORT] [--property-metrics=HOST:PORT]
           [--config-port=PORT] [--adminreg-port=PORT] [--node-port=PORT] [--node-server-port=PORT] [--no-node]
-      run the framework in one process on the embedded databases in DIR (default ./tars-data):
+          [--mysql=mysql://USER:PASS@HOST:PORT]
+      run the framework in one process on the embedded databases in DIR (default ./tars-data),
+      or with --mysql on that server's db_tars, tars_stat and tars_property (created when
+      missing; TarsWeb shares db_tars):
       the registry (QueryObj 17890, RegistryObj 17891, container servant 17892), tarsstat
       (StatObj 18293), tarsproperty (PropertyObj 18493), tarsconfig (ConfigObj 18193),
       tarsAdminRegistry (AdminRegObj 12000), this host's tarsnode (NodeObj 19385, ServerObj
@@ -72,6 +76,7 @@ fn up(args: &[String]) -> anyhow::Result<()> {
         adminreg_port: DEFAULT_ADMINREG_PORT,
         node_ports: Some(DEFAULT_NODE_PORTS),
     };
+    let mut mysql = None;
     for (k, v) in flags(args)? {
         match k.as_str() {
             "data-dir" => opts.data_dir = PathBuf::from(v),
@@ -94,10 +99,18 @@ fn up(args: &[String]) -> anyhow::Result<()> {
                 opts.node_ports.get_or_insert(DEFAULT_NODE_PORTS)[1] = v.parse().context("--node-server-port")?;
             }
             "no-node" => opts.node_ports = None,
+            "mysql" => mysql = Some(v),
             _ => bail!("unknown flag --{k}\n{USAGE}"),
         }
     }
-    let running = tars::up(&opts)?;
+    let running = match mysql {
+        None => tars::up(&opts)?,
+        Some(url) => {
+            let stores = tars::Stores::on_server(&url)?;
+            let migrations = stores.migrate()?;
+            tars::serve(&opts, stores, migrations)?
+        }
+    };
     report(running, &format!("tars up: data in {}", opts.data_dir.display()))
 }
 

@@ -4,6 +4,7 @@
 //! the Node.js `@tars/rpc` peer scripts in `interop/`.
 
 pub mod db;
+pub mod http;
 pub mod mysql;
 pub mod netns;
 pub mod node;
