@@ -6,7 +6,7 @@
 //! (`Active`) and relies on MySQL's case-insensitive enum, which stores the lowercase member
 //! anyway; SQLite compares exactly, so we write what MySQL would store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use tars_proto::config::Config;
 use tars_protocol::tars::{
@@ -508,6 +508,70 @@ pub fn set_item_info(s: &mut dyn Session, item_no: &str, info: &BTreeMap<String,
     }
     p.push(Value::from(item_no));
     s.exec(&format!("UPDATE t_task_item SET {} WHERE item_no = ?", sets.join(", ")), &p)
+}
+
+/// What [`fail_abandoned_tasks`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Abandoned {
+    /// Tasks found abandoned.
+    pub tasks: u64,
+    /// Items marked failed (they were running) or cancelled (they had not started).
+    pub items: u64,
+}
+
+/// Ends the tasks that no AdminReg runs any more (one was stopped while they ran; upstream
+/// leaves them RUNNING forever): a task with unfinished items `per_item` seconds per item
+/// after its creation, longer than any instance takes to run it, and not in `running` (this
+/// instance's). Its running items become FAILED, the ones not started CANCEL, each with a log
+/// line saying why. Instances need not know each other: the age alone tells.
+pub fn fail_abandoned_tasks(
+    s: &mut dyn Session,
+    per_item: u64,
+    running: &HashSet<String>,
+) -> Result<Abandoned, StoreError> {
+    use EMTaskItemStatus as I;
+    let (busy, waiting) = ([I::EM_I_RUNNING.0, I::EM_I_PAUSE_FLOW.0], [I::EM_I_NOT_START.0, I::EM_I_PREPARE.0]);
+    let unfinished = busy.iter().chain(&waiting).map(i32::to_string).collect::<Vec<_>>().join(", ");
+    let dialect = s.dialect();
+    let older = dialect.seconds_before(dialect.now());
+    let candidates = s.query(
+        &format!(
+            "SELECT t.task_no AS task_no, COUNT(*) AS n FROM t_task t JOIN t_task_item i ON t.task_no = i.task_no \
+             WHERE t.create_time < {older} GROUP BY t.task_no \
+             HAVING SUM(CASE WHEN i.status IN ({unfinished}) THEN 1 ELSE 0 END) > 0"
+        ),
+        &params![i64::try_from(per_item).unwrap_or(i64::MAX)],
+    )?;
+    let mut done = Abandoned::default();
+    let now = dialect.now();
+    for row in candidates {
+        let task_no = text(&row, "task_no")?;
+        let items = u64::try_from(int(&row, "n")?).unwrap_or(1);
+        if running.contains(&task_no) {
+            continue;
+        }
+        let age = i64::try_from(per_item.saturating_mul(items)).unwrap_or(i64::MAX);
+        let old = s.query(
+            &format!("SELECT 1 FROM t_task WHERE task_no = ? AND create_time < {older}"),
+            &params![task_no.as_str(), age],
+        )?;
+        if old.is_empty() {
+            continue;
+        }
+        for (from, to, why) in [
+            (busy, I::EM_I_FAILED, "interrupted: no tarsAdminRegistry runs this task any more"),
+            (waiting, I::EM_I_CANCEL, "cancelled: no tarsAdminRegistry runs this task any more"),
+        ] {
+            done.items += s.exec(
+                &format!(
+                    "UPDATE t_task_item SET status = ?, end_time = {now}, log = ? WHERE task_no = ? AND status IN (?, ?)"
+                ),
+                &params![to.0, why, task_no.as_str(), from[0], from[1]],
+            )?;
+        }
+        done.tasks += 1;
+    }
+    Ok(done)
 }
 
 const TASK_COLUMNS: &str = "t.task_no AS task_no, t.serial AS serial, t.user_name AS user_name, \

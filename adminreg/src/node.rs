@@ -29,11 +29,17 @@ pub struct Timeouts {
     pub command: Duration,
     /// Everything else (`/tars/nodeinfo<sync_node_timeout>`, ms; upstream's key).
     pub query: Duration,
+    /// How long an elegant task waits after taking a batch out of the routes, so clients
+    /// drop its endpoints (`/tars/application/server<elegant_wait_second>`, upstream's key).
+    pub elegant_wait: Duration,
 }
+
+/// Upstream's `elegant_wait_second` default, used for values outside 2–180 as well.
+pub const ELEGANT_WAIT_DEFAULT: Duration = Duration::from_secs(75);
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { command: Duration::from_secs(60), query: Duration::from_secs(5) }
+        Timeouts { command: Duration::from_secs(60), query: Duration::from_secs(5), elegant_wait: ELEGANT_WAIT_DEFAULT }
     }
 }
 

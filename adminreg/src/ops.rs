@@ -99,7 +99,21 @@ impl NodeCaller {
                 return (ret, text);
             }
         }
+        // As upstream: a restarted server is back in the routes.
+        self.set_flow(app, server, node, true).await;
         self.start_server(app, server, node).await
+    }
+
+    /// `flow_state` of one server (errors are logged); the rows it changed.
+    pub async fn set_flow(&self, app: &str, server: &str, node: &str, active: bool) -> u64 {
+        let (a, s, n) = (app.to_owned(), server.to_owned(), node.to_owned());
+        match self.shared.store.run(move |sess| db::set_flow_state(sess, &a, &s, &[n], active)).await {
+            Ok(changed) => changed,
+            Err(e) => {
+                tracing::warn!(server = %format!("{app}.{server}_{node}"), error = %e, "adminreg: cannot set flow_state");
+                0
+            }
+        }
     }
 
     /// `destroyServer`: `setting_state = inactive`, then the node destroys it.

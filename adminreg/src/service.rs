@@ -5,7 +5,8 @@
 //! instance's AdminRegObj endpoint in `t_registry_info` every `updateHeartInterval` (so the
 //! registry serves it and nodes find it), drops closed node connections, and every
 //! `registryTimeout` marks silent registries and AdminRegs inactive. It uses the registry's
-//! own statements ([`tars_registry::jobs`]).
+//! own statements ([`tars_registry::jobs`]). At start and every `registryTimeout` it also ends
+//! the tasks no instance runs any more ([`crate::db::fail_abandoned_tasks`]).
 //!
 //! | key | default | meaning |
 //! |---|---|---|
@@ -15,6 +16,7 @@
 //! | `/tars/reap<heartbeatoff>` | N | Y: do not publish this instance |
 //! | `/tars/nodeinfo<command_timeout>` | 60000 ms | start/stop/restart/destroy/load/shutdown (ours) |
 //! | `/tars/nodeinfo<sync_node_timeout>` | 5000 ms | queries (upstream's key) |
+//! | `/tars/application/server<elegant_wait_second>` | 75 s | elegant tasks: wait after a batch leaves the routes (2–180, else 75) |
 
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -40,17 +42,7 @@ pub const ADMIN_REG_OBJ: &str = "tars.tarsAdminRegistry.AdminRegObj";
 /// Admin command: connected nodes, commands in flight, running tasks.
 pub const STATUS_COMMAND: &str = "tars.adminreg";
 
-/// A key's value is not what it should be.
-#[derive(Debug, thiserror::Error)]
-#[error("{key}: {value:?} is not {expected}")]
-pub struct SettingError {
-    /// The key.
-    pub key: &'static str,
-    /// Its value.
-    pub value: String,
-    /// What it should be.
-    pub expected: &'static str,
-}
+pub use tars_proto::config::SettingError;
 
 /// The service's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,25 +71,24 @@ impl Default for AdminSettings {
 impl AdminSettings {
     /// Reads the keys in the module's table.
     pub fn from_config(config: &Config) -> Result<AdminSettings, SettingError> {
-        let number = |key: &'static str, expected: &'static str| -> Result<Option<u64>, SettingError> {
-            match config.get(key).map(str::trim).filter(|v| !v.is_empty()) {
-                None => Ok(None),
-                Some(v) => v.parse::<u64>().map(Some).map_err(|_| SettingError { key, value: v.to_owned(), expected }),
-            }
-        };
         let mut s = AdminSettings::default();
-        if let Some(v) = number("/tars/reap<updateHeartInterval>", "a number of seconds")? {
+        if let Some(v) = config.number("/tars/reap<updateHeartInterval>", "a number of seconds")? {
             s.heartbeat = Duration::from_secs(v.max(1));
         }
-        if let Some(v) = number("/tars/reap<registryTimeout>", "a number of seconds")? {
+        if let Some(v) = config.number("/tars/reap<registryTimeout>", "a number of seconds")? {
             s.registry_timeout = Duration::from_secs(v.max(5));
         }
         s.heartbeat_off = config.get("/tars/reap<heartbeatoff>").is_some_and(|v| v.trim().eq_ignore_ascii_case("Y"));
-        if let Some(v) = number("/tars/nodeinfo<command_timeout>", "a number of milliseconds")? {
+        if let Some(v) = config.number("/tars/nodeinfo<command_timeout>", "a number of milliseconds")? {
             s.timeouts.command = Duration::from_millis(v.max(10));
         }
-        if let Some(v) = number("/tars/nodeinfo<sync_node_timeout>", "a number of milliseconds")? {
+        if let Some(v) = config.number("/tars/nodeinfo<sync_node_timeout>", "a number of milliseconds")? {
             s.timeouts.query = Duration::from_millis(v.max(10));
+        }
+        if let Some(v) = config.number("/tars/application/server<elegant_wait_second>", "a number of seconds")? {
+            // As upstream: outside 2–180 s, the default.
+            s.timeouts.elegant_wait =
+                if (2..=180).contains(&v) { Duration::from_secs(v) } else { crate::node::ELEGANT_WAIT_DEFAULT };
         }
         Ok(s)
     }
@@ -119,8 +110,24 @@ impl Drop for Reaper {
     }
 }
 
+/// The longest one task item can take here: a restart's stop and start, an elegant wait,
+/// and a minute more. Past that many seconds per item, an unfinished task is abandoned.
+fn item_limit(t: &Timeouts) -> u64 {
+    (t.command * 2 + t.elegant_wait).as_secs() + 60
+}
+
+fn end_abandoned(shared: &NodeShared, tasks: &Tasks) {
+    let (limit, running) = (item_limit(&shared.timeouts), tasks.numbers());
+    match shared.store.run_blocking(move |s| crate::db::fail_abandoned_tasks(s, limit, &running)) {
+        Ok(a) if a.tasks > 0 => tracing::warn!(tasks = a.tasks, items = a.items, "adminreg: ended abandoned tasks"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "adminreg: abandoned task check failed"),
+    }
+}
+
 fn spawn_reaper(
     shared: Arc<NodeShared>,
+    tasks: Arc<Tasks>,
     settings: AdminSettings,
     locator_id: String,
     own: Vec<OwnObject>,
@@ -135,6 +142,7 @@ fn spawn_reaper(
         }
     };
     beat(&shared);
+    end_abandoned(&shared, &tasks);
     let (tx, rx) = mpsc::channel::<()>();
     let thread = std::thread::Builder::new().name("tars-adminreg-reap".into()).spawn(move || {
         let mut next_beat = Instant::now() + settings.heartbeat;
@@ -155,6 +163,7 @@ fn spawn_reaper(
                 if let Err(e) = tars_registry::jobs::expire_registries(&shared.store, settings.registry_timeout) {
                     tracing::warn!(error = %e, "adminreg: registry timeout check failed");
                 }
+                end_abandoned(&shared, &tasks);
             }
         }
     })?;
@@ -267,7 +276,8 @@ impl Service for AdminRegService {
         let locator_id = format!("{}:{}", ep.host, ep.port);
         let own = vec![OwnObject { servant: ADMIN_REG_OBJ.to_owned(), endpoint: ep.to_string() }];
         self.published = Some(ep.to_string());
-        self.reaper = Some(spawn_reaper(shared, self.settings, locator_id, own)?);
+        let tasks = self.tasks.clone().unwrap_or_default();
+        self.reaper = Some(spawn_reaper(shared, tasks, self.settings, locator_id, own)?);
         Ok(())
     }
 

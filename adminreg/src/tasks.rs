@@ -8,12 +8,13 @@
 //! parallel tasks run every item at once. Commands: `start`, `stop`, `restart`,
 //! `undeploy_tars`; `patch_tars` and `grace_patch_tars` fail with "not supported".
 //! Unlike upstream (which records only patch tasks), every task is recorded, so TarsWeb's
-//! task history shows them all. Elegant tasks (`isElegant`) run as plain ones.
+//! task history shows them all. Elegant tasks (`isElegant`) run in batches that leave the
+//! routes first ([`run_elegant`]).
 //!
 //! [`Tasks`] (the running tasks) is shared by every shard behind a `Mutex`: a task changes
 //! state a few times per item, never in a hot path.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tars_core_net::rt;
@@ -27,6 +28,15 @@ use crate::node::NodeCaller;
 #[derive(Debug, Default)]
 pub struct Tasks {
     running: Mutex<HashMap<String, TaskRsp>>,
+    /// The running elegant task of each `App.Server` (its first item's), and the ones a
+    /// newer elegant task for the same server cancelled.
+    elegant: Mutex<Elegant>,
+}
+
+#[derive(Debug, Default)]
+struct Elegant {
+    by_server: HashMap<String, String>,
+    cancelled: HashSet<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -52,6 +62,11 @@ impl Tasks {
     /// A running task's state.
     pub fn get(&self, task_no: &str) -> Option<TaskRsp> {
         lock(&self.running).get(task_no).cloned()
+    }
+
+    /// The numbers of the tasks running here.
+    pub fn numbers(&self) -> HashSet<String> {
+        lock(&self.running).keys().cloned().collect()
     }
 
     /// Running tasks.
@@ -107,18 +122,52 @@ impl Tasks {
             ..TaskRsp::default()
         };
         lock(&self.running).insert(req.task_no.clone(), rsp);
+        if req.is_elegant {
+            self.claim_server(&req);
+        }
         let (tasks, caller) = (self.clone(), caller.clone());
         rt::spawn(async move {
             run(&tasks, &caller, &req).await;
             lock(&tasks.running).remove(&req.task_no);
+            if req.is_elegant {
+                tasks.release_server(&req);
+            }
         })
         .detach();
         Ok(())
     }
+
+    /// Upstream: a new elegant task for a server cancels the one still running for it (the
+    /// batches not yet started).
+    fn claim_server(&self, req: &TaskReq) {
+        let Some(first) = req.task_item_req.first() else { return };
+        let id = format!("{}.{}", first.application, first.server_name);
+        let mut e = lock(&self.elegant);
+        if let Some(old) = e.by_server.insert(id, req.task_no.clone()) {
+            tracing::info!(task = %old, by = %req.task_no, "adminreg: elegant task cancelled by a newer one");
+            e.cancelled.insert(old);
+        }
+    }
+
+    fn release_server(&self, req: &TaskReq) {
+        let Some(first) = req.task_item_req.first() else { return };
+        let id = format!("{}.{}", first.application, first.server_name);
+        let mut e = lock(&self.elegant);
+        if e.by_server.get(&id) == Some(&req.task_no) {
+            e.by_server.remove(&id);
+        }
+        e.cancelled.remove(&req.task_no);
+    }
+
+    fn is_cancelled(&self, task_no: &str) -> bool {
+        lock(&self.elegant).cancelled.contains(task_no)
+    }
 }
 
 async fn run(tasks: &Arc<Tasks>, caller: &NodeCaller, req: &TaskReq) {
-    if req.serial {
+    if req.is_elegant {
+        run_elegant(tasks, caller, req).await;
+    } else if req.serial {
         for (i, item) in req.task_item_req.iter().enumerate() {
             if !run_item(tasks, caller, &req.task_no, i, item).await {
                 for (j, rest) in req.task_item_req.iter().enumerate().skip(i + 1) {
@@ -139,6 +188,53 @@ async fn run(tasks: &Arc<Tasks>, caller: &NodeCaller, req: &TaskReq) {
             .collect();
         for t in running {
             t.await;
+        }
+    }
+}
+
+/// Upstream's `TaskListElegant`: batches of `eachNum` items (at least 1: upstream loops
+/// forever on 0). A batch's servers first leave the routes (`flow_state = inactive`, each
+/// item `EM_I_PAUSE_FLOW`); when that changed a row, the batch waits `elegant_wait_second`
+/// for clients to drop them, then runs, its items at once (one by one in a serial task;
+/// upstream runs nothing for those). A start that succeeds puts its server back in the
+/// routes, as a restart does; a stopped server stays out. Batches not started when a newer
+/// elegant task for the server arrives are cancelled.
+async fn run_elegant(tasks: &Arc<Tasks>, caller: &NodeCaller, req: &TaskReq) {
+    let each = usize::try_from(req.each_num).unwrap_or(1).max(1);
+    let items: Vec<(usize, TaskItemReq)> = req.task_item_req.iter().cloned().enumerate().collect();
+    for (b, batch) in items.chunks(each).enumerate() {
+        if tasks.is_cancelled(&req.task_no) {
+            for (i, item) in items.iter().skip(b * each) {
+                set_status(tasks, caller, &req.task_no, *i, item, EMTaskItemStatus::EM_I_CANCEL, None).await;
+            }
+            return;
+        }
+        let mut changed = 0;
+        for (i, item) in batch {
+            set_status(tasks, caller, &req.task_no, *i, item, EMTaskItemStatus::EM_I_PAUSE_FLOW, None).await;
+            changed += caller.set_flow(&item.application, &item.server_name, &item.node_name, false).await;
+        }
+        if changed > 0 {
+            rt::sleep(caller.shared.timeouts.elegant_wait).await;
+        }
+        let run_one = |i: usize, item: TaskItemReq| {
+            let (tasks, caller, task_no) = (tasks.clone(), caller.clone(), req.task_no.clone());
+            async move {
+                let ok = run_item(&tasks, &caller, &task_no, i, &item).await;
+                if ok && item.command == "start" {
+                    caller.set_flow(&item.application, &item.server_name, &item.node_name, true).await;
+                }
+            }
+        };
+        if req.serial {
+            for (i, item) in batch {
+                run_one(*i, item.clone()).await;
+            }
+        } else {
+            let running: Vec<_> = batch.iter().map(|(i, item)| rt::spawn(run_one(*i, item.clone()))).collect();
+            for t in running {
+                t.await;
+            }
         }
     }
 }

@@ -33,8 +33,13 @@ use tars_sql::Value;
 use tars_testkit::db::TestDb;
 
 fn start(db: &TestDb, io: IoMode) -> Running {
+    start_with(db, io, "")
+}
+
+/// AdminReg with `server_keys` added to its `<server>` section.
+fn start_with(db: &TestDb, io: IoMode, server_keys: &str) -> Running {
     let text = format!(
-        "<tars>\n<application>\n<server>\napp=tars\nserver=tarsAdminRegistry\nlocal=tcp -h 127.0.0.1 -p 0 -t 10000\n\
+        "<tars>\n<application>\n<server>\napp=tars\nserver=tarsAdminRegistry\nlocal=tcp -h 127.0.0.1 -p 0 -t 10000\n{server_keys}\
          <{ADMIN_REG_OBJ}Adapter>\nendpoint=tcp -h 127.0.0.1 -p 0 -t 60000\nservant={ADMIN_REG_OBJ}\n\
          </{ADMIN_REG_OBJ}Adapter>\n</server>\n</application>\n\
          <nodeinfo>\ncommand_timeout=1500\nsync_node_timeout=1500\n</nodeinfo>\n</tars>\n"
@@ -394,6 +399,132 @@ fn templates(db: &TestDb, io: IoMode) {
         v
     });
     assert!(version.starts_with("tars-rs-"));
+    running.shutdown();
+    running.wait().unwrap();
+}
+
+fn flow(db: &TestDb, node: &str) -> String {
+    let rows = db.query(
+        "SELECT flow_state FROM t_server_conf WHERE application = 'Test' AND server_name = 'Hello' AND node_name = ?",
+        vec![node.into()],
+    );
+    rows[0].get_by::<String>("flow_state").unwrap()
+}
+
+fn elegant(no: &str, items: &[(&str, &str)]) -> TaskReq {
+    let mut t = task(no, false, &[]);
+    t.task_item_req = items
+        .iter()
+        .enumerate()
+        .map(|(i, (cmd, node))| TaskItemReq {
+            task_no: no.into(),
+            item_no: format!("{no}-item{i}"),
+            application: "Test".into(),
+            server_name: "Hello".into(),
+            node_name: (*node).into(),
+            command: (*cmd).into(),
+            ..TaskItemReq::default()
+        })
+        .collect();
+    t.is_elegant = true;
+    t.each_num = 1;
+    t
+}
+
+/// Elegant tasks (upstream `TaskListElegant`): one batch at a time, each out of the routes
+/// (`flow_state`, `EM_I_PAUSE_FLOW`) for `elegant_wait_second` before it runs; a restart puts
+/// its server back, a stop leaves it out; a newer elegant task for the server cancels the
+/// batches not started.
+#[test]
+fn elegant_tasks() {
+    let db = TestDb::sqlite("adminreg-elegant");
+    for n in ["n1", "n2"] {
+        server_row(&db, "Test", "Hello", n, "", "");
+    }
+    let io = IoMode::EpollEt;
+    let running = start_with(&db, io, "elegant_wait_second=2\n");
+    let obj = object(&running);
+    let web = Web { client: BlockingClient::start(ClientConfig::default(), io).unwrap(), obj: obj.clone() };
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let _nodes = [fake_node(io, &obj, "n1", seen.clone()), fake_node(io, &obj, "n2", seen.clone())];
+    assert!(web.ping("n1") && web.ping("n2"));
+    assert_eq!((flow(&db, "n1"), flow(&db, "n2")), ("active".into(), "active".into()));
+
+    let t0 = Instant::now();
+    let req = elegant("el-1", &[("restart", "n1"), ("stop", "n2")]);
+    web.call(move |p| async move { assert_eq!(p.add_task_req(&req).await.unwrap(), 0) });
+    // The first batch is out of the routes and waits; the second is untouched.
+    std::thread::sleep(Duration::from_millis(500));
+    let t = web.task("el-1");
+    assert_eq!(t.task_item_rsp[0].status, EMTaskItemStatus::EM_I_PAUSE_FLOW, "{t:?}");
+    assert_eq!(t.task_item_rsp[1].status, EMTaskItemStatus::EM_I_NOT_START, "{t:?}");
+    assert_eq!((flow(&db, "n1"), flow(&db, "n2")), ("inactive".into(), "active".into()));
+    assert!(seen.lock().unwrap().iter().all(|m| !matches!(m, NodePushMessage::StopServer { .. })), "nothing ran yet");
+    let t = web.wait_task("el-1");
+    let took = t0.elapsed();
+    assert!(t.task_item_rsp.iter().all(|i| i.status == EMTaskItemStatus::EM_I_SUCCESS), "{t:?}");
+    assert!(took >= Duration::from_secs(4), "two batches of 2 s each: {took:?}");
+    assert_eq!((flow(&db, "n1"), flow(&db, "n2")), ("active".into(), "inactive".into()));
+
+    // A newer elegant task for the same server: the old one's second batch is cancelled.
+    let old = elegant("el-2", &[("restart", "n1"), ("restart", "n2")]);
+    web.call(move |p| async move { assert_eq!(p.add_task_req(&old).await.unwrap(), 0) });
+    std::thread::sleep(Duration::from_millis(300));
+    let new = elegant("el-3", &[("start", "n2")]);
+    web.call(move |p| async move { assert_eq!(p.add_task_req(&new).await.unwrap(), 0) });
+    let t = web.wait_task("el-2");
+    let st: Vec<_> = t.task_item_rsp.iter().map(|i| i.status).collect();
+    assert_eq!(st, [EMTaskItemStatus::EM_I_SUCCESS, EMTaskItemStatus::EM_I_CANCEL], "{t:?}");
+    let t = web.wait_task("el-3");
+    assert_eq!(t.task_item_rsp[0].status, EMTaskItemStatus::EM_I_SUCCESS, "{t:?}");
+    // A start that succeeds puts the server back in the routes.
+    assert_eq!(flow(&db, "n2"), "active");
+    running.shutdown();
+    running.wait().unwrap();
+}
+
+/// Tasks left unfinished by an AdminReg that stopped are ended by the next one to start, once
+/// they are older than any instance takes to run them; a young one is left alone (another
+/// instance may be running it).
+#[test]
+fn abandoned_tasks_are_ended() {
+    let db = TestDb::sqlite("adminreg-abandoned");
+    for (no, age) in [("old", 3600_i64), ("young", 0)] {
+        db.store
+            .run_blocking(move |s| {
+                let d = s.dialect();
+                let at = d.seconds_before(d.now());
+                s.exec(
+                    &format!("INSERT INTO t_task (task_no, serial, user_name, create_time) VALUES (?, 1, 'admin', {at})"),
+                    &tars_sql::params![no, age],
+                )?;
+                for (i, status) in [EMTaskItemStatus::EM_I_RUNNING, EMTaskItemStatus::EM_I_NOT_START].iter().enumerate() {
+                    s.exec(
+                        "INSERT INTO t_task_item (task_no, item_no, application, server_name, node_name, command, status) \
+                         VALUES (?, ?, 'Test', 'Hello', 'n1', 'restart', ?)",
+                        &tars_sql::params![no, format!("{no}-{i}"), status.0],
+                    )?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+    let running = start(&db, IoMode::EpollEt);
+    let status = |no: &str| -> Vec<(i64, String)> {
+        db.query("SELECT status, log FROM t_task_item WHERE task_no = ? ORDER BY item_no", vec![no.into()])
+            .iter()
+            .map(|r| {
+                (r.get_by::<i64>("status").unwrap(), r.get_by::<Option<String>>("log").unwrap().unwrap_or_default())
+            })
+            .collect()
+    };
+    let old = status("old");
+    assert_eq!(old.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [4, 5], "FAILED, CANCEL: {old:?}");
+    assert!(old.iter().all(|(_, log)| log.contains("no tarsAdminRegistry runs this task")), "{old:?}");
+    assert_eq!(status("young").iter().map(|(s, _)| *s).collect::<Vec<_>>(), [2, 0]);
+    let web =
+        Web { client: BlockingClient::start(ClientConfig::default(), IoMode::EpollEt).unwrap(), obj: object(&running) };
+    assert_eq!(web.task("old").status, EMTaskStatus::EM_T_PARIAL);
     running.shutdown();
     running.wait().unwrap();
 }
