@@ -109,6 +109,8 @@ pub(crate) enum Msg {
     },
     /// The registry's locator, refreshed.
     Locator(String),
+    /// The framework's private key (`${priKey}`), from the registry's `getFrameworkKey`.
+    FrameworkKey(String),
     /// Stop the manager thread (servers keep running).
     Stop,
 }
@@ -325,6 +327,7 @@ impl Manager {
             Msg::Servers(list) => self.on_servers(list),
             Msg::Fetched { id, result, then } => self.on_fetched(&id, result, then),
             Msg::Locator(l) => self.cfg.env.locator = l,
+            Msg::FrameworkKey(k) => self.cfg.env.framework_key = k,
             Msg::Stop => {}
         }
     }

@@ -12,7 +12,8 @@
 //! - `getServers(app, server, node)` for a start or load command.
 //! - every `configInterval`: `getNodeTemplate` merged over the node's own config file (written
 //!   atomically, only when it changed; it takes effect at the next start, as upstream), and the
-//!   locator from `findObjectById4All` of the registry's QueryObj.
+//!   locator from `findObjectById4All` of the registry's QueryObj, and the framework key
+//!   (`getFrameworkKey`) for `${priKey}`.
 //!
 //! Each call has the client's timeout; a registry that is down costs this thread a failed call
 //! and never the manager.
@@ -27,7 +28,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use tars_core_net::client::BlockingClient;
 use tars_proto::config::Config;
 use tars_proto::rpc::CallOptions;
-use tars_protocol::tars::{NodeInfo, QueryFProxy, RegistryProxy, ServerDescriptor, ServerStateInfo};
+use tars_protocol::tars::{FrameworkKey, NodeInfo, QueryFProxy, RegistryProxy, ServerDescriptor, ServerStateInfo};
 
 use crate::manager::{Msg, Then};
 
@@ -81,6 +82,8 @@ struct Sync {
     next_alive: Instant,
     next_config: Instant,
     pending: BTreeMap<(String, String), ServerStateInfo>,
+    /// The last framework key sent to the manager.
+    framework_key: String,
 }
 
 impl Sync {
@@ -94,6 +97,7 @@ impl Sync {
             next_alive: now,
             next_config: now,
             pending: BTreeMap::new(),
+            framework_key: String::new(),
         }
     }
 
@@ -186,6 +190,8 @@ impl Sync {
             }
         }
         if !self.loaded || now >= self.next_config {
+            // First: the configs of the servers loaded next use it.
+            self.refresh_framework_key();
             self.load_servers();
         }
         if now >= self.next_config && self.loaded {
@@ -243,6 +249,23 @@ impl Sync {
             Err(e) => tracing::debug!(error = %e, "node: getNodeTemplate failed"),
         }
         self.refresh_locator();
+    }
+
+    /// `getFrameworkKey` (upstream reloads it every 10 s with the docker registries): the
+    /// `${priKey}` of the configs generated from then on. A failed call keeps the last key.
+    fn refresh_framework_key(&mut self) {
+        let key = self.call(move |reg| async move {
+            let mut k = FrameworkKey::default();
+            reg.get_framework_key(&mut k).await.map(|ret| (ret, k))
+        });
+        match key {
+            Ok((0, k)) if k.pri_key != self.framework_key => {
+                self.framework_key.clone_from(&k.pri_key);
+                let _ = self.manager.send(Msg::FrameworkKey(k.pri_key));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "node: getFrameworkKey failed"),
+        }
     }
 
     fn merge_template(&mut self, template: &str) {

@@ -51,7 +51,7 @@ fn add_server(db: &TestDb, data: &Path, server: &str, exe: Option<&str>, heart_m
     }
     let profile = format!(
         "<tars>\n<application>\n<server>\napp=${{app}}\nserver=${{server}}\nlocal=${{local}}\nlogpath=${{logpath}}\n\
-         hearttimeout={heart_ms}\ndeactivating-timeout=2000\n</server>\n</application>\n</tars>\n"
+         hearttimeout={heart_ms}\ndeactivating-timeout=2000\npriKey=${{priKey}}\n</server>\n</application>\n</tars>\n"
     );
     db.exec(
         "INSERT INTO t_server_conf (application, server_name, node_name, setting_state, present_state, server_type, profile) \
@@ -135,6 +135,8 @@ fn starts_and_restarts(db: TestDb) {
     let dir = TempDir::new("node-basic").unwrap();
     let d = dir_path(&dir);
     add_server(&db, &d.join("data"), "HeartServer", None, 45_000);
+    // The framework key TarsWeb keeps in t_framework_key becomes the config's `${priKey}`.
+    db.exec("INSERT INTO t_framework_key (cuid, pri_key) VALUES (?, ?)", vec!["c-1".into(), "secret-key=1".into()]);
     let reg = start_registry(&db);
     let port = reg.addr_of("tars.tarsregistry.RegistryObj").unwrap().port();
     let notices = Notices::default();
@@ -145,6 +147,9 @@ fn starts_and_restarts(db: TestDb) {
         .unwrap_or_else(|| panic!("present_state {}", present_state(&db, "HeartServer")));
     let nodes = db.query("SELECT present_state FROM t_node_info WHERE node_name = ?", vec![NODE.into()]);
     assert_eq!(nodes.len(), 1, "node registered");
+    let conf =
+        fs::read_to_string(d.join(format!("data/{APP}.HeartServer/conf/{APP}.HeartServer.config.conf"))).unwrap();
+    assert!(conf.contains("priKey=secret-key\\=1\n"), "{conf}");
 
     let t0 = Instant::now();
     kill(pid, Signal::KILL);
