@@ -30,17 +30,7 @@ pub struct ConfigSettings {
     pub cache: CacheConfig,
 }
 
-/// A key's value is not what it should be.
-#[derive(Debug, thiserror::Error)]
-#[error("{key}: {value:?} is not {expected}")]
-pub struct SettingError {
-    /// The key.
-    pub key: &'static str,
-    /// Its value.
-    pub value: String,
-    /// What it should be.
-    pub expected: &'static str,
-}
+pub use tars_proto::config::SettingError;
 
 impl ConfigSettings {
     /// Reads `/tars/limit<limitinterval>`, `/tars/limit<interval>` (upstream's, lax as
@@ -48,22 +38,14 @@ impl ConfigSettings {
     pub fn from_config(config: &Config) -> Result<ConfigSettings, SettingError> {
         let limit =
             LimitConfig::from_keys(config.get("/tars/limit<limitinterval>"), config.get("/tars/limit<interval>"));
-        let number = |key: &'static str, expected: &'static str| -> Result<Option<u64>, SettingError> {
-            match config.get(key) {
-                None => Ok(None),
-                Some(v) => {
-                    v.trim().parse::<u64>().map(Some).map_err(|_| SettingError { key, value: v.to_owned(), expected })
-                }
-            }
-        };
         let mut cache = CacheConfig::default();
-        if let Some(ms) = number("/tars/cache<pollMs>", "a number of milliseconds")? {
+        if let Some(ms) = config.number("/tars/cache<pollMs>", "a number of milliseconds")? {
             cache.poll = Duration::from_millis(ms.clamp(50, 60_000));
         }
-        if let Some(s) = number("/tars/cache<reloadSecs>", "a number of seconds")? {
+        if let Some(s) = config.number("/tars/cache<reloadSecs>", "a number of seconds")? {
             cache.reload = Duration::from_secs(s.max(1));
         }
-        if let Some(mb) = number("/tars/cache<maxMB>", "a number of MiB (0: no cache)")? {
+        if let Some(mb) = config.number("/tars/cache<maxMB>", "a number of MiB (0: no cache)")? {
             cache.max_bytes = usize::try_from(mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
         }
         Ok(ConfigSettings { limit, cache })

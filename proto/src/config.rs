@@ -105,6 +105,18 @@ pub enum ParseErrorKind {
     },
 }
 
+/// A setting's value is not what it should be (see [`Config::number`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {value:?} is not {expected}")]
+pub struct SettingError {
+    /// The key's path.
+    pub key: &'static str,
+    /// Its value.
+    pub value: String,
+    /// What it should be.
+    pub expected: &'static str,
+}
+
 /// An error from parsing, querying, editing or serialising a [`Config`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -312,6 +324,17 @@ impl Config {
     /// The value at `path`, or `default` if there is none.
     pub fn get_or<'a>(&'a self, path: &str, default: &'a str) -> &'a str {
         self.get(path).unwrap_or(default)
+    }
+
+    /// The whole number at `path`: `None` when the key is missing or blank, an error naming the
+    /// key and `expected` (say, "a number of seconds") when it is not a number.
+    pub fn number(&self, path: &'static str, expected: &'static str) -> Result<Option<u64>, SettingError> {
+        match self.get(path).map(str::trim).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => {
+                v.parse::<u64>().map(Some).map_err(|_| SettingError { key: path, value: v.to_owned(), expected })
+            }
+        }
     }
 
     /// The value at `path`; a missing one is an error naming the path (C++ `operator[]`).
