@@ -4,6 +4,31 @@ use std::str::FromStr;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 
+/// A bench binary's `main`: runs `body`; an error is printed as `name: error` (with its
+/// causes) and the process exits with 2.
+pub fn main(name: &str, body: impl FnOnce() -> Result<()>) {
+    if let Err(e) = body() {
+        eprintln!("{name}: {e:#}");
+        std::process::exit(2);
+    }
+}
+
+/// The command line as given, for a result's provenance: words quoted where a shell would
+/// need it, the password of any URL masked.
+pub fn command_line() -> String {
+    let words: Vec<String> = std::env::args()
+        .map(|a| {
+            let a = tars_sql::redact(&a);
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$&;|<>()*?".contains(c)) {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            } else {
+                a
+            }
+        })
+        .collect();
+    words.join(" ")
+}
+
 /// Parsed command-line options. Every option must be consumed by a getter; [`Args::finish`]
 /// reports the ones nobody asked for.
 #[derive(Debug)]

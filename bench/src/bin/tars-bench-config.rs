@@ -33,10 +33,7 @@ usage: tars-bench-config [--url mysql://USER:PASS@HOST:PORT/DB] [--servers N] [-
   --json         one JSON object on stdout (progress and the text report go to stderr)";
 
 fn main() {
-    if let Err(e) = main_inner() {
-        eprintln!("tars-bench-config: {e:#}");
-        std::process::exit(2);
-    }
+    tars_bench::cli::main("tars-bench-config", main_inner);
 }
 
 fn main_inner() -> Result<()> {

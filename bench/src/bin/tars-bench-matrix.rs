@@ -24,10 +24,7 @@ usage: tars-bench-matrix [--quick] [--server-bin PATH] [--shards 1,2] [--cells 1
   --json        print the runs as a JSON array instead of the markdown table";
 
 fn main() {
-    if let Err(e) = main_inner() {
-        eprintln!("tars-bench-matrix: {e:#}");
-        std::process::exit(2);
-    }
+    tars_bench::cli::main("tars-bench-matrix", main_inner);
 }
 
 fn main_inner() -> Result<()> {

@@ -26,10 +26,7 @@ usage: tars-bench-node [--tarsnode PATH] [--test-server PATH] [--servers N] [--k
   --json         one JSON object on stdout (progress and the text report go to stderr)";
 
 fn main() {
-    if let Err(e) = main_inner() {
-        eprintln!("tars-bench-node: {e:#}");
-        std::process::exit(2);
-    }
+    tars_bench::cli::main("tars-bench-node", main_inner);
 }
 
 fn main_inner() -> Result<()> {

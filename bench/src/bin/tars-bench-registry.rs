@@ -49,10 +49,7 @@ usage: tars-bench-registry [--url mysql://USER:PASS@HOST:PORT/DB] [--db-pid PID]
   --json        one JSON object on stdout (progress and the text report go to stderr)";
 
 fn main() {
-    if let Err(e) = main_inner() {
-        eprintln!("tars-bench-registry: {e:#}");
-        std::process::exit(2);
-    }
+    tars_bench::cli::main("tars-bench-registry", main_inner);
 }
 
 fn main_inner() -> Result<()> {
@@ -111,7 +108,7 @@ fn main_inner() -> Result<()> {
         return Err(anyhow!("--threads, --conns, --depth and --open-conns must be at least 1"));
     }
 
-    eprintln!("command: {}", command_line());
+    eprintln!("command: {}", tars_bench::cli::command_line());
     let outcome = run(&cfg, &mut |line| eprintln!("{line}"))?;
     if json {
         eprint!("\n{}", outcome.text(&cfg));
@@ -120,9 +117,4 @@ fn main_inner() -> Result<()> {
         print!("{}", outcome.text(&cfg));
     }
     Ok(())
-}
-
-/// The command line as given, the password of any URL masked.
-fn command_line() -> String {
-    std::env::args().map(|a| tars_sql::redact(&a)).collect::<Vec<_>>().join(" ")
 }

@@ -39,24 +39,7 @@ usage: tars-bench-stat [--part decode|ingest|flush|all] [--quick] [--json]
   --quick  smoke run of both parts (seconds)";
 
 fn main() {
-    if let Err(e) = main_inner() {
-        eprintln!("tars-bench-stat: {e:#}");
-        std::process::exit(2);
-    }
-}
-
-fn command_line() -> String {
-    let words: Vec<String> = std::env::args()
-        .map(|a| {
-            let a = tars_sql::redact(&a);
-            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$&;|<>()*?".contains(c)) {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            } else {
-                a
-            }
-        })
-        .collect();
-    words.join(" ")
+    tars_bench::cli::main("tars-bench-stat", main_inner);
 }
 
 fn main_inner() -> Result<()> {
@@ -121,7 +104,7 @@ fn main_inner() -> Result<()> {
         format!("machine: {}", machine_info()),
         format!("date: {}", tars_monitor::clock::Clock::system().today()),
         format!("load average at start: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()),
-        format!("command: {}", command_line()),
+        format!("command: {}", tars_bench::cli::command_line()),
     ];
     if do_ingest {
         info.push(format!("ingest workload: {}", workload_note(&ing)));

@@ -33,25 +33,7 @@ usage: tars-bench-store [--url mysql://USER:PASS@HOST:PORT/DB] [--rows N] [--rep
   --json     one JSON object per method on stdout (the header goes to stderr)";
 
 fn main() {
-    if let Err(e) = main_inner() {
-        eprintln!("tars-bench-store: {e:#}");
-        std::process::exit(2);
-    }
-}
-
-/// The command line as given, the password of any URL masked.
-fn command_line() -> String {
-    let words: Vec<String> = std::env::args()
-        .map(|a| {
-            let a = tars_sql::redact(&a);
-            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$&;|<>()*?".contains(c)) {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            } else {
-                a
-            }
-        })
-        .collect();
-    words.join(" ")
+    tars_bench::cli::main("tars-bench-store", main_inner);
 }
 
 fn main_inner() -> Result<()> {
@@ -119,7 +101,7 @@ fn main_inner() -> Result<()> {
         info.push(format!("sqlite: {}", sqlite_info(&dir.0)?));
     }
     info.push(format!("method: {}", method_note(&cfg)));
-    info.push(format!("command: {}", command_line()));
+    info.push(format!("command: {}", tars_bench::cli::command_line()));
     for line in &info {
         eprintln!("{line}");
     }

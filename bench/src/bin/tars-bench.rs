@@ -33,10 +33,7 @@ usage: tars-bench --addr HOST:PORT [--servant NAME] [--func NAME] [--conns C] [-
   --quiet     no progress line on stderr";
 
 fn main() {
-    if let Err(e) = main_inner() {
-        eprintln!("tars-bench: {e:#}");
-        std::process::exit(2);
-    }
+    tars_bench::cli::main("tars-bench", main_inner);
 }
 
 fn main_inner() -> Result<()> {

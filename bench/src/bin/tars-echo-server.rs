@@ -25,10 +25,7 @@ usage: tars-echo-server [--io uring|epoll-et|epoll-lt] [--shards N] [--host H] [
   --forever  ignore stdin (by default the server stops when stdin closes)";
 
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("tars-echo-server: {e:#}");
-        std::process::exit(2);
-    }
+    tars_bench::cli::main("tars-echo-server", run);
 }
 
 fn run() -> Result<()> {
