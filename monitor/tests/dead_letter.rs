@@ -4,9 +4,6 @@
 //! test server, `TARS_TEST_MYSQL_URL`, required), with real spool files. Also the service's
 //! side: the config key, the status text and the metrics.
 
-#[path = "support/db.rs"]
-mod db;
-
 use std::io::Write as _;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -14,7 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use db::Db;
 use tars_monitor::batch::Batch;
 use tars_monitor::clock::{Clock, Label};
 use tars_monitor::collect::Aggregate;
@@ -25,6 +21,7 @@ use tars_monitor::writer::{Writer, WriterConfig, WriterStats, DEFAULT_DEAD_LETTE
 use tars_proto::config::Config;
 use tars_sql::schema::monitor::{stat_schema, stat_table, STAT_COLUMNS, STAT_PREFIX};
 use tars_sql::{Dialect, StoreUrl, Value};
+use tars_testkit::db::TestDb;
 use tars_testkit::process::TempDir;
 
 /// 2026-03-15 10:02:00 UTC.
@@ -35,12 +32,12 @@ const TABLE: &str = "tars_stat_2026031510";
 /// batch every time.
 const NO_TABLE: &str = "tars_stat_no_such_table";
 
-fn mysql(tag: &str) -> Db {
-    db::mysql("tarsdead", tag, stat_schema())
+fn mysql(tag: &str) -> TestDb {
+    TestDb::mysql_migrated("tarsdead", tag, stat_schema())
 }
 
-fn sqlite(tag: &str) -> Db {
-    db::sqlite(&format!("dead-{tag}"), stat_schema())
+fn sqlite(tag: &str) -> TestDb {
+    TestDb::sqlite_migrated(tag, stat_schema())
 }
 
 fn no_upsert(_: Dialect) -> String {
@@ -138,7 +135,7 @@ fn flush_until(w: &Writer, limit: Duration, what: &str, mut f: impl FnMut(&Write
 }
 
 /// Interface names in `table`, sorted.
-fn interfaces(db: &Db, table: &str) -> Vec<String> {
+fn interfaces(db: &TestDb, table: &str) -> Vec<String> {
     let mut v: Vec<String> = db
         .query(&format!("SELECT interface_name FROM {table}"), vec![])
         .iter()
@@ -158,7 +155,7 @@ fn dead_letters(dir: &Path) -> Vec<Batch> {
 /// A good batch, then the poisons and a good batch behind them: each poison is refused
 /// exactly `N` times, then dead-lettered; the good batch behind them is written; the spool
 /// ends empty and the dead-letter file holds exactly the poisons.
-fn poisons_are_dead_lettered_and_the_rest_written(db: Db, poisons: Vec<Batch>) {
+fn poisons_are_dead_lettered_and_the_rest_written(db: TestDb, poisons: Vec<Batch>) {
     const N: u32 = 5;
     let spool = TempDir::new("dead-spool").expect("temp dir");
     let dead_path = DeadLetters::path_for(&spool.0, "db1");
@@ -276,7 +273,7 @@ fn sqlite_that_cannot_open_is_waited_out_not_dead_lettered() {
 
 /// Someone drops an hourly table the writer made: the next batch for it makes the table anew
 /// and is written, not refused into the dead letters.
-fn a_dropped_hourly_table_is_made_again(db: Db) {
+fn a_dropped_hourly_table_is_made_again(db: TestDb) {
     let spool = TempDir::new("dead-dropped").expect("temp dir");
     let mut w = Writer::start(config(&db.url, &spool.0, 2)).expect("writer starts");
     w.send(batch("first", TABLE, vec![row("first")]));
@@ -355,7 +352,7 @@ impl Aggregate for Nothing {
 
 const KEYS: Keys = Keys { db_root: "/tars/statdb", default_prefix: STAT_PREFIX, reserve_key: "stat_reserve_time" };
 
-fn service_config(text: &str, db: &Db) -> ServiceConfig {
+fn service_config(text: &str, db: &TestDb) -> ServiceConfig {
     let config = Config::parse(text).expect("config parses");
     let target = Target {
         name: "db1".into(),

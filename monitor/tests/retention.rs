@@ -9,35 +9,30 @@ use tars_monitor::tables;
 use tars_monitor::targets::Target;
 use tars_monitor::writer::{Writer, WriterConfig};
 use tars_sql::schema::monitor::{stat_schema, stat_table, STAT_COLUMNS, STAT_PREFIX};
-use tars_sql::{Dialect, Store, StoreUrl};
+use tars_sql::{Dialect, StoreUrl};
+use tars_testkit::db::TestDb;
 use tars_testkit::process::TempDir;
 
 /// 2026-03-15 02:59:30 UTC.
 const T_0259: i64 = 1_773_543_570;
 
-struct Db {
-    url: String,
-    store: Store,
-    _dir: Option<TempDir>,
+fn mysql(tag: &str) -> TestDb {
+    TestDb::mysql_empty("tarsret", tag)
 }
 
-fn mysql(tag: &str) -> Db {
-    let base = tars_testkit::mysql::mysql_url();
-    let name = format!("tarsret_{tag}_{}", std::process::id());
-    let admin = Store::open(&base).expect("test MySQL URL parses");
-    let script = format!("DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}` DEFAULT CHARSET utf8");
-    admin.run_blocking(move |s| s.exec_script(&script)).expect("a test database on the test MariaDB");
-    let url = tars_sql::url_with_database(&base, &name);
-    Db { store: Store::open(&url).expect("store opens"), url, _dir: None }
+fn sqlite(tag: &str) -> TestDb {
+    TestDb::sqlite_empty(tag, "tars_stat.sqlite3")
 }
 
-fn sqlite(tag: &str) -> Db {
-    let dir = TempDir::new(&format!("retention-{tag}")).expect("temp dir");
-    let url = format!("sqlite:{}/tars_stat.sqlite3", dir.0.display());
-    Db { store: Store::open(&url).expect("store opens"), url, _dir: Some(dir) }
+/// Tables made and listed behind the writer's back; a trait because [`TestDb`] is testkit's.
+trait Tables {
+    /// Base tables, sorted.
+    fn tables(&self) -> Vec<String>;
+
+    fn create(&self, name: &str);
 }
 
-impl Db {
+impl Tables for TestDb {
     fn tables(&self) -> Vec<String> {
         let mut v =
             self.store.run_blocking(|s| Ok(tables::list_tables(s))).expect("store answers").expect("tables listed");
@@ -55,7 +50,7 @@ fn no_upsert(_: Dialect) -> String {
     String::new()
 }
 
-fn writer(db: &Db, clock: &Clock, spool: &TempDir) -> Writer {
+fn writer(db: &TestDb, clock: &Clock, spool: &TempDir) -> Writer {
     Writer::start(WriterConfig {
         target: Target {
             name: "db1".into(),
@@ -90,7 +85,7 @@ fn eventually(what: impl Fn() -> String, mut f: impl FnMut() -> bool) {
     panic!("not within 15 s: {}", what());
 }
 
-fn drops_only_old_own_tables_at_three(db: Db) {
+fn drops_only_old_own_tables_at_three(db: TestDb) {
     // Days kept: 31, so on 2026-03-15 the cutoff is 2026-02-12.
     let old = ["tars_stat_2026021123", "tars_stat_2026010100"];
     let kept = [

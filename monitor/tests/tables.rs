@@ -4,50 +4,34 @@
 use tars_monitor::clock::{Clock, Window};
 use tars_monitor::tables::{self, HourlyTables, TablesError};
 use tars_sql::schema::monitor::{property_table, stat_table, PROPERTY_PREFIX, STAT_PREFIX};
-use tars_sql::{Dialect, Session, Store, StoreError};
-use tars_testkit::process::TempDir;
+use tars_sql::{Dialect, Session, StoreError};
+use tars_testkit::db::TestDb;
 
-/// A database a test owns, and what keeps it alive.
-struct TestDb {
-    store: Store,
-    _dir: Option<TempDir>,
+/// A database a test owns. Wrapped rather than extended: these tests' `exec` runs a script,
+/// which [`TestDb::exec`] does not.
+struct Db(TestDb);
+
+fn mysql(tag: &str) -> Db {
+    Db(TestDb::mysql_empty("tarsmon", tag))
 }
 
-/// A new, empty database on the test MariaDB; fails loudly without a server.
-fn mysql(tag: &str) -> TestDb {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let base = tars_testkit::mysql::mysql_url();
-    let name = format!("tarsmon_{tag}_{}_{n}", std::process::id());
-    let admin = Store::open(&base).expect("test MySQL URL parses");
-    let script = format!("DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}` DEFAULT CHARSET utf8");
-    admin.run_blocking(move |s| s.exec_script(&script)).unwrap_or_else(|e| {
-        panic!("cannot create a test database on the test MariaDB ({e}); is TARS_TEST_MYSQL_URL right?")
-    });
-    let store = Store::open(&tars_sql::url_with_database(&base, &name)).expect("store opens");
-    TestDb { store, _dir: None }
+fn sqlite(tag: &str) -> Db {
+    Db(TestDb::sqlite_empty(tag, "tars_stat.sqlite3"))
 }
 
-/// A new SQLite database in its own temp dir.
-fn sqlite(tag: &str) -> TestDb {
-    let dir = TempDir::new(&format!("montab-{tag}")).expect("temp dir");
-    let store = Store::open(&format!("sqlite:{}/tars_stat.sqlite3", dir.0.display())).expect("store opens");
-    TestDb { store, _dir: Some(dir) }
-}
-
-impl TestDb {
+impl Db {
     /// Runs `f` with a session on the store's worker thread.
     fn with<T: Send + 'static>(&self, f: impl FnOnce(&mut dyn Session) -> T + Send + 'static) -> T {
-        self.store.run_blocking(move |s| Ok::<_, StoreError>(f(s))).expect("store answers")
+        self.0.store.run_blocking(move |s| Ok::<_, StoreError>(f(s))).expect("store answers")
     }
 
     fn exec(&self, sql: &str) {
         let owned = sql.to_owned();
-        self.store.run_blocking(move |s| s.exec_script(&owned)).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        self.0.store.run_blocking(move |s| s.exec_script(&owned)).unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     fn dialect(&self) -> Dialect {
-        self.store.dialect()
+        self.0.store.dialect()
     }
 
     /// Base tables, sorted.
@@ -90,7 +74,7 @@ on_both_backends! {
     retention_drops_only_old_hourly_tables;
 }
 
-fn creates_a_verified_day(db: TestDb) {
+fn creates_a_verified_day(db: Db) {
     let t = HourlyTables::new(STAT_PREFIX, stat_table);
     assert!(!t.is_done("20251126"));
     let (t, r) = db.ensure_day(t, "20251126");
@@ -127,7 +111,7 @@ fn creates_a_verified_day(db: TestDb) {
 
 /// Something that is not a table holds hour 05's name: creating the day fails, the failure is
 /// not remembered, and once the obstacle is gone the next call creates the day.
-fn failure_is_not_cached(db: TestDb) {
+fn failure_is_not_cached(db: Db) {
     db.exec("CREATE TABLE other (a INT)");
     db.exec("CREATE VIEW tars_property_2025112605 AS SELECT a FROM other");
     let t = HourlyTables::new(PROPERTY_PREFIX, property_table);
@@ -155,7 +139,7 @@ fn failure_is_not_cached(db: TestDb) {
 
 /// Upstream remembered the day once for the whole process, so a second database never got its
 /// tables. Each database's own `HourlyTables` creates its own, even after the other failed.
-fn each_database_gets_its_own_tables(db1: TestDb) {
+fn each_database_gets_its_own_tables(db1: Db) {
     let db2 = match db1.dialect() {
         Dialect::Mysql => mysql("second_db"),
         Dialect::Sqlite => sqlite("second_db"),
@@ -176,7 +160,7 @@ fn each_database_gets_its_own_tables(db1: TestDb) {
     assert_eq!(db1.tables().iter().filter(|n| n.starts_with(STAT_PREFIX)).count(), 24);
 }
 
-fn ensure_ahead_covers_today_and_tomorrow(db: TestDb) {
+fn ensure_ahead_covers_today_and_tomorrow(db: Db) {
     // 2025-12-31 22:30 UTC, in UTC+1: 23:30 local on new year's eve.
     let clock = Clock::manual(1_767_220_200, 3600);
     assert_eq!(clock.today(), "20251231");
@@ -199,7 +183,7 @@ fn ensure_ahead_covers_today_and_tomorrow(db: TestDb) {
     assert_eq!((last.table_name(STAT_PREFIX), last.tflag.as_str()), ("tars_stat_2025123123".to_owned(), "2360"));
 }
 
-fn retention_drops_only_old_hourly_tables(db: TestDb) {
+fn retention_drops_only_old_hourly_tables(db: Db) {
     // Today is 2025-11-26 (local); keeping 7 days drops everything dated before 2025-11-19.
     let clock = Clock::manual(1_764_158_400, 0);
     assert_eq!(clock.today(), "20251126");

@@ -17,6 +17,7 @@ use tars_proto::rpc::ParamWriter;
 use tars_protocol::tars::{StatPropInfo, StatPropMsgBody, StatPropMsgHead};
 use tars_sql::schema::monitor::property_schema;
 use tars_sql::StoreUrl;
+use tars_testkit::db::TestDb;
 use tars_testkit::process::TempDir;
 use tars_testkit::raw::RawConn;
 
@@ -28,18 +29,25 @@ const T_1057: i64 = T_1002 + 55 * 60;
 #[path = "../../monitor/tests/support/db.rs"]
 #[macro_use]
 mod db;
-use db::Db;
 
-fn mysql(tag: &str) -> Db {
-    db::mysql("tarsprop", tag, property_schema())
+fn mysql(tag: &str) -> TestDb {
+    TestDb::mysql_migrated("tarsprop", tag, property_schema())
 }
 
-fn sqlite(tag: &str) -> Db {
-    db::sqlite(&format!("property-{tag}"), property_schema())
+fn sqlite(tag: &str) -> TestDb {
+    TestDb::sqlite_migrated(tag, property_schema())
 }
 
-impl Db {
+/// Reading the property tables back; a trait because [`TestDb`] is testkit's.
+trait PropertyRows {
     /// `(f_tflag, master_name, master_ip, property_name, policy, value)` of `table`, sorted.
+    fn rows(&self, table: &str) -> Vec<[String; 6]>;
+
+    /// True when `table` can be read.
+    fn query_ok(&self, table: &str) -> bool;
+}
+
+impl PropertyRows for TestDb {
     fn rows(&self, table: &str) -> Vec<[String; 6]> {
         let rows = self.query(
             &format!(
@@ -53,19 +61,18 @@ impl Db {
             .collect()
     }
 
-    /// True when `table` can be read.
     fn query_ok(&self, table: &str) -> bool {
         let sql = format!("SELECT 1 FROM {table} WHERE 1 = 0");
         self.store.run_blocking(move |s| s.query(&sql, &[])).is_ok()
     }
 }
 
-fn start(db: &Db, io: IoMode, clock: &Clock, spool: &TempDir) -> RunningProperty {
+fn start(db: &TestDb, io: IoMode, clock: &Clock, spool: &TempDir) -> RunningProperty {
     start_with(db, io, clock, spool, "", 2)
 }
 
 /// `extra`: more config sections inside `<tars>`.
-fn start_with(db: &Db, io: IoMode, clock: &Clock, spool: &TempDir, extra: &str, shards: usize) -> RunningProperty {
+fn start_with(db: &TestDb, io: IoMode, clock: &Clock, spool: &TempDir, extra: &str, shards: usize) -> RunningProperty {
     let text = format!(
         "<tars>\n<application>\n<server>\napp=tars\nserver=tarsproperty\nlocalip=127.0.0.1\ndatapath={}\n\
          <tars.tarsproperty.PropertyObjAdapter>\nendpoint=tcp -h 127.0.0.1 -p 0 -t 60000\nservant={PROPERTY_OBJ}\n\
@@ -152,7 +159,7 @@ fn s(v: &[&str; 6]) -> [String; 6] {
 /// Twelve connections over two shards report the same keys: one row per policy, merged
 /// across shards with each policy's rule; the Avg is the true average over all reports; a
 /// Distr whose buckets differ is rejected and counted, the rest of its report kept.
-fn one_window_merges_every_policy(db: Db, io: IoMode) {
+fn one_window_merges_every_policy(db: TestDb, io: IoMode) {
     let spool = TempDir::new("property-spool").expect("temp dir");
     let clock = Clock::manual(T_1002, 0);
     let property = start(&db, io, &clock, &spool);
@@ -232,7 +239,7 @@ fn one_window_merges_every_policy(db: Db, io: IoMode) {
 }
 
 /// 10:55–11:00 is labelled `1060` in hour 10's table; 11:00–11:05 `1105` in hour 11's.
-fn the_hour_boundary_is_labelled_as_upstream(db: Db, io: IoMode) {
+fn the_hour_boundary_is_labelled_as_upstream(db: TestDb, io: IoMode) {
     let spool = TempDir::new("property-spool").expect("temp dir");
     let clock = Clock::manual(T_1057, 0);
     let property = start(&db, io, &clock, &spool);

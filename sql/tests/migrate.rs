@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Backend;
+use common::TestDb;
 use tars_sql::migrate::{self, VERSION_TABLE};
 use tars_sql::schema::{db_tars, monitor};
 use tars_sql::{params, Dialect, Store};
@@ -18,8 +18,8 @@ fn count(store: &Store, sql: &'static str) -> i64 {
     store.run_blocking(move |s| s.query(sql, &[])).unwrap()[0].get(0).unwrap()
 }
 
-fn fresh_install(b: Backend) {
-    let store = b.store();
+fn fresh_install(b: TestDb) {
+    let store = b.store.clone();
     let set = db_tars::schema();
     let report = store.migrate(set.clone()).unwrap();
     assert_eq!(report.applied, vec![1, 2, 3]);
@@ -39,8 +39,8 @@ fn fresh_install(b: Backend) {
     assert_eq!(columns(&store, "t_tarsrs_batch"), ["batch_id", "rows_written", "written_at"]);
 }
 
-fn rerun_changes_nothing(b: Backend) {
-    let store = b.store();
+fn rerun_changes_nothing(b: TestDb) {
+    let store = b.store.clone();
     store.migrate(db_tars::schema()).unwrap();
     store
         .run_blocking(|s| {
@@ -57,8 +57,8 @@ fn rerun_changes_nothing(b: Backend) {
     assert_eq!(count(&store, "SELECT COUNT(*) FROM t_schema_version"), 3);
 }
 
-fn upgrade_keeps_data(b: Backend) {
-    let store = b.store();
+fn upgrade_keeps_data(b: TestDb) {
+    let store = b.store.clone();
     let set = db_tars::schema();
     let old = store.run_blocking({
         let set = set.clone();
@@ -102,8 +102,8 @@ fn upgrade_keeps_data(b: Backend) {
 
 /// A database made by upstream's install (no version table, an older `t_node_info` without
 /// `label`, data in it) is adopted: nothing dropped, the missing column added.
-fn adopts_upstream_database(b: Backend) {
-    let store = b.store();
+fn adopts_upstream_database(b: TestDb) {
+    let store = b.store.clone();
     let legacy = match store.dialect() {
         Dialect::Mysql => {
             "CREATE TABLE t_node_info (id int(11) NOT NULL AUTO_INCREMENT, node_name varchar(128) DEFAULT '', \
@@ -132,8 +132,8 @@ fn adopts_upstream_database(b: Backend) {
 }
 
 /// An unknown newer version recorded by a later build is left alone, not an error.
-fn newer_versions_are_left_alone(b: Backend) {
-    let store = b.store();
+fn newer_versions_are_left_alone(b: TestDb) {
+    let store = b.store.clone();
     store.migrate(db_tars::schema()).unwrap();
     let sql = format!("INSERT INTO {VERSION_TABLE} (schema_set, version, name, applied_by) VALUES (?, ?, ?, ?)");
     store.run_blocking(move |s| s.exec(&sql, &params!["db_tars", 99, "from the future", "tars-rs 9"])).unwrap();
@@ -145,8 +145,8 @@ fn newer_versions_are_left_alone(b: Backend) {
 
 /// `registry_timestamp` moves when another column of the row changes: the registry's
 /// incremental reload depends on it (native in MySQL, a trigger in SQLite).
-fn touch_on_update(b: Backend) {
-    let store = b.store();
+fn touch_on_update(b: TestDb) {
+    let store = b.store.clone();
     store.migrate(db_tars::schema()).unwrap();
     store
         .run_blocking(|s| {
@@ -178,8 +178,8 @@ fn touch_on_update(b: Backend) {
 /// Keys behave as upstream's: the unique key of t_server_conf refuses a duplicate, the
 /// auto-increment id that is not the primary key (t_machine_tars_info) is still filled, and an
 /// enum refuses a value outside its list.
-fn keys_and_enums(b: Backend) {
-    let store = b.store();
+fn keys_and_enums(b: TestDb) {
+    let store = b.store.clone();
     store.migrate(db_tars::schema()).unwrap();
     let ins = "INSERT INTO t_server_conf (application, server_name, node_name) VALUES (?, ?, ?)";
     store.run_blocking(move |s| s.exec(ins, &params!["A", "S", "n1"])).unwrap();

@@ -6,12 +6,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::Backend;
+use common::TestDb;
 use tars_sql::schema::{db_tars, monitor};
 use tars_sql::{params, Dialect, InsertMode, Store, StoreError, StoreOptions, StoreState, StoreUrl, Value};
 
-fn values_round_trip(b: Backend) {
-    let store = b.store();
+fn values_round_trip(b: TestDb) {
+    let store = b.store.clone();
     let ddl = match store.dialect() {
         Dialect::Mysql => {
             "CREATE TABLE v (i bigint, u bigint unsigned, f double, t text, b blob, d datetime, dd date, n int)"
@@ -88,8 +88,8 @@ fn stat_row(i: usize) -> Vec<Value> {
 
 /// A batch goes in as multi-row statements in one transaction; with a failing row in the last
 /// chunk, none of the earlier chunks stay.
-fn batches_are_atomic(b: Backend) {
-    let store = b.store();
+fn batches_are_atomic(b: TestDb) {
+    let store = b.store.clone();
     let table = monitor::stat_table("tars_stat_2026112113");
     futures_lite::future::block_on(store.create_table(table)).unwrap();
     let rows: Vec<Vec<Value>> = (0..1000).map(stat_row).collect();
@@ -146,8 +146,8 @@ fn batches_are_atomic(b: Backend) {
 
 /// LOAD DATA LOCAL INFILE on MySQL carries the same rows (escapes included); SQLite says it
 /// cannot.
-fn load_data(b: Backend) {
-    let store = b.store();
+fn load_data(b: TestDb) {
+    let store = b.store.clone();
     futures_lite::future::block_on(store.create_table(monitor::property_table("tars_property_2026112113"))).unwrap();
     let rows: Vec<Vec<Value>> = (0..300)
         .map(|i| {
@@ -187,8 +187,8 @@ fn load_data(b: Backend) {
 
 /// Statements run on the store's worker threads, never the caller's; the schema file an
 /// operator would apply by hand applies cleanly.
-fn runs_on_worker_threads(b: Backend) {
-    let store = b.store();
+fn runs_on_worker_threads(b: TestDb) {
+    let store = b.store.clone();
     let name = store.run_blocking(|_| Ok(std::thread::current().name().unwrap_or("").to_owned())).unwrap();
     assert!(name.starts_with("tars-store-"), "ran on {name:?}");
     let ddl = db_tars::schema().render(store.dialect()).unwrap();
@@ -204,7 +204,7 @@ fn runs_on_worker_threads(b: Backend) {
 }
 
 /// A bad statement is a typed query error that keeps the connection.
-fn query_errors_are_typed(b: Backend) {
+fn query_errors_are_typed(b: TestDb) {
     let sep = if b.url.contains('?') { '&' } else { '?' };
     let store = Store::open(&format!("{}{sep}pool=1", b.url)).unwrap();
     let e = store.run_blocking(|s| s.exec("SELEC nonsense", &[])).unwrap_err();
@@ -293,7 +293,7 @@ mod from_shards {
 
     fn await_from_shard(io: IoMode) {
         let b = super::common::sqlite("shard");
-        let store = b.store();
+        let store = b.store.clone();
         let out = rt::block_on(io, async move {
             let shard_thread = std::thread::current().id();
             let ticks = std::rc::Rc::new(std::cell::Cell::new(0u32));
@@ -328,7 +328,7 @@ mod from_shards {
 #[test]
 fn a_panicking_job_does_not_kill_the_store() {
     let b = common::sqlite("panic");
-    let store = b.store();
+    let store = b.store.clone();
     let e = store.run_blocking(|_| -> Result<(), StoreError> { panic!("bug in a job") }).unwrap_err();
     assert!(matches!(e, StoreError::Closed { .. }), "{e:?}");
     for _ in 0..3 {

@@ -15,15 +15,13 @@ use tars_proto::config::Config;
 use tars_proto::rpc::CallError;
 use tars_sql::schema::monitor::{property_schema, stat_schema};
 use tars_sql::{Row, StoreUrl};
+use tars_testkit::db::TestDb;
 use tars_testkit::process::TempDir;
 use tars_testkit::servants::InteropImpl;
 use tars_testkit::{TarsTest, INTEROP_ADAPTER, INTEROP_OBJ};
 
 /// 2026-03-15 10:02:00 UTC.
 const T_1002: i64 = 1_773_568_920;
-
-#[path = "../../monitor/tests/support/db.rs"]
-mod db;
 
 fn config(server: &str, servant: &str, spool: &TempDir) -> Config {
     let text = format!(
@@ -61,8 +59,8 @@ fn eventually(what: impl Fn() -> String, mut f: impl FnMut() -> bool) {
 
 fn node_client_reports_land_as_exact_rows(io: IoMode) {
     let tag = format!("{io:?}").to_lowercase();
-    let stat_db = db::mysql("node_stat", &tag, stat_schema());
-    let prop_db = db::mysql("node_prop", &tag, property_schema());
+    let stat_db = TestDb::mysql_migrated("node_stat", &tag, stat_schema());
+    let prop_db = TestDb::mysql_migrated("node_prop", &tag, property_schema());
     let clock = Clock::manual(T_1002, 0);
     let (stat_spool, prop_spool) = (TempDir::new("node-stat").expect("dir"), TempDir::new("node-prop").expect("dir"));
     let options = |t: Target| tars_stat::service::StartOptions {
@@ -213,7 +211,7 @@ fn node_client_reports_land_as_exact_rows(io: IoMode) {
             prop("ratio", "Sum", "1.75"),
         ]
     );
-    let marker = |db: &db::Db, app: &str| {
+    let marker = |db: &TestDb, app: &str| {
         db.query(&format!("SELECT lasttime FROM t_ecstatus WHERE appname = '{app}' AND action = 0"), vec![])
             .first()
             .and_then(|r| r.get::<String>(0).ok())
@@ -264,7 +262,7 @@ struct ClientRows {
 /// minimum ignores zeros (the Node package's never rises above 0).
 fn sdk_client_rows_match_the_node_sdk(io: IoMode) {
     let tag = format!("{io:?}").to_lowercase();
-    let stat_db = db::mysql("sdk_stat", &tag, stat_schema());
+    let stat_db = TestDb::mysql_migrated("sdk_stat", &tag, stat_schema());
     let clock = Clock::manual(T_1002, 0);
     let spool = TempDir::new("sdk-stat").expect("dir");
     let stat_obj = tars_stat::service::STAT_OBJ;

@@ -15,6 +15,7 @@ use tars_protocol::tars::{StatMicMsgBody, StatMicMsgHead};
 use tars_sql::schema::monitor::stat_schema;
 use tars_sql::StoreUrl;
 use tars_stat::service::{self, RunningStat, StartOptions, STAT_OBJ};
+use tars_testkit::db::TestDb;
 use tars_testkit::process::TempDir;
 use tars_testkit::raw::RawConn;
 
@@ -26,17 +27,16 @@ const T_2357: i64 = 1_773_619_020;
 #[path = "../../monitor/tests/support/db.rs"]
 #[macro_use]
 mod db;
-use db::Db;
 
-fn mysql(tag: &str) -> Db {
-    db::mysql("tarsstat", tag, stat_schema())
+fn mysql(tag: &str) -> TestDb {
+    TestDb::mysql_migrated("tarsstat", tag, stat_schema())
 }
 
-fn sqlite(tag: &str) -> Db {
-    db::sqlite(&format!("stat-{tag}"), stat_schema())
+fn sqlite(tag: &str) -> TestDb {
+    TestDb::sqlite_migrated(tag, stat_schema())
 }
 
-fn start(db: &Db, io: IoMode, clock: &Clock, spool: &TempDir) -> RunningStat {
+fn start(db: &TestDb, io: IoMode, clock: &Clock, spool: &TempDir) -> RunningStat {
     let text = format!(
         "<tars>\n<application>\n<server>\napp=tars\nserver=tarsstat\nlocalip=127.0.0.1\ndatapath={}\n\
          <tars.tarsstat.StatObjAdapter>\nendpoint=tcp -h 127.0.0.1 -p 0 -t 60000\nservant={STAT_OBJ}\n\
@@ -121,7 +121,7 @@ fn int(r: &tars_sql::Row, i: usize) -> i64 {
 
 /// Many connections (so both shards get some) report the same key; one merged row lands
 /// with the window's end as its label, the peer as master IP and the version split off.
-fn one_window_lands_as_merged_rows(db: Db, io: IoMode) {
+fn one_window_lands_as_merged_rows(db: TestDb, io: IoMode) {
     let spool = TempDir::new("stat-spool").expect("temp dir");
     let clock = Clock::manual(T_1002, 0);
     let stat = start(&db, io, &clock, &spool);
@@ -179,7 +179,7 @@ fn one_window_lands_as_merged_rows(db: Db, io: IoMode) {
 
 /// 23:55–00:00 goes to the previous day's hour 23 as `2360`; the next window to the new
 /// day's hour 00 as `0005`.
-fn the_day_boundary_is_labelled_as_upstream(db: Db, io: IoMode) {
+fn the_day_boundary_is_labelled_as_upstream(db: TestDb, io: IoMode) {
     let spool = TempDir::new("stat-spool").expect("temp dir");
     let clock = Clock::manual(T_2357, 0);
     let stat = start(&db, io, &clock, &spool);
@@ -206,7 +206,7 @@ fn the_day_boundary_is_labelled_as_upstream(db: Db, io: IoMode) {
 /// iVersion 1 goes through `StatObj`'s own decoder, TUP and JSON through the generated one:
 /// the same entries merge into the same keys, a broken request is refused with a decode error
 /// naming the field and adds nothing.
-fn every_encoding_merges_into_the_same_keys(db: Db, io: IoMode) {
+fn every_encoding_merges_into_the_same_keys(db: TestDb, io: IoMode) {
     let spool = TempDir::new("stat-spool").expect("temp dir");
     let clock = Clock::manual(T_1002, 0);
     let stat = start(&db, io, &clock, &spool);
@@ -270,7 +270,7 @@ fn every_encoding_merges_into_the_same_keys(db: Db, io: IoMode) {
 /// rows have the same primary keys: the second merges into the first (on MariaDB the load
 /// is rolled back and the batch written again with the upsert), counts add up, `ave_time`
 /// is recomputed, the minimum ignores a part without one.
-fn a_window_split_by_a_restart_adds_up(db: Db, io: IoMode) {
+fn a_window_split_by_a_restart_adds_up(db: TestDb, io: IoMode) {
     let spool = TempDir::new("stat-spool").expect("temp dir");
     let clock = Clock::manual(T_1002, 0);
     let table = "tars_stat_2026031510";

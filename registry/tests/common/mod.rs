@@ -1,58 +1,18 @@
-//! Shared by the registry tests: a migrated `db_tars` on the test MariaDB or in SQLite.
+//! Shared by the registry tests: their databases (a migrated `db_tars` from
+//! [`tars_testkit::db`], named `tarsreg_…` on the test MariaDB), registry configs and rows.
 #![allow(dead_code)]
 
-use tars_sql::schema::db_tars;
-use tars_sql::Store;
-use tars_testkit::process::TempDir;
+pub(crate) use tars_testkit::db::TestDb;
 
-/// A migrated `db_tars` a test owns, and what keeps it alive.
-pub(crate) struct TestDb {
-    pub(crate) url: String,
-    pub(crate) store: Store,
-    _dir: Option<TempDir>,
-}
-
-/// A new database on the test MariaDB (`TARS_TEST_MYSQL_URL`), migrated to the latest
-/// `db_tars` schema; fails loudly without a server.
+/// The registry's own prefix keeps its databases apart from other crates' tests running on
+/// the test MariaDB at the same time.
 pub(crate) fn mysql(tag: &str) -> TestDb {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let base = tars_testkit::mysql::mysql_url();
-    let name = format!("tarsreg_{tag}_{}_{n}", std::process::id());
-    let admin = Store::open(&base).expect("test MySQL URL parses");
-    let script = format!("DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}` DEFAULT CHARSET utf8");
-    admin.run_blocking(move |s| s.exec_script(&script)).unwrap_or_else(|e| {
-        panic!("cannot create a test database on the test MariaDB ({e}); is TARS_TEST_MYSQL_URL right?")
-    });
-    let url = tars_sql::url_with_database(&base, &name);
-    migrated(url, None)
+    TestDb::mysql("tarsreg", tag)
 }
 
-/// A new SQLite `db_tars` in its own temp dir, migrated.
+/// The other backend of [`on_both_backends!`].
 pub(crate) fn sqlite(tag: &str) -> TestDb {
-    let dir = TempDir::new(&format!("reg-{tag}")).expect("temp dir");
-    let url = format!("sqlite:{}/db_tars.sqlite3", dir.0.display());
-    migrated(url, Some(dir))
-}
-
-fn migrated(url: String, dir: Option<TempDir>) -> TestDb {
-    let store = Store::open(&url).expect("store opens");
-    store.migrate(db_tars::schema()).expect("db_tars migrates");
-    TestDb { url, store, _dir: dir }
-}
-
-impl TestDb {
-    /// Runs one statement, panicking with the statement on failure.
-    pub(crate) fn exec(&self, sql: &str, params: Vec<tars_sql::Value>) -> u64 {
-        let owned = sql.to_owned();
-        self.store.run_blocking(move |s| s.exec(&owned, &params)).unwrap_or_else(|e| panic!("{sql}: {e}"))
-    }
-
-    /// Runs one query, panicking with the statement on failure.
-    pub(crate) fn query(&self, sql: &str, params: Vec<tars_sql::Value>) -> Vec<tars_sql::Row> {
-        let owned = sql.to_owned();
-        self.store.run_blocking(move |s| s.query(&owned, &params)).unwrap_or_else(|e| panic!("{sql}: {e}"))
-    }
+    TestDb::sqlite(tag)
 }
 
 /// Defines `mod on_mysql { #[test] fn NAME() }` and `mod on_sqlite { ... }` running `body(db)`.
