@@ -19,6 +19,8 @@
 //! - [`node`]: `tars-bench-node`, the real `tarsnode` binary managing real servers: kill -9
 //!   to restart latency, idle CPU and RSS with 50 managed servers.
 //! - [`configload`]: `tars-bench-config`, tarsconfig's `loadConfig` next to the TARS echo.
+//! - [`log`]: `tars-bench-log`, lines/s written to disk through tarslog's `LogObj` next to a
+//!   plain buffered write of the same lines.
 //! - [`cli`]: the small argument parser the binaries share.
 
 pub mod cli;
@@ -27,6 +29,7 @@ pub mod cpu;
 pub mod echo;
 pub mod hist;
 pub mod load;
+pub mod log;
 pub mod matrix;
 pub mod node;
 pub mod proto;
