@@ -546,10 +546,10 @@ proptest::proptest! {
 
 #[test]
 fn numbers_name_the_key_when_they_are_not() {
-    let c = Config::parse("<tars>\n<a>\nn = 42 \nblank=\nbad=4x\n</a>\n</tars>\n").unwrap();
-    assert_eq!(c.number("/tars/a<n>", "a number").unwrap(), Some(42));
-    assert_eq!(c.number("/tars/a<blank>", "a number").unwrap(), None);
-    assert_eq!(c.number("/tars/a<missing>", "a number").unwrap(), None);
-    let e = c.number("/tars/a<bad>", "a number of seconds").unwrap_err();
+    let c = Config::parse("<tars>\n<a>\nn = 42 \nblank=\nbad=4x\n</a>\n</tars>\n").expect("valid");
+    assert_eq!(c.number("/tars/a<n>", "a number").expect("valid"), Some(42));
+    assert_eq!(c.number("/tars/a<blank>", "a number").expect("valid"), None);
+    assert_eq!(c.number("/tars/a<missing>", "a number").expect("valid"), None);
+    let e = c.number("/tars/a<bad>", "a number of seconds").expect_err("not a number");
     assert_eq!(e.to_string(), "/tars/a<bad>: \"4x\" is not a number of seconds");
 }
