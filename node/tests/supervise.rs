@@ -101,7 +101,8 @@ fn adopts_pid_from_pid_file_and_logs_stdout() {
     assert!(text.contains("hello-from-server from-env"), "log: {text:?}");
     wait_comm(started.pid, "sleep");
     assert!(rss_kb(started.pid).unwrap() > 0);
-    assert_eq!(proc_state(started.pid), Some('S'));
+    // Sleeping, or running for a moment on a loaded machine: alive, not a zombie or stopped.
+    assert!(matches!(proc_state(started.pid), Some('S' | 'R')), "{:?}", proc_state(started.pid));
     assert_eq!(stop(started.pid, Duration::from_secs(2)).unwrap(), StopOutcome::Exited);
     assert!(!is_alive(started.pid));
     let _ = fs::remove_dir_all(&dir);
