@@ -473,13 +473,14 @@ fn tarsweb_drives_the_framework() {
         "logview_data?application={APP}&server_name={SERVER}&node_name={NODE}&log_file={log_file}&interface_params={}",
         encode(&params.to_string())
     ));
-    // TarsWeb answers the node's text inside a JSON string: the last 100 lines of the file.
+    // TarsWeb answers the node's text inside a JSON string: the file's last (at most) 100 lines.
     let view: Value = serde_json::from_str(view.as_str().unwrap_or_else(|| panic!("{view}"))).unwrap();
     assert_eq!(view["iRet"], 0, "{view}");
     let shown: Vec<&str> = view["data"].as_str().unwrap().lines().collect();
     let logged = fs::read_to_string(data.join(format!("app_log/{APP}/{SERVER}/{log_file}"))).unwrap();
     let lines: Vec<&str> = logged.lines().collect();
-    assert_eq!(shown.len(), lines.len().min(100), "{view}");
+    // The server may log more after the view (the file only grows): a run of its lines.
+    assert!(!shown.is_empty() && shown.len() <= 100, "{view}");
     assert!(lines.windows(shown.len()).any(|w| w == shown.as_slice()), "{view}\nvs\n{logged}");
 
     // A custom command, answered by the server's AdminObj.
