@@ -3,7 +3,7 @@
 //! them by `server_id` (`App.Server_node`).
 //!
 //! Upstream's rules for the row are kept column by column ([`notice`]), and so is its
-//! `/tars/filter` ([`filter`]). What differs, on purpose (framework.md §14, items 38–39):
+//! `/tars/filter` ([`filter`]). What differs from upstream's `NotifyServer/NotifyImp.cpp`, on purpose:
 //!
 //! - No INSERT per call on the request path: the servant only queues, in a queue bounded in
 //!   bytes that drops and counts when full ([`queue`]); the `tars-notify-writer` thread writes

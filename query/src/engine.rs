@@ -3,7 +3,7 @@
 //!
 //! Nothing here blocks: each statement is a [`Store::run`] job (the `tars-store-*` threads run
 //! the SQL), and the servant awaits them all together. The answer is upstream's, with one
-//! difference that matters (framework.md §14 item 36): a missing hour table, a failing
+//! difference that matters (upstream's querystat fails the whole answer instead): a missing hour table, a failing
 //! statement or an unreachable database does not fail the query. The rest is answered, `ret`
 //! stays 0 and `msg` names the gap (`retThreads[i]` is -1 for a database with a failed
 //! statement). Only when no database answered at all is `ret` -1.

@@ -9,7 +9,7 @@
 //! ([`merge`]: stat sums, property reduces by policy). A missing hour table or an unreachable
 //! database leaves a gap named in `msg`, not a failed answer; `f_tflag` is filtered to the
 //! minute. The databases are the writer's own sections, with their `tbname` prefix, not names
-//! derived from `dataid` (framework.md §14 items 35–37).
+//! derived from `dataid`.
 //!
 //! Config keys (besides `<tars><application><server>`):
 //!

@@ -1,5 +1,5 @@
 //! Upstream's merge, sans-IO: the rows of every (database, hour) table, in a fixed order, into
-//! one `map<key, values>` (framework.md §8.1 items 2 and 5).
+//! one `map<key, values>`.
 //!
 //! - stat: the values of one key are summed element-wise, across hours and databases;
 //! - property: every table's value for a key is kept, then reduced per key: by the policy a

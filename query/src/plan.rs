@@ -14,7 +14,7 @@
 //!
 //! `f_date` is answered as `YYYYMMDD` (MySQL `DATE_FORMAT`, SQLite `REPLACE` of the dashes),
 //! as upstream selects it. Unlike upstream, which reads whole hour tables, the tflags filter
-//! to the minute (framework.md §14 item 36).
+//! to the minute.
 
 use std::ops::RangeInclusive;
 
@@ -164,7 +164,7 @@ pub struct Cond {
     pub value: String,
 }
 
-/// How property values of one key are reduced (upstream's rules, framework.md §8.1 item 5).
+/// How property values of one key are reduced (upstream's rules in `QueryPropertyServer`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reduce {
     /// Add them up.
