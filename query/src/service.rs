@@ -93,18 +93,26 @@ pub fn open_dbs(config: &Config, kind: Kind, pool: usize) -> Result<Vec<Db>, Que
 pub struct QueryService {
     kind: Kind,
     clock: Clock,
+    dbs: Option<Vec<Db>>,
     engine: Option<Arc<Engine>>,
 }
 
 impl QueryService {
     /// The service of `kind` on the system clock.
     pub fn new(kind: Kind) -> QueryService {
-        QueryService { kind, clock: Clock::system(), engine: None }
+        QueryService { kind, clock: Clock::system(), dbs: None, engine: None }
     }
 
     /// The same on `clock` (tests: `lastTime` depends on the time).
     pub fn with_clock(mut self, clock: Clock) -> QueryService {
         self.clock = clock;
+        self
+    }
+
+    /// Queries `dbs` instead of the config's sections (`tars up` hands over the stores its
+    /// writers already have open, so an embedded database has one handle).
+    pub fn with_dbs(mut self, dbs: Vec<Db>) -> QueryService {
+        self.dbs = Some(dbs);
         self
     }
 
@@ -124,7 +132,10 @@ impl Service for QueryService {
 
     fn configure(&mut self, ctx: &ServiceContext<'_>, builder: ServerBuilder) -> Result<ServerBuilder, BoxError> {
         let settings = Settings::from_config(ctx.config)?;
-        let dbs = open_dbs(ctx.config, self.kind, settings.pool)?;
+        let dbs = match self.dbs.take() {
+            Some(dbs) => dbs,
+            None => open_dbs(ctx.config, self.kind, settings.pool)?,
+        };
         if dbs.is_empty() {
             tracing::warn!(root = self.kind.db_root(), "query: no database configured; every query answers -1");
         }
