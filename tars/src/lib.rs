@@ -9,7 +9,10 @@
 //! (`tars.tarsregistry.QueryObj`, `RegistryObj`, and the K8STARS container servant
 //! `tars.tarsregistry.Registry`), tarsstat (`tars.tarsstat.StatObj`), tarsproperty
 //! (`tars.tarsproperty.PropertyObj`), tarsconfig (`tars.tarsconfig.ConfigObj`),
-//! tarsAdminRegistry (`tars.tarsAdminRegistry.AdminRegObj`), storage health and administration.
+//! tarsAdminRegistry (`tars.tarsAdminRegistry.AdminRegObj`), tarslog (`tars.tarslog.LogObj`),
+//! tarsnotify (`tars.tarsnotify.NotifyObj`), tarsquerystat and tarsqueryproperty (their
+//! `QueryObj`s, over the databases tarsstat and tarsproperty write), storage health and
+//! administration.
 //!
 //! [`serve`] (what `tars up` runs) seeds `db_tars` ([`seed`]): the profile templates, and the
 //! `t_server_conf` / `t_adapter_conf` rows of the framework services it serves at the
@@ -175,7 +178,65 @@ pub struct UpOptions {
     /// Ports of this host's tarsnode: NodeObj and ServerObj (upstream: 19385, 19386); 0 picks
     /// free ones. `None`: no node (the framework only).
     pub node_ports: Option<[u16; 2]>,
+    /// Port of tarslog's LogObj (upstream: 18993); 0 picks a free one. Files go under
+    /// `<data_dir>/remote_app_log`.
+    pub log_port: u16,
+    /// Port of tarsnotify's NotifyObj (upstream: 18593); 0 picks a free one.
+    pub notify_port: u16,
+    /// Ports of tarsquerystat's and tarsqueryproperty's QueryObj (upstream: 18393, 18693);
+    /// 0 picks free ones.
+    pub query_ports: [u16; 2],
 }
+
+impl UpOptions {
+    /// Upstream's ports on 127.0.0.1, this host's node included, data in `data_dir`: what
+    /// `tars up` runs without flags.
+    pub fn standard(data_dir: PathBuf) -> UpOptions {
+        UpOptions {
+            data_dir,
+            host: "127.0.0.1".into(),
+            admin_port: DEFAULT_ADMIN_PORT,
+            io: None,
+            shards: None,
+            registry_ports: DEFAULT_REGISTRY_PORTS,
+            prometheus_sd: None,
+            monitor_ports: DEFAULT_MONITOR_PORTS,
+            metrics: [None, None],
+            config_port: DEFAULT_CONFIG_PORT,
+            adminreg_port: DEFAULT_ADMINREG_PORT,
+            node_ports: Some(DEFAULT_NODE_PORTS),
+            log_port: DEFAULT_LOG_PORT,
+            notify_port: DEFAULT_NOTIFY_PORT,
+            query_ports: DEFAULT_QUERY_PORTS,
+        }
+    }
+
+    /// The same with every port picked free when binding (tests, or several frameworks on
+    /// one host).
+    pub fn free_ports(data_dir: PathBuf) -> UpOptions {
+        UpOptions {
+            admin_port: 0,
+            registry_ports: [0; 3],
+            monitor_ports: [0; 2],
+            config_port: 0,
+            adminreg_port: 0,
+            node_ports: Some([0, 0]),
+            log_port: 0,
+            notify_port: 0,
+            query_ports: [0; 2],
+            ..UpOptions::standard(data_dir)
+        }
+    }
+}
+
+/// Default port of LogObj.
+pub const DEFAULT_LOG_PORT: u16 = 18993;
+
+/// Default port of NotifyObj.
+pub const DEFAULT_NOTIFY_PORT: u16 = 18593;
+
+/// Default ports of tarsquerystat's and tarsqueryproperty's QueryObj.
+pub const DEFAULT_QUERY_PORTS: [u16; 2] = [18393, 18693];
 
 /// Default ports of tarsnode's NodeObj and ServerObj.
 pub const DEFAULT_NODE_PORTS: [u16; 2] = [19385, 19386];
@@ -276,6 +337,14 @@ fn up_config(opts: &UpOptions) -> Result<Config, UpError> {
     }
     let mut server = ServerConfig::new("tars", "tarsframework").with_local(endpoint(opts.admin_port)?);
     server.data_path = Some(opts.data_dir.display().to_string());
+    // The framework's own notices and remote log lines go to the tarsnotify and tarslog it
+    // hosts, as stat and property reports do below, when their ports are known before binding.
+    if opts.notify_port != 0 {
+        server.notify = Some(format!("{}@{}", tars_notify::NOTIFY_OBJ, endpoint(opts.notify_port)?));
+    }
+    if opts.log_port != 0 {
+        server.log = Some(format!("{}@{}", tars_log::LOG_OBJ, endpoint(opts.log_port)?));
+    }
     for (servant, port) in [
         ("tars.tarsregistry.QueryObj", query),
         ("tars.tarsregistry.RegistryObj", registry),
@@ -284,6 +353,10 @@ fn up_config(opts: &UpOptions) -> Result<Config, UpError> {
         (tars_property::service::PROPERTY_OBJ, property),
         (tars_config::CONFIG_OBJ, opts.config_port),
         (tars_adminreg::ADMIN_REG_OBJ, opts.adminreg_port),
+        (tars_log::LOG_OBJ, opts.log_port),
+        (tars_notify::NOTIFY_OBJ, opts.notify_port),
+        (tars_query::Kind::Stat.servant(), opts.query_ports[0]),
+        (tars_query::Kind::Property.servant(), opts.query_ports[1]),
     ] {
         let mut adapter = AdapterConfig::for_servant(servant, endpoint(port)?);
         adapter.max_conns = FRAMEWORK_MAX_CONNS;
@@ -336,6 +409,8 @@ fn up_config(opts: &UpOptions) -> Result<Config, UpError> {
             .set("/tars/node<registryObj>", &format!("tars.tarsregistry.RegistryObj@{}", at(registry)))
             .map_err(bad)?;
     }
+    // tarslog's root, where upstream's template puts it.
+    config.set("/tars/log<logpath>", &opts.data_dir.join("remote_app_log").display().to_string()).map_err(bad)?;
     let snapshot = opts.data_dir.join("registry-routes.snapshot");
     config.set("/tars/objcache<FilePath>", &snapshot.display().to_string()).map_err(bad)?;
     if let Some(sd) = &opts.prometheus_sd {
@@ -434,13 +509,37 @@ fn start(
     if server_config.adapter_for_servant(&reg_config.query_obj).is_some() {
         app = app.service(RegistryService::new(Some(stores.db_tars.clone())));
     }
+    let stat_targets = monitor_targets(&stat_config, tars_stat::service::KEYS, &stores.stat)?;
+    let property_targets = monitor_targets(&property_config, tars_property::service::KEYS, &stores.property)?;
     if server_config.adapter_for_servant(tars_stat::service::STAT_OBJ).is_some() {
-        let targets = monitor_targets(&stat_config, tars_stat::service::KEYS, &stores.stat)?;
-        app = app.service(tars_stat::service::host(targets, None).with_config(stat_config));
+        app = app.service(tars_stat::service::host(stat_targets.clone(), None).with_config(stat_config));
     }
     if server_config.adapter_for_servant(tars_property::service::PROPERTY_OBJ).is_some() {
-        let targets = monitor_targets(&property_config, tars_property::service::KEYS, &stores.property)?;
-        app = app.service(tars_property::service::host(targets, None).with_config(property_config));
+        app = app.service(tars_property::service::host(property_targets.clone(), None).with_config(property_config));
+    }
+    // The query services read what the writers write: the same stores when the framework
+    // chose them, else the config's `<statdb>` / `<propertydb>` sections as upstream's do.
+    for (kind, targets, store) in [
+        (tars_query::Kind::Stat, stat_targets, &stores.stat),
+        (tars_query::Kind::Property, property_targets, &stores.property),
+    ] {
+        if server_config.adapter_for_servant(kind.servant()).is_some() {
+            let mut query = tars_query::QueryService::new(kind);
+            if let Some(targets) = targets {
+                let dbs = targets
+                    .into_iter()
+                    .map(|t| tars_query::engine::Db { name: t.name, prefix: t.prefix, store: store.clone() })
+                    .collect();
+                query = query.with_dbs(dbs);
+            }
+            app = app.service(query);
+        }
+    }
+    if server_config.adapter_for_servant(tars_log::LOG_OBJ).is_some() {
+        app = app.service(tars_log::LogService::new());
+    }
+    if server_config.adapter_for_servant(tars_notify::NOTIFY_OBJ).is_some() {
+        app = app.service(tars_notify::NotifyService::new(Some(stores.db_tars.clone())));
     }
     if server_config.adapter_for_servant(tars_config::CONFIG_OBJ).is_some() {
         app = app.service(tars_config::ConfigService::new(Some(stores.db_tars.clone())));
@@ -496,20 +595,7 @@ mod tests {
     use super::*;
 
     fn opts(monitor_ports: [u16; 2]) -> UpOptions {
-        UpOptions {
-            data_dir: PathBuf::from("/var/lib/tars"),
-            host: "127.0.0.1".into(),
-            admin_port: 0,
-            io: None,
-            shards: None,
-            registry_ports: [0; 3],
-            prometheus_sd: None,
-            monitor_ports,
-            metrics: [None, None],
-            config_port: 0,
-            adminreg_port: 0,
-            node_ports: None,
-        }
+        UpOptions { monitor_ports, node_ports: None, ..UpOptions::free_ports(PathBuf::from("/var/lib/tars")) }
     }
 
     #[test]
@@ -525,6 +611,17 @@ mod tests {
             config.get("/tars/application/client<property>"),
             Some("tars.tarsproperty.PropertyObj@tcp -h 127.0.0.1 -p 18493 -t 60000")
         );
+        assert_eq!(config.get("/tars/application/server<notify>"), None, "free port: not known yet");
+        let standard = up_config(&UpOptions::standard(PathBuf::from("/var/lib/tars"))).unwrap();
+        assert_eq!(
+            standard.get("/tars/application/server<notify>"),
+            Some("tars.tarsnotify.NotifyObj@tcp -h 127.0.0.1 -p 18593 -t 60000")
+        );
+        assert_eq!(
+            standard.get("/tars/application/server<log>"),
+            Some("tars.tarslog.LogObj@tcp -h 127.0.0.1 -p 18993 -t 60000")
+        );
+        assert_eq!(standard.get("/tars/log<logpath>"), Some("/var/lib/tars/remote_app_log"));
         // A free port is not known before the bind: then nothing is reported, as with the key absent.
         let config = up_config(&opts([0, 18493])).unwrap();
         assert_eq!(config.get("/tars/application/client<stat>"), None);
@@ -536,7 +633,7 @@ mod tests {
         let config = up_config(&opts(DEFAULT_MONITOR_PORTS)).unwrap();
         let server = ServerConfig::from_config(&config).unwrap();
         let framework: Vec<_> = server.adapters.iter().filter(|a| a.name != "AdminAdapter").collect();
-        assert_eq!(framework.len(), 7);
+        assert_eq!(framework.len(), 11);
         for a in framework {
             assert_eq!(a.max_conns, 10240, "{}", a.name);
         }

@@ -3,6 +3,7 @@
 //! ```text
 //! tars up [--data-dir=DIR] [--host=ADDR] [--admin-port=PORT] [--io=MODE] [--shards=N]
 //!         [--query-port=PORT] [--registry-port=PORT] [--container-port=PORT] [--prometheus-sd=ADDR]
+//!         [--log-port=PORT] [--notify-port=PORT] [--querystat-port=PORT] [--queryproperty-port=PORT]
 //!         [--mysql=URL]
 //! tars serve --config=FILE
 //! tars migrate --db-tars=URL [--stat=URL] [--property=URL]
@@ -13,10 +14,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use tars::{
-    UpOptions, DEFAULT_ADMINREG_PORT, DEFAULT_ADMIN_PORT, DEFAULT_CONFIG_PORT, DEFAULT_MONITOR_PORTS,
-    DEFAULT_NODE_PORTS, DEFAULT_REGISTRY_PORTS,
-};
+use tars::{UpOptions, DEFAULT_NODE_PORTS};
 use tars_core_net::rt::IoMode;
 use tars_sql::schema::{db_tars, monitor};
 use tars_sql::{Dialect, Store};
@@ -26,14 +24,16 @@ const USAGE: &str = "usage:
           [--query-port=PORT] [--registry-port=PORT] [--container-port=PORT] [--prometheus-sd=HOST:PORT]
           [--stat-port=PORT] [--property-port=PORT] [--stat-metrics=HOST:PORT] [--property-metrics=HOST:PORT]
           [--config-port=PORT] [--adminreg-port=PORT] [--node-port=PORT] [--node-server-port=PORT] [--no-node]
+          [--log-port=PORT] [--notify-port=PORT] [--querystat-port=PORT] [--queryproperty-port=PORT]
           [--mysql=mysql://USER:PASS@HOST:PORT]
       run the framework in one process on the embedded databases in DIR (default ./tars-data),
       or with --mysql on that server's db_tars, tars_stat and tars_property (created when
       missing; TarsWeb shares db_tars):
       the registry (QueryObj 17890, RegistryObj 17891, container servant 17892), tarsstat
       (StatObj 18293), tarsproperty (PropertyObj 18493), tarsconfig (ConfigObj 18193),
-      tarsAdminRegistry (AdminRegObj 12000), this host's tarsnode (NodeObj 19385, ServerObj
-      19386), AdminObj 17897
+      tarsAdminRegistry (AdminRegObj 12000), tarslog (LogObj 18993, files in DIR/remote_app_log),
+      tarsnotify (NotifyObj 18593), tarsquerystat (QueryObj 18393), tarsqueryproperty (QueryObj
+      18693), this host's tarsnode (NodeObj 19385, ServerObj 19386), AdminObj 17897
   tars serve --config=FILE
       the same services as an upstream-style server: <tars><application><server> plus the <db>,
       <statdb><db1> and <propertydb><db1> sections of upstream's tars.framework-db template;
@@ -62,20 +62,7 @@ fn flags(args: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 }
 
 fn up(args: &[String]) -> anyhow::Result<()> {
-    let mut opts = UpOptions {
-        data_dir: PathBuf::from("tars-data"),
-        host: "127.0.0.1".into(),
-        admin_port: DEFAULT_ADMIN_PORT,
-        io: None,
-        shards: None,
-        registry_ports: DEFAULT_REGISTRY_PORTS,
-        prometheus_sd: None,
-        monitor_ports: DEFAULT_MONITOR_PORTS,
-        metrics: [None, None],
-        config_port: DEFAULT_CONFIG_PORT,
-        adminreg_port: DEFAULT_ADMINREG_PORT,
-        node_ports: Some(DEFAULT_NODE_PORTS),
-    };
+    let mut opts = UpOptions::standard(PathBuf::from("tars-data"));
     let mut mysql = None;
     for (k, v) in flags(args)? {
         match k.as_str() {
@@ -99,6 +86,10 @@ fn up(args: &[String]) -> anyhow::Result<()> {
                 opts.node_ports.get_or_insert(DEFAULT_NODE_PORTS)[1] = v.parse().context("--node-server-port")?;
             }
             "no-node" => opts.node_ports = None,
+            "log-port" => opts.log_port = v.parse().context("--log-port")?,
+            "notify-port" => opts.notify_port = v.parse().context("--notify-port")?,
+            "querystat-port" => opts.query_ports[0] = v.parse().context("--querystat-port")?,
+            "queryproperty-port" => opts.query_ports[1] = v.parse().context("--queryproperty-port")?,
             "mysql" => mysql = Some(v),
             _ => bail!("unknown flag --{k}\n{USAGE}"),
         }

@@ -20,26 +20,15 @@ use tars_testkit::db::TestDb;
 use tars_testkit::process::TempDir;
 
 const TEMPLATES: i64 = 19;
-/// tarsregistry, tarsstat, tarsproperty, tarsconfig, tarsAdminRegistry, tarsnode.
-const SERVERS: i64 = 6;
-/// QueryObj, RegistryObj, StatObj, PropertyObj, ConfigObj, AdminRegObj, NodeObj, ServerObj.
-const ADAPTERS: i64 = 8;
+/// tarsregistry, tarsstat, tarsproperty, tarsconfig, tarsAdminRegistry, tarsnode, tarslog,
+/// tarsnotify, tarsquerystat, tarsqueryproperty.
+const SERVERS: i64 = 10;
+/// QueryObj, RegistryObj, StatObj, PropertyObj, ConfigObj, AdminRegObj, NodeObj, ServerObj,
+/// LogObj, NotifyObj, and the two query services' QueryObj.
+const ADAPTERS: i64 = 12;
 
 fn opts(data_dir: std::path::PathBuf) -> UpOptions {
-    UpOptions {
-        data_dir,
-        host: "127.0.0.1".into(),
-        admin_port: 0,
-        io: Some(IoMode::EpollEt),
-        shards: Some(1),
-        registry_ports: [0; 3],
-        prometheus_sd: None,
-        monitor_ports: [0; 2],
-        metrics: [None, None],
-        config_port: 0,
-        adminreg_port: 0,
-        node_ports: Some([0, 0]),
-    }
+    UpOptions { io: Some(IoMode::EpollEt), shards: Some(1), ..UpOptions::free_ports(data_dir) }
 }
 
 fn count(store: &Store, table: &'static str) -> i64 {

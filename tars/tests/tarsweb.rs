@@ -292,20 +292,7 @@ fn tarsweb_drives_the_framework() {
     let stores = databases(&base, &tarsweb);
     let migrations = stores.migrate().unwrap();
     let data = scratch.0.join("data");
-    let opts = UpOptions {
-        data_dir: data.clone(),
-        host: NODE.into(),
-        admin_port: 0,
-        io: None,
-        shards: Some(2),
-        registry_ports: [0; 3],
-        prometheus_sd: None,
-        monitor_ports: [0; 2],
-        metrics: [None, None],
-        config_port: 0,
-        adminreg_port: 0,
-        node_ports: Some([0, 0]),
-    };
+    let opts = UpOptions { host: NODE.into(), shards: Some(2), ..UpOptions::free_ports(data.clone()) };
     let running = tars::serve(&opts, stores.clone(), migrations).unwrap();
     let db = stores.db_tars.clone();
     let _reap = Reap(db.clone());

@@ -10,25 +10,18 @@ use std::time::{Duration, Instant};
 
 use tars::UpOptions;
 use tars_core_net::rt::IoMode;
+use tars_proto::rpc::ParamReader;
 use tars_proto::rpc::ParamWriter;
-use tars_protocol::tars::{StatMicMsgBody, StatMicMsgHead};
+use tars_protocol::tars::{MonitorQueryReq, MonitorQueryRsp, ReportInfo, ReportType, StatMicMsgBody, StatMicMsgHead};
 use tars_testkit::process::TempDir;
 use tars_testkit::raw::{admin_notify, RawConn};
 
 fn opts(dir: &TempDir, io: IoMode) -> UpOptions {
     UpOptions {
-        data_dir: dir.0.join("data"),
-        host: "127.0.0.1".into(),
-        admin_port: 0,
         io: Some(io),
         shards: Some(2),
-        registry_ports: [0; 3],
-        prometheus_sd: None,
-        monitor_ports: [0; 2],
         metrics: [Some("127.0.0.1:0".into()), None],
-        config_port: 0,
-        adminreg_port: 0,
-        node_ports: Some([0, 0]),
+        ..UpOptions::free_ports(dir.0.join("data"))
     }
 }
 
@@ -59,13 +52,13 @@ fn up_in_process(io: IoMode) {
     let cache = admin_notify(admin_addr(&running), tars_config::service::CACHE_COMMAND).unwrap();
     assert!(cache.starts_with("cache: 0 files"), "{cache}");
     // The registry publishes its three objects in t_registry_info and routes them, and the
-    // seeded rows of tarsstat, tarsproperty, tarsconfig, tarsAdminRegistry and tarsnode
-    // (NodeObj, ServerObj).
+    // seeded rows of tarsstat, tarsproperty, tarsconfig, tarsAdminRegistry, tarsnode (NodeObj,
+    // ServerObj), tarslog, tarsnotify and the two query services.
     assert!(running.endpoints.iter().any(|(o, _)| o == "tars.tarsregistry.QueryObj"), "{:?}", running.endpoints);
     let t = Instant::now();
     loop {
         let routes = admin_notify(admin_addr(&running), "tars.routes").unwrap();
-        if routes.contains("servants routed: 9") {
+        if routes.contains("servants routed: 13") {
             break;
         }
         assert!(t.elapsed() < Duration::from_secs(5), "registry objects not routed: {routes}");
@@ -107,6 +100,7 @@ fn up_in_process(io: IoMode) {
     http.read_to_string(&mut text).unwrap();
     assert!(text.starts_with("HTTP/1.1 200") && text.contains("\ntars_stat_ingested_entries_total 1\n"), "{text}");
     assert!(running.property().is_some_and(|p| p.metrics_addr().is_none()));
+    log_notify_and_query_are_served(&running, &dir.0.join("data"));
 
     // This host's node registered with the registry beside it, and manages none of the
     // framework servers this process serves (their seeded rows name this node).
@@ -149,6 +143,120 @@ fn up_in_process(io: IoMode) {
     again.wait().unwrap();
 }
 
+/// tarslog writes under the data directory, tarsnotify into `db_tars`, and the query
+/// services read the databases tarsstat and tarsproperty write.
+fn log_notify_and_query_are_served(running: &tars::Running, data: &std::path::Path) {
+    let addr = |servant: &str| running.server().addr(&format!("{servant}Adapter")).unwrap();
+    let mut w = ParamWriter::new(1);
+    w.write(1, "app", &"Up".to_owned());
+    w.write(2, "server", &"Probe".to_owned());
+    w.write(3, "file", &"biz".to_owned());
+    w.write(4, "format", &"%Y%m%d".to_owned());
+    w.write(5, "buffer", &vec!["one line\n".to_owned()]);
+    let mut conn = RawConn::connect(addr(tars_log::LOG_OBJ)).unwrap();
+    let req = conn.request(tars_log::LOG_OBJ, "logger", 1, w.finish());
+    assert_eq!(conn.call(&req).unwrap().ret, 0);
+    let dir = data.join("remote_app_log/Up/Probe");
+    let t = Instant::now();
+    let text = loop {
+        let file = std::fs::read_dir(&dir).ok().and_then(|mut d| d.next()).and_then(Result::ok);
+        if let Some(text) = file.and_then(|f| std::fs::read_to_string(f.path()).ok()).filter(|t| !t.is_empty()) {
+            break text;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "no log file under {}", dir.display());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(text.ends_with("|one line\n"), "{text:?}");
+
+    let info = ReportInfo {
+        e_type: ReportType::NOTIFY,
+        s_app: "Up".into(),
+        s_server: "Probe".into(),
+        s_message: "disk almost full".into(),
+        s_node_name: "127.0.0.1".into(),
+        ..ReportInfo::default()
+    };
+    let mut w = ParamWriter::new(1);
+    w.write(1, "info", &info);
+    let mut conn = RawConn::connect(addr(tars_notify::NOTIFY_OBJ)).unwrap();
+    let req = conn.request(tars_notify::NOTIFY_OBJ, "reportNotifyInfo", 1, w.finish());
+    assert_eq!(conn.call(&req).unwrap().ret, 0);
+    let t = Instant::now();
+    loop {
+        let rows = running
+            .stores
+            .db_tars
+            .run_blocking(|s| {
+                s.query(
+                    "SELECT result FROM t_server_notifys WHERE server_id = ?",
+                    &tars_sql::params!["Up.Probe_127.0.0.1"],
+                )
+            })
+            .unwrap();
+        if let Some(row) = rows.first() {
+            assert!(row.get::<String>(0).unwrap().contains("disk almost full"));
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "no notify row");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // One row in an hour of a past day, in the store each writer uses: the query services
+    // read exactly those stores, and the hours without a table are gaps, not failures.
+    let stat_table = tars_sql::schema::monitor::stat_table("tars_stat_2020010110");
+    running
+        .stores
+        .stat
+        .run_blocking(move |s| {
+            tars_sql::create_table(s, &stat_table)?;
+            s.exec(
+                "INSERT INTO tars_stat_2020010110 (f_date, f_tflag, slave_name, succ_count) VALUES (?, ?, ?, ?)",
+                &tars_sql::params!["2020-01-01", "1005", "Up.Probe", 7],
+            )
+        })
+        .unwrap();
+    let property_table = tars_sql::schema::monitor::property_table("tars_property_2020010110");
+    running
+        .stores
+        .property
+        .run_blocking(move |s| {
+            tars_sql::create_table(s, &property_table)?;
+            s.exec(
+                "INSERT INTO tars_property_2020010110 (f_date, f_tflag, master_name, property_name, policy, value) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+                &tars_sql::params!["2020-01-01", "1005", "Up.Probe", "queue", "Sum", "5"],
+            )
+        })
+        .unwrap();
+    for (kind, dataid, index, want) in [
+        (tars_query::Kind::Stat, "tars_stat", "succ_count", 7.0),
+        (tars_query::Kind::Property, "tars_property", "value", 5.0),
+    ] {
+        let req = MonitorQueryReq {
+            uid: "up".into(),
+            method: "query".into(),
+            dataid: dataid.into(),
+            date: "20200101".into(),
+            tflag1: "0000".into(),
+            tflag2: "2360".into(),
+            indexs: vec![index.into()],
+            groupby: vec!["f_tflag".into()],
+            ..MonitorQueryReq::default()
+        };
+        let mut w = ParamWriter::new(1);
+        w.write(1, "req", &req);
+        let mut conn = RawConn::connect(addr(kind.servant())).unwrap();
+        let request = conn.request(kind.servant(), "query", 1, w.finish());
+        let reply = conn.call(&request).unwrap();
+        assert_eq!(reply.ret, 0, "{}", reply.desc);
+        let mut r = ParamReader::new(1, &reply.body).unwrap();
+        let rsp: MonitorQueryRsp = r.read_out(2, "rsp").unwrap();
+        assert_eq!((rsp.ret, rsp.total_db), (0, 1), "{rsp:?}");
+        assert_eq!(rsp.result, BTreeMap::from([("1005".to_owned(), vec![want])]), "{rsp:?}");
+        assert!(rsp.msg.contains(&format!("no table {dataid}_20200101HH for hours 00-09, 11-23")), "{rsp:?}");
+    }
+}
+
 tars_core_net::on_every_driver! { up_in_process => up_in_process; }
 
 /// The README's first command, run as written (with a private data dir and a free port):
@@ -163,7 +271,8 @@ fn cargo_run_release_tars_up_answers() {
         .current_dir(root)
         .args(["run", "--release", "-q", "--bin", "tars", "--", "up", "--admin-port", "0", "--query-port", "0"])
         .args(["--registry-port", "0", "--container-port", "0", "--stat-port", "0", "--property-port", "0"])
-        .args(["--config-port", "0"])
+        .args(["--config-port", "0", "--log-port", "0", "--notify-port", "0", "--querystat-port", "0"])
+        .args(["--queryproperty-port", "0"])
         .arg("--data-dir")
         .arg(dir.0.join("data"))
         .stdout(Stdio::piped())
