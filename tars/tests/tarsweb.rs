@@ -9,8 +9,12 @@
 //! files): deploy a server built with our SDK; start, restart and stop tasks (and one that
 //! fails, for a node that does not exist); live server state; a config file's merged view and
 //! its push to the running server; the log file list and a log view; the notify list; a custom
-//! command. One run on MariaDB (TarsWeb speaks only MySQL), not one per driver.
+//! command; the monitor pages' data over our query services ([`monitor`]). One run on MariaDB
+//! (TarsWeb speaks only MySQL), not one per driver.
 #![allow(clippy::unwrap_used)]
+
+#[path = "tarsweb/monitor.rs"]
+mod monitor;
 
 use std::fs;
 use std::net::SocketAddr;
@@ -475,6 +479,8 @@ fn tarsweb_drives_the_framework() {
     assert_eq!(answer[0]["ret_code"], 0, "{answer}");
     assert!(!answer[0]["err_msg"].as_str().unwrap_or_default().is_empty(), "{answer}");
     assert!(alive(pid3), "the server still runs");
+
+    monitor::monitor_routes_equal_direct_sql(&web, &stores);
 
     drop(web);
     running.shutdown();
