@@ -36,7 +36,7 @@
 //! | `queuecap` | 1024 | 0 means unbounded, as TarsCpp |
 //! | `queuetimeout` | 10000 ms | raised to 3000 ms if lower (TarsCpp `MIN_QUEUE_TIMEOUT`) |
 //! | `allow`, `deny`, `order` | empty, empty, `allow,deny` | see [`super::allow`] |
-//! | `protocol` | `tars` | anything else is refused: this server speaks only TARS |
+//! | `protocol` | `tars` | `not_tars`: the servant speaks its own byte protocol ([`super::raw`], registered with `ServerBuilder::raw_servant`); anything else is refused |
 //! | `accesskey`, `secretkey` | empty | required when the endpoint has `-e 1`; see below |
 //!
 //! The server-level `local` endpoint, when set, adds the adapter `AdminAdapter` serving
@@ -97,6 +97,10 @@ pub const SERVER_PATH: &str = "/tars/application/server";
 pub const ADMIN_ADAPTER: &str = "AdminAdapter";
 /// Servant of the admin adapter; no `App.Server.` prefix, as TarsCpp.
 pub const ADMIN_SERVANT: &str = "AdminObj";
+/// `protocol` of a TARS adapter (the default).
+pub const PROTOCOL_TARS: &str = "tars";
+/// `protocol` of a raw adapter, as upstream names it.
+pub const PROTOCOL_NOT_TARS: &str = "not_tars";
 /// `threads` when absent.
 pub const DEFAULT_THREADS: usize = 1;
 /// `maxconns` when absent.
@@ -171,8 +175,8 @@ pub enum AdapterConfigError {
         /// The adapter name.
         adapter: String,
     },
-    /// A `protocol` other than `tars`.
-    #[error("adapter `{adapter}`: protocol `{protocol}` is not supported, only `tars`")]
+    /// A `protocol` other than `tars` and `not_tars`.
+    #[error("adapter `{adapter}`: protocol `{protocol}` is not supported, only `tars` and `not_tars`")]
     UnsupportedProtocol {
         /// The adapter name.
         adapter: String,
@@ -234,7 +238,7 @@ pub struct AdapterConfig {
     pub idle_timeout: Duration,
     /// The peer filter.
     pub allow: AllowList,
-    /// Always `tars`; kept so it can be reported back as configured.
+    /// [`PROTOCOL_TARS`] or [`PROTOCOL_NOT_TARS`] (a raw adapter, [`super::raw`]).
     pub protocol: String,
     /// Per-adapter `io` override, one of [`IO_MODES`].
     pub io: Option<String>,
@@ -409,6 +413,11 @@ impl AdapterConfig {
         self.endpoint.auth_type == AUTH_TYPE_LOCAL
     }
 
+    /// True for `protocol=not_tars`: served by a raw servant ([`super::raw`]).
+    pub fn is_raw(&self) -> bool {
+        self.protocol == PROTOCOL_NOT_TARS
+    }
+
     /// The adapter for `servant` with the conventional name `<servant>Adapter`.
     pub fn for_servant(servant: &str, endpoint: Endpoint) -> AdapterConfig {
         AdapterConfig::new(format!("{servant}Adapter"), endpoint, servant)
@@ -560,8 +569,8 @@ fn adapter(name: &str, params: &[(&str, &str)], local_ip: Option<&str>) -> Resul
 
     let endpoint = endpoint(name, get("endpoint").ok_or_else(|| missing("endpoint"))?, local_ip)?;
     let servant = get("servant").ok_or_else(|| missing("servant"))?.to_owned();
-    let protocol = get("protocol").unwrap_or("tars");
-    if protocol != "tars" {
+    let protocol = get("protocol").unwrap_or(PROTOCOL_TARS);
+    if protocol != PROTOCOL_TARS && protocol != PROTOCOL_NOT_TARS {
         return Err(AdapterConfigError::UnsupportedProtocol {
             adapter: name.to_owned(),
             protocol: protocol.to_owned(),
@@ -911,10 +920,12 @@ mod tests {
     }
 
     #[test]
-    fn non_tars_protocol_is_refused() {
-        let err =
-            one_adapter("endpoint=tcp -h a -p 1\nservant=A.S.X\nprotocol=not_tars").expect_err("must be rejected");
-        assert_eq!(err, AdapterConfigError::UnsupportedProtocol { adapter: "X".into(), protocol: "not_tars".into() });
+    fn unknown_protocol_is_refused_and_not_tars_is_raw() {
+        let err = one_adapter("endpoint=tcp -h a -p 1\nservant=A.S.X\nprotocol=http").expect_err("must be rejected");
+        assert_eq!(err, AdapterConfigError::UnsupportedProtocol { adapter: "X".into(), protocol: "http".into() });
+        let raw = one_adapter("endpoint=tcp -h a -p 1\nservant=A.S.X\nprotocol=not_tars").expect("valid");
+        assert!(raw.adapters[0].is_raw());
+        assert!(!one_adapter("endpoint=tcp -h a -p 1\nservant=A.S.X").expect("valid").adapters[0].is_raw());
         assert!(err.to_string().contains("`X`"));
     }
 

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 use futures_lite::{FutureExt, StreamExt};
 
-use super::shard::{AdapterRt, ShardServer};
+use super::shard::{AdapterRt, Handler, ShardServer};
 use crate::auth::{self, MAX_HANDSHAKE_FRAME};
 use crate::rt::{self, net::TcpStream, sync::Notify};
 use tars_proto::codec::Struct;
@@ -455,7 +455,8 @@ impl Conn {
         let envelope = Envelope::of(&current, self.shard.stats.is_some() && !oneway);
         // A hand-written servant may do its work before returning the future (the fast
         // paths): a panic there is caught too, and answered like one inside the future.
-        let servant = self.adapter.servant.clone();
+        let Handler::Tars(servant) = &self.adapter.handler else { return Err(Close::Done) };
+        let servant = servant.clone();
         let mut fut = match std::panic::catch_unwind(AssertUnwindSafe(move || servant.dispatch(current, body))) {
             Ok(f) => AssertUnwindSafe(f).catch_unwind(),
             Err(panic) => {

@@ -11,13 +11,16 @@
 //! server.wait();
 //! ```
 //!
-//! Every server also serves `AdminObj` on its `local` endpoint (see [`admin`]).
+//! Every server also serves `AdminObj` on its `local` endpoint (see [`admin`]). An adapter with
+//! `protocol=not_tars` serves a [`raw::RawServant`] instead, registered with
+//! [`ServerBuilder::raw_servant`]: the service's own byte protocol on the same shards.
 
 pub mod adapter;
 pub mod admin;
 pub mod allow;
 pub mod args;
 mod conn;
+pub mod raw;
 
 mod shard;
 
@@ -34,6 +37,8 @@ use crate::app::stat::StatSink;
 use crate::rt::{IoMode, ShardInfo, Shards, UnknownIoMode};
 use adapter::{AdapterConfig, AdapterConfigError, ServerConfig, ADMIN_SERVANT};
 use admin::{AdminFServant, AdminServant, LogLevelHook};
+use raw::{RawFactory, RawServant};
+use shard::Handler;
 use tars_proto::config::Config;
 
 /// Builds a servant instance on a shard.
@@ -67,6 +72,28 @@ pub enum ServerError {
         /// Its servant.
         servant: String,
     },
+    /// A `protocol=not_tars` adapter's servant has no raw servant registered.
+    #[error(
+        "adapter {adapter} serves {servant} with protocol not_tars, but no raw servant of that name was registered"
+    )]
+    MissingRawServant {
+        /// The adapter.
+        adapter: String,
+        /// Its servant.
+        servant: String,
+    },
+    /// A raw servant is named by an adapter that speaks TARS.
+    #[error("adapter {adapter} serves {servant} with protocol tars, but {servant} was registered as a raw servant (set protocol=not_tars)")]
+    RawOnTarsAdapter {
+        /// The adapter.
+        adapter: String,
+        /// Its servant.
+        servant: String,
+    },
+    /// A raw adapter whose endpoint asks for the TARS `-e 1` handshake, which a raw protocol
+    /// cannot carry.
+    #[error("adapter {0} has protocol not_tars and `-e 1`: the handshake is TARS-only")]
+    RawWithAuth(String),
     /// An endpoint's host does not resolve.
     #[error("adapter {adapter}: cannot resolve {host}:{port}: {reason}")]
     Resolve {
@@ -161,6 +188,7 @@ pub(crate) struct ServerShared {
     pub(crate) log_level: Mutex<String>,
     pub(crate) log_level_hook: Option<LogLevelHook>,
     servants: HashMap<String, ServantFactory>,
+    raw: HashMap<String, RawFactory>,
     conns: Mutex<BTreeMap<u64, ConnInfo>>,
     next_conn: AtomicU64,
     stop_tx: async_channel::Sender<()>,
@@ -179,11 +207,15 @@ impl std::fmt::Debug for ServerShared {
 }
 
 impl ServerShared {
-    fn make_servant(self: &Arc<Self>, name: &str, info: ShardInfo) -> Option<Rc<dyn Dispatch>> {
-        if name == ADMIN_SERVANT && !self.servants.contains_key(name) {
-            return Some(Rc::new(AdminFServant(AdminServant::new(self.clone()))));
+    fn make_handler(self: &Arc<Self>, adapter: &AdapterConfig, info: ShardInfo) -> Option<Handler> {
+        let name = adapter.servant.as_str();
+        if adapter.is_raw() {
+            return self.raw.get(name).map(|f| Handler::Raw(f(info)));
         }
-        self.servants.get(name).map(|f| f(info))
+        if name == ADMIN_SERVANT && !self.servants.contains_key(name) {
+            return Some(Handler::Tars(Rc::new(AdminFServant(AdminServant::new(self.clone())))));
+        }
+        self.servants.get(name).map(|f| Handler::Tars(f(info)))
     }
 
     fn next_conn_id(&self) -> u64 {
@@ -216,6 +248,7 @@ impl ServerShared {
 pub struct ServerBuilder {
     config: ServerConfig,
     servants: HashMap<String, ServantFactory>,
+    raw: HashMap<String, RawFactory>,
     commands: Vec<(String, admin::Command)>,
     version: String,
     io: Option<IoMode>,
@@ -232,6 +265,7 @@ impl std::fmt::Debug for ServerBuilder {
             .field("app", &self.config.app)
             .field("server", &self.config.server)
             .field("servants", &self.servants.keys().collect::<Vec<_>>())
+            .field("raw_servants", &self.raw.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -242,6 +276,7 @@ impl ServerBuilder {
         ServerBuilder {
             config,
             servants: HashMap::new(),
+            raw: HashMap::new(),
             commands: Vec::new(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             io: None,
@@ -294,6 +329,18 @@ impl ServerBuilder {
     ) -> Self {
         let f: ServantFactory = Arc::new(move |info| Rc::new(make(info)) as Rc<dyn Dispatch>);
         self.servants.insert(name.into(), f);
+        self
+    }
+
+    /// Registers the raw servant `name`, served by an adapter with `protocol=not_tars`
+    /// ([`raw`]); `make` builds one instance on each shard.
+    pub fn raw_servant<R: RawServant>(
+        mut self,
+        name: impl Into<String>,
+        make: impl Fn(ShardInfo) -> R + Send + Sync + 'static,
+    ) -> Self {
+        let f: RawFactory = Arc::new(move |info| Rc::new(make(info)) as Rc<dyn RawServant>);
+        self.raw.insert(name.into(), f);
         self
     }
 
@@ -365,6 +412,7 @@ impl ServerBuilder {
         let ServerBuilder {
             config,
             servants,
+            raw,
             commands,
             version,
             io,
@@ -379,8 +427,21 @@ impl ServerBuilder {
         let mut groups: BTreeMap<(String, usize), Vec<(AdapterConfig, SocketAddr)>> = BTreeMap::new();
         let mut reservations = Vec::new();
         for a in config.all_adapters() {
-            if a.servant != ADMIN_SERVANT && !servants.contains_key(&a.servant) {
-                return Err(ServerError::MissingServant { adapter: a.name.clone(), servant: a.servant.clone() });
+            let named = || (a.name.clone(), a.servant.clone());
+            if a.is_raw() {
+                if !raw.contains_key(&a.servant) {
+                    let (adapter, servant) = named();
+                    return Err(ServerError::MissingRawServant { adapter, servant });
+                }
+                if a.requires_auth() {
+                    return Err(ServerError::RawWithAuth(a.name.clone()));
+                }
+            } else if raw.contains_key(&a.servant) {
+                let (adapter, servant) = named();
+                return Err(ServerError::RawOnTarsAdapter { adapter, servant });
+            } else if a.servant != ADMIN_SERVANT && !servants.contains_key(&a.servant) {
+                let (adapter, servant) = named();
+                return Err(ServerError::MissingServant { adapter, servant });
             }
             let mode = match io {
                 Some(m) => m,
@@ -406,6 +467,7 @@ impl ServerBuilder {
             log_level: Mutex::new(log_level),
             log_level_hook,
             servants,
+            raw,
             conns: Mutex::new(BTreeMap::new()),
             next_conn: AtomicU64::new(1),
             stop_tx,

@@ -10,17 +10,26 @@ use std::time::{Duration, Instant};
 
 use super::adapter::AdapterConfig;
 use super::conn::{Conn, ConnShared};
+use super::raw::{self, RawServant};
 use super::{AdapterStats, ConnInfo, ServerShared};
 use crate::app::stat::{ShardStats, HAND_OFF_EVERY};
 use crate::rt::{self, net::TcpListener, ShardInfo};
 use tars_proto::dispatch::Dispatch;
 use tars_proto::frame::FrameDecoder;
 
+/// What answers an adapter's requests on one shard.
+pub(super) enum Handler {
+    /// A TARS servant (`protocol=tars`).
+    Tars(Rc<dyn Dispatch>),
+    /// A servant of its own byte protocol (`protocol=not_tars`).
+    Raw(Rc<dyn RawServant>),
+}
+
 /// One adapter as served by one shard: its config, this shard's servant instance and the
 /// counters of this shard's share of it. Lives on one shard.
 pub(super) struct AdapterRt {
     pub(super) config: AdapterConfig,
-    pub(super) servant: Rc<dyn Dispatch>,
+    pub(super) handler: Handler,
     pub(super) decoder: FrameDecoder,
     /// Calls of this adapter on this shard still running (spawned, not answered inline).
     pub(super) inflight: Cell<usize>,
@@ -69,7 +78,7 @@ pub(super) async fn run_shard(
     let mut listeners = Vec::new();
     let mut bound = Vec::new();
     for (config, addr, stats) in adapters {
-        let servant: Rc<dyn Dispatch> = match shared.make_servant(&config.servant, info) {
+        let handler = match shared.make_handler(&config, info) {
             Some(s) => s,
             None => {
                 let _ = ready.send(Err(format!("no servant registered for {}", config.servant)));
@@ -89,7 +98,7 @@ pub(super) async fn run_shard(
         let decoder = FrameDecoder::with_max_frame(shared.max_frame).unwrap_or_default();
         let adapter = Rc::new(AdapterRt {
             config,
-            servant,
+            handler,
             decoder,
             inflight: Cell::new(0),
             conns: Cell::new(0),
@@ -174,10 +183,17 @@ async fn accept_loop(shard: Rc<ShardServer>, adapter: Rc<AdapterRt>, listener: T
                 since: std::time::SystemTime::now(),
             },
         );
-        let conn = Conn::new(id, stream, peer, adapter.clone(), shard.clone(), conn_shared);
         let (shard, adapter) = (shard.clone(), adapter.clone());
         rt::spawn(async move {
-            conn.run().await;
+            match &adapter.handler {
+                Handler::Tars(_) => {
+                    Conn::new(id, stream, peer, adapter.clone(), shard.clone(), conn_shared).run().await;
+                }
+                Handler::Raw(servant) => {
+                    let servant = servant.clone();
+                    raw::serve(stream, peer, adapter.clone(), servant, shard.clone(), conn_shared).await;
+                }
+            }
             shard.conns.borrow_mut().remove(&id);
             adapter.conns.set(adapter.conns.get() - 1);
             adapter.stats.conns.fetch_sub(1, Ordering::Relaxed);
