@@ -1,5 +1,5 @@
 //! Time as tarsstat and tarsproperty see it: 5-minute windows and the labels upstream writes
-//! for them (framework.md §6.3).
+//! for them (upstream `StatServer/StatServer.cpp`, `getTimeInfo`).
 //!
 //! Every service reads the time through a [`Clock`] so tests can move it by hand: the labels,
 //! the hourly tables and the retention cut-off all depend on local time, and a test that waits
@@ -11,7 +11,7 @@
 //! hour table 10, 09:55–10:00 is `0960` in hour table 09, and 23:55–00:00 is `2360` in the
 //! previous day's table 23. TarsWeb's monitor pages read these labels, so we keep them exactly;
 //! unlike upstream we compute them from the window the data arrived in, not from the flush time
-//! (framework.md §14 item 28).
+//! (upstream's late flush can put a window's data under the next label).
 
 use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 use std::sync::Arc;

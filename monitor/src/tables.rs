@@ -2,7 +2,7 @@
 //! tables before they are needed, and dropping old ones.
 //!
 //! Upstream caches "day already created" in one process-wide string, shared by every database
-//! and set even when creation failed (framework.md §14 item 26): with two stat databases only
+//! and set even when creation failed (`StatDbManager.cpp`, `creatTable`): with two stat databases only
 //! the first gets its tables, and one failed attempt after midnight loses the whole day. Here
 //! each database's flusher owns its own [`HourlyTables`], and a day is remembered only once all
 //! 24 tables have been seen to exist.

@@ -4,8 +4,8 @@
 //! Upstream keeps every value as the client's string and re-parses it on each merge; we parse
 //! once, on ingest, into a [`PropValue`], and render only when a row is written. Parsing is
 //! where hostile or broken input is rejected, value by value, so that nothing later can fail
-//! the way upstream does (it indexes out of bounds on an empty `Avg` or mismatched `Distr`,
-//! `framework.md` §14 item 33).
+//! the way upstream does (`PropertyHashMap.h` indexes out of bounds on an empty `Avg` or a
+//! mismatched `Distr`).
 //!
 //! Bounds: a value longer than [`MAX_VALUE_CHARS`] (the `varchar(255)` column) is rejected, as
 //! is a `Distr` with more than [`MAX_DISTR_BUCKETS`] buckets, an unknown policy name longer

@@ -1,4 +1,4 @@
-//! The codec against the byte examples of wire.md (checked there against TarsCpp), its limits,
+//! The codec against byte examples checked against TarsCpp's `servant/tup/Tars.h`, its limits,
 //! and its error messages.
 
 use bytes::{Bytes, BytesMut};
@@ -216,7 +216,7 @@ fn nesting_depth_is_limited() {
     assert!(r.is_empty());
 }
 
-/// wire.md §2.13: the request and response of `greet(1000, "tars")`.
+/// The request and response of `greet(1000, "tars")`, as TarsCpp encodes them.
 #[test]
 fn worked_example_frames() {
     let req = RequestPacket {

@@ -1,5 +1,6 @@
-//! Endpoint and object/locator strings (wire.md §4.2, §4.3): every option, the defaults,
-//! the weight rules, the list splitting, the limits and the round trips.
+//! Endpoint and object/locator strings (TarsCpp `util/src/tc_clientsocket.cpp`,
+//! `TC_Endpoint::parse`): every option, the defaults, the weight rules, the list splitting, the
+//! limits and the round trips.
 
 use tars_proto::endpoint::{
     Endpoint, EndpointError, ObjectRef, Transport, DEFAULT_TIMEOUT_MS, MAX_ENDPOINTS, MAX_ENDPOINT_LEN, MAX_HOST_LEN,

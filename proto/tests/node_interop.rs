@@ -15,7 +15,7 @@
 //! test fails (it never skips) when either is missing.
 //!
 //! The second half checks that the decoder accepts the non-minimal forms the SDKs accept and
-//! rejects, with a clear error, the forms they reject (wire.md 1.4).
+//! rejects, with a clear error, the forms they reject (TarsCpp `servant/tup/Tars.h`, `@tars/stream`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
@@ -97,14 +97,14 @@ impl Case {
         self
     }
 
-    /// Node's bytes must equal `hex` (a value quoted in wire.md).
+    /// Node's bytes must equal `hex` (a value checked against TarsCpp's encoder).
     fn spec(self, hex: &'static str) -> Case {
         self.check(move |node| {
             let want = hex::decode(hex.replace(' ', "")).map_err(|e| e.to_string())?;
             if node == want.as_slice() {
                 Ok(())
             } else {
-                Err(format!("Node's bytes differ from the wire.md example\n{}", diff("wire.md", &want, node)))
+                Err(format!("Node's bytes differ from the TarsCpp example\n{}", diff("TarsCpp", &want, node)))
             }
         })
     }
@@ -497,7 +497,7 @@ const DOUBLES: &[(&str, f64)] = &[
 ];
 
 const ZERO_FLOAT_WHY: &str = "Node writes a zero float/double (and -0) as ZeroTag; TarsCpp and TarsGo \
-    never narrow floats (wire.md 1.5) and we follow them. We decode Node's ZeroTag as +0.0.";
+    never narrow floats (`Tars.h` writes a float as 4 bytes, a double as 8) and we follow them. We decode Node's ZeroTag as +0.0.";
 
 /// A zero float case: our bytes are the full float; Node's ZeroTag decodes to +0.0.
 fn zero_float<T: Field + PartialEq + Debug + Clone + Copy + 'static>(
@@ -673,7 +673,7 @@ fn cases() -> Vec<Case> {
             "08 00 03  00 FB 16 0A 6D 69 6E 75 73 20 66 69 76 65  00 01 16 03 6F 6E 65  00 0A 16 03 74 65 6E",
             "Node keeps map entries in a JS object, which lists integer-like keys first (ascending) and \
                  negative keys after them, so Node writes 1, 10, -5; TarsCpp's std::map (and our BTreeMap) \
-                 writes -5, 1, 10. Readers must not depend on entry order (wire.md 1.7).",
+                 writes -5, 1, 10. Readers must not depend on entry order (maps are written in the writer's iteration order).",
         ),
     );
     c.push(field("map_string_list", 0, BTreeMap::from([(s("a"), vec![1i32, 2]), (s("b"), vec![])])));
@@ -896,7 +896,7 @@ fn cases() -> Vec<Case> {
         .diverges(
             "00 00 00 1B 10 01 2C 30 01 4C 5C 6D 00 00 0A 0C 36 07 68 69 20 74 61 72 73 78 0C",
             "RequestF.js writes the optional ResponsePacket fields sResultDesc (8) and context (9) even when \
-             empty (86 00 98 0C); TarsCpp and TarsGo omit them (wire.md 1.10, 2.13) and so do we. Both forms \
+             empty (86 00 98 0C); TarsCpp and TarsGo omit them and so do we. Both forms \
              decode to the same packet.",
         )
         .check(|node| check_reply(node, 0, "", Some(0)))
@@ -1080,7 +1080,7 @@ fn node_vectors_match_our_codec() {
 }
 
 // =============================================================================================
-// Non-minimal forms the SDKs accept, and forms they reject (wire.md 1.4)
+// Non-minimal forms the SDKs accept, and forms they reject (TarsCpp `Tars.h`, `@tars/stream`)
 
 fn bytes_of(hex: &str) -> Vec<u8> {
     hex::decode(hex.replace(' ', "")).expect("bad hex in test")

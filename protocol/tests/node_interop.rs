@@ -53,14 +53,14 @@ struct Case {
 }
 
 impl Case {
-    /// Node's bytes must equal `hex` (an example quoted in wire.md).
+    /// Node's bytes must equal `hex` (an example checked against TarsCpp's encoder).
     fn spec(mut self, hex: &'static str) -> Case {
         self.extra.push(Box::new(move |node| {
             let want = hex::decode(hex.replace(' ', "")).map_err(|e| e.to_string())?;
             if node == want.as_slice() {
                 Ok(())
             } else {
-                Err(format!("Node's bytes differ from the wire.md example\n{}", diff("wire.md", &want, node)))
+                Err(format!("Node's bytes differ from the TarsCpp example\n{}", diff("TarsCpp", &want, node)))
             }
         }));
         self

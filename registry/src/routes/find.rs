@@ -1,6 +1,7 @@
 //! QueryF's answers, computed from one servant's routes and the group tables. Sans-IO.
 //!
-//! Each function mirrors one upstream lookup (framework.md §3.3): `None` routes means the
+//! Each function mirrors one upstream lookup (`RegistryServer/QueryImp.cpp` over
+//! `DbHandle.cpp`'s caches): `None` routes means the
 //! servant is unknown.
 
 use tars_protocol::tars::EndpointF;
