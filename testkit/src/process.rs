@@ -147,3 +147,86 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// A framework binary (`tarsnotify`, `tarslog`, ...) started as an operator starts it:
+/// `--config=FILE` and the given arguments, its banner read up to `READY`. Killed on drop;
+/// [`BinaryProcess::terminate`] is the graceful stop (SIGTERM).
+#[derive(Debug)]
+pub struct BinaryProcess {
+    child: Child,
+    banner: BTreeMap<String, String>,
+    dir: TempDir,
+}
+
+impl BinaryProcess {
+    /// Writes `config_text` to a fresh directory and starts `bin` on it with `args`.
+    pub fn start(bin: &str, config_text: &str, args: &[&str]) -> std::io::Result<BinaryProcess> {
+        let dir = TempDir::new("binary")?;
+        let conf = dir.0.join("server.conf");
+        std::fs::write(&conf, config_text)?;
+        let mut child = Command::new(bin)
+            .arg(format!("--config={}", conf.display()))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout"))?;
+        let mut banner = BTreeMap::new();
+        let mut ready = false;
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            if line.trim() == "READY" {
+                ready = true;
+                break;
+            }
+            // `  <name> <where>` lines; the first line is the title.
+            if let Some((name, at)) = line.strip_prefix("  ").and_then(|l| l.trim().split_once(char::is_whitespace)) {
+                banner.insert(name.to_owned(), at.trim().to_owned());
+            }
+        }
+        if !ready {
+            let _ = child.kill();
+            let status = child.wait()?;
+            return Err(std::io::Error::other(format!("{bin} exited before READY ({status})")));
+        }
+        Ok(BinaryProcess { child, banner, dir })
+    }
+
+    /// Where adapter `name` (`<servant>Adapter`, `AdminAdapter`) listens, from the banner.
+    pub fn addr(&self, adapter: &str) -> Option<SocketAddr> {
+        self.banner.get(adapter).and_then(|a| a.parse().ok())
+    }
+
+    /// The banner's `(name, where)` lines.
+    pub fn banner(&self) -> &BTreeMap<String, String> {
+        &self.banner
+    }
+
+    /// The directory holding its config file, removed on drop.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir.0
+    }
+
+    /// SIGTERM, then waits at most `limit`; its exit status, or `None` if it had to be killed.
+    pub fn terminate(mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(self.child.id()).ok()?)?;
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(st)) => return Some(st),
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+impl Drop for BinaryProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
