@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use tars_core_net::rt::IoMode;
 use tars_core_net::server::adapter::ServerConfig;
-use tars_core_net::server::raw::{FrameError, RawFuture, RawReply, RawServant};
+use tars_core_net::server::raw::{FrameError, Framer, RawFuture, RawReply, RawServant};
 use tars_core_net::server::{ServerBuilder, ServerError, ServerHandle};
 use tars_proto::config::Config;
 use tars_proto::Bytes;
@@ -24,17 +24,37 @@ const LIMIT: usize = 1024;
 
 struct Lines;
 
+/// Resumes where the last call stopped: what was scanned is never scanned again.
+#[derive(Default)]
+struct LineFramer {
+    scanned: usize,
+}
+
+impl Framer for LineFramer {
+    fn frame(&mut self, buf: &[u8]) -> Result<Option<usize>, FrameError> {
+        assert!(buf.len() >= self.scanned, "the framer is given what it saw, and more");
+        for (i, b) in buf.iter().enumerate().skip(self.scanned) {
+            match b {
+                0xff => return Err(FrameError::Malformed(format!("byte 0xff at {i}"))),
+                b'\n' => {
+                    self.scanned = 0;
+                    return Ok(Some(i + 1));
+                }
+                _ => {}
+            }
+        }
+        self.scanned = buf.len();
+        Ok(None)
+    }
+}
+
 impl RawServant for Lines {
     fn max_frame(&self) -> usize {
         LIMIT
     }
 
-    fn frame(&self, buf: &[u8]) -> Result<Option<usize>, FrameError> {
-        let end = buf.iter().position(|b| *b == b'\n').map(|n| n + 1);
-        if let Some(bad) = buf[..end.unwrap_or(buf.len())].iter().position(|b| *b == 0xff) {
-            return Err(FrameError::Malformed(format!("byte 0xff at {bad}")));
-        }
-        Ok(end)
+    fn framer(&self) -> Box<dyn Framer> {
+        Box::<LineFramer>::default()
     }
 
     fn refused(&self, error: &FrameError) -> Option<Bytes> {

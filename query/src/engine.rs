@@ -104,6 +104,17 @@ impl Counters {
     }
 }
 
+/// An answer with its gaps kept apart, for the legacy protocol's per-database status lines.
+#[derive(Debug, Clone, Default)]
+pub struct Answer {
+    /// The answer as `MonitorQuery.query` gives it (`msg` joins every gap).
+    pub rsp: MonitorQueryRsp,
+    /// Each database's gaps (missing tables, failed statements), in `dbs` order.
+    pub per_db: Vec<Vec<String>>,
+    /// Gaps of no one database (a cut answer).
+    pub general: Vec<String>,
+}
+
 /// The query engine of one service, shared by its shards.
 #[derive(Debug)]
 pub struct Engine {
@@ -145,23 +156,41 @@ impl Engine {
 
     /// Answers one request. Never fails: a refusal or a failure is the answer's `ret` and `msg`.
     pub async fn query(&self, req: &MonitorQueryReq) -> MonitorQueryRsp {
+        self.query_plan(Plan::new(self.kind, req, self.limits.max_rows), &req.uid).await.rsp
+    }
+
+    /// Rows one hour table may give (`/tars/query<maxRows>`), for plans built elsewhere.
+    pub fn max_rows(&self) -> usize {
+        self.limits.max_rows
+    }
+
+    /// Counts a request refused before it became a plan (the legacy protocol's own checks).
+    pub fn count_refused(&self) {
+        self.counters.queries.fetch_add(1, Ordering::Relaxed);
+        self.counters.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Answers a checked (or refused) request, as [`Engine::query`] does; `uid` is for logs.
+    pub async fn query_plan(&self, plan: Result<Plan, crate::plan::Refused>, uid: &str) -> Answer {
         let started = Instant::now();
         let c = &self.counters;
         c.queries.fetch_add(1, Ordering::Relaxed);
         let total_db = i32::try_from(self.dbs.len()).unwrap_or(i32::MAX);
-        let rsp = match Plan::new(self.kind, req, self.limits.max_rows) {
+        let rsp = match plan {
             Err(refused) => {
                 c.refused.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(uid = %req.uid, %refused, "query refused");
-                MonitorQueryRsp { ret: -1, msg: refused.to_string(), total_db, ..MonitorQueryRsp::default() }
+                tracing::debug!(%uid, %refused, "query refused");
+                let rsp = MonitorQueryRsp { ret: -1, msg: refused.to_string(), total_db, ..MonitorQueryRsp::default() };
+                Answer { rsp, ..Answer::default() }
             }
             Ok(_) if self.dbs.is_empty() => {
                 c.failed.fetch_add(1, Ordering::Relaxed);
-                MonitorQueryRsp {
+                let rsp = MonitorQueryRsp {
                     ret: -1,
                     msg: format!("no database configured under {}", self.kind.db_root()),
                     ..MonitorQueryRsp::default()
-                }
+                };
+                Answer { rsp, ..Answer::default() }
             }
             Ok(plan) => self.run(Arc::new(plan)).await,
         };
@@ -177,22 +206,25 @@ impl Engine {
         Label::for_end(t, &self.clock).lasttime()
     }
 
-    async fn run(&self, plan: Arc<Plan>) -> MonitorQueryRsp {
+    /// `lastTime` alone (the legacy protocol's `timecheck`): the earliest over the databases.
+    pub async fn last_time(&self) -> String {
+        let floor = self.last_time_floor();
+        let jobs: Vec<Pin<Box<dyn Future<Output = Option<String>>>>> = self
+            .dbs
+            .iter()
+            .map(|db| Box::pin(last_time_of(db.store.clone(), floor.clone(), self.limits.timeout)) as Pin<Box<_>>)
+            .collect();
+        JoinAll::new(jobs).await.into_iter().flatten().min().unwrap_or_default()
+    }
+
+    async fn run(&self, plan: Arc<Plan>) -> Answer {
         let c = &self.counters;
         let floor = self.last_time_floor();
         let timeout = self.limits.timeout;
         let mut jobs: Vec<Pin<Box<dyn Future<Output = Job>>>> = Vec::new();
         for (i, db) in self.dbs.iter().enumerate() {
-            let (store, floor) = (db.store.clone(), floor.clone());
-            jobs.push(Box::pin(async move {
-                let sql = "SELECT MIN(lasttime) AS lasttime FROM t_ecstatus WHERE lasttime > ?";
-                let run = store.run(move |s| s.query(sql, &[Value::from(floor)]));
-                let out = match tars_core_net::rt::timeout(timeout, run).await {
-                    Ok(Ok(rows)) => rows.first().and_then(|r| r.get::<Option<String>>(0).ok().flatten()),
-                    _ => None,
-                };
-                Job::LastTime { db: i, out: out.filter(|s| !s.is_empty()) }
-            }));
+            let last = last_time_of(db.store.clone(), floor.clone(), timeout);
+            jobs.push(Box::pin(async move { Job::LastTime { db: i, out: last.await } }));
             for hour in plan.hours.clone() {
                 let (store, plan) = (db.store.clone(), plan.clone());
                 let table = plan.table(&db.prefix, hour);
@@ -221,6 +253,7 @@ impl Engine {
         }
         let mut merge = Merge::new(self.kind, plan.policy, plan.indexes.len(), self.limits.max_answer_bytes);
         let mut gaps = Vec::new();
+        let mut per_db_gaps: Vec<Vec<String>> = vec![Vec::new(); n];
         let mut ret_threads = Vec::with_capacity(n);
         let mut active = 0;
         let mut rows_cut = false;
@@ -246,30 +279,37 @@ impl Engine {
             c.statement_errors.fetch_add(failed.len() as u64, Ordering::Relaxed);
             let db = &self.dbs[i];
             if !missing.is_empty() {
-                gaps.push(format!("{}: no table {}{}HH for hours {}", db.name, db.prefix, plan.date, ranges(&missing)));
+                let gap = format!("{}: no table {}{}HH for hours {}", db.name, db.prefix, plan.date, ranges(&missing));
+                per_db_gaps[i].push(gap.clone());
+                gaps.push(gap);
             }
             if let Some((_, first)) = failed.first() {
                 let hours: Vec<u8> = failed.iter().map(|(h, _)| *h).collect();
                 tracing::warn!(db = %db.name, error = %first, "query: statements failed");
-                gaps.push(format!(
+                let gap = format!(
                     "{}: {} of {} hours failed ({}): {first}",
                     db.name,
                     failed.len(),
                     plan.hours.len(),
                     ranges(&hours)
-                ));
+                );
+                per_db_gaps[i].push(gap.clone());
+                gaps.push(gap);
             }
             ret_threads.push(if failed.is_empty() { 0 } else { -1 });
             active += i32::from(answered);
         }
         let cut = merge.cut || rows_cut;
+        let mut general = Vec::new();
         if cut {
             c.cut.fetch_add(1, Ordering::Relaxed);
-            gaps.push(format!(
+            let gap = format!(
                 "answer cut: more than {} rows in one hour table or {} KiB of answer",
                 self.limits.max_rows,
                 self.limits.max_answer_bytes >> 10
-            ));
+            );
+            general.push(gap.clone());
+            gaps.push(gap);
         }
         let last_time = last_times.into_iter().flatten().min().unwrap_or_default();
         let ret = if active == 0 { -1 } else { 0 };
@@ -278,7 +318,7 @@ impl Engine {
         } else if !gaps.is_empty() {
             c.partial.fetch_add(1, Ordering::Relaxed);
         }
-        MonitorQueryRsp {
+        let rsp = MonitorQueryRsp {
             ret,
             msg: gaps.join("; "),
             last_time,
@@ -286,8 +326,20 @@ impl Engine {
             total_db: i32::try_from(n).unwrap_or(i32::MAX),
             ret_threads,
             result: if ret == 0 { merge.finish() } else { Default::default() },
-        }
+        };
+        Answer { rsp, per_db: per_db_gaps, general }
     }
+}
+
+/// One database's `lastTime` (`None`: none later than `floor`, or no answer in time).
+async fn last_time_of(store: Store, floor: String, timeout: Duration) -> Option<String> {
+    let sql = "SELECT MIN(lasttime) AS lasttime FROM t_ecstatus WHERE lasttime > ?";
+    let run = store.run(move |s| s.query(sql, &[Value::from(floor)]));
+    let out = match tars_core_net::rt::timeout(timeout, run).await {
+        Ok(Ok(rows)) => rows.first().and_then(|r| r.get::<Option<String>>(0).ok().flatten()),
+        _ => None,
+    };
+    out.filter(|s| !s.is_empty())
 }
 
 /// One hour table's statement, on a store worker.

@@ -44,6 +44,24 @@ impl Kind {
         }
     }
 
+    /// The servant of the legacy JSON protocol (upstream before v2.1, TarsWeb up to 1.5.1):
+    /// an adapter with `protocol=not_tars` ([`crate::legacy`]).
+    pub fn legacy_servant(self) -> &'static str {
+        match self {
+            Kind::Stat => "tars.tarsquerystat.NoTarsObj",
+            Kind::Property => "tars.tarsqueryproperty.NoTarsObj",
+        }
+    }
+
+    /// What the legacy protocol sums when a request names no `indexs` (upstream:
+    /// `succ_count`; property has only `value`).
+    pub fn default_index(self) -> &'static str {
+        match self {
+            Kind::Stat => "succ_count",
+            Kind::Property => "value",
+        }
+    }
+
     /// The server's name, for logs and the binary.
     pub fn server(self) -> &'static str {
         match self {

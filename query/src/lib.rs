@@ -30,6 +30,7 @@
 
 pub mod engine;
 pub mod kind;
+pub mod legacy;
 pub mod merge;
 pub mod plan;
 pub mod servant;

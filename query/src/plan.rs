@@ -111,9 +111,11 @@ pub enum Refused {
     NoIndexes,
 }
 
-/// A comparison, as the interface's `OP`.
+/// A comparison: the interface's `OP`, and `!=` (the legacy JSON protocol's filters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
+    /// `!=` (legacy protocol only: `OP` has no such value)
+    Ne,
     /// `=`
     Eq,
     /// `>`
@@ -143,6 +145,7 @@ impl Op {
 
     fn sql(self) -> &'static str {
         match self {
+            Op::Ne => "<>",
             Op::Eq => "=",
             Op::Gt => ">",
             Op::Gte => ">=",
@@ -162,6 +165,26 @@ pub struct Cond {
     pub op: Op,
     /// The value, bound.
     pub value: String,
+}
+
+/// A request before it is checked, whichever protocol it came in: the names and values as
+/// sent.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec<'a> {
+    /// `dataid`.
+    pub dataid: &'a str,
+    /// `YYYYMMDD`.
+    pub date: &'a str,
+    /// `HHMM`.
+    pub tflag1: &'a str,
+    /// `HHMM`.
+    pub tflag2: &'a str,
+    /// Field, operator (`Err`: the wire value of an operator not defined), value.
+    pub conditions: &'a [(&'a str, Result<Op, i32>, &'a str)],
+    /// Columns to sum.
+    pub indexs: &'a [String],
+    /// Columns to group by.
+    pub groupby: &'a [String],
 }
 
 /// How property values of one key are reduced (upstream's rules in `QueryPropertyServer`).
@@ -250,52 +273,74 @@ fn shown(s: &str) -> String {
 impl Plan {
     /// Checks `req` for `kind`.
     pub fn new(kind: Kind, req: &MonitorQueryReq, row_limit: usize) -> Result<Plan, Refused> {
+        let conditions: Vec<(&str, Result<Op, i32>, &str)> = req
+            .conditions
+            .iter()
+            .map(|c| (c.field.as_str(), Op::from_wire(c.op).ok_or(c.op.0), c.val.as_str()))
+            .collect();
+        Plan::check(
+            kind,
+            Spec {
+                dataid: &req.dataid,
+                date: &req.date,
+                tflag1: &req.tflag1,
+                tflag2: &req.tflag2,
+                conditions: &conditions,
+                indexs: &req.indexs,
+                groupby: &req.groupby,
+            },
+            row_limit,
+        )
+    }
+
+    /// Checks `req` for `kind`: what [`Plan::new`] and the legacy protocol share.
+    pub fn check(kind: Kind, req: Spec<'_>, row_limit: usize) -> Result<Plan, Refused> {
         if req.dataid != kind.dataid() {
             return Err(Refused::DataId { got: shown(&req.dataid), want: kind.dataid() });
         }
-        if parse_date(&req.date).is_none() {
-            return Err(Refused::Date(shown(&req.date)));
+        if parse_date(req.date).is_none() {
+            return Err(Refused::Date(shown(req.date)));
         }
-        let (h1, _) = tflag("tflag1", &req.tflag1)?;
-        let (h2, _) = tflag("tflag2", &req.tflag2)?;
+        let (h1, _) = tflag("tflag1", req.tflag1)?;
+        let (h2, _) = tflag("tflag2", req.tflag2)?;
         if req.tflag1 > req.tflag2 {
-            return Err(Refused::TflagOrder(req.tflag1.clone(), req.tflag2.clone()));
+            return Err(Refused::TflagOrder(req.tflag1.to_owned(), req.tflag2.to_owned()));
         }
         if req.conditions.len() > MAX_CONDITIONS {
             return Err(Refused::TooMany { what: "conditions", count: req.conditions.len(), max: MAX_CONDITIONS });
         }
         let filterable = kind.filterable();
         let mut conditions = Vec::with_capacity(req.conditions.len());
-        for (index, c) in req.conditions.iter().enumerate() {
-            let column = filterable.find(&c.field).ok_or_else(|| Refused::Column {
+        for (index, &(field, op, val)) in req.conditions.iter().enumerate() {
+            let column = filterable.find(field).ok_or_else(|| Refused::Column {
                 place: format!("conditions[{index}].field"),
-                name: shown(&c.field),
+                name: shown(field),
                 allowed: filterable.0.join(" "),
             })?;
-            let op = Op::from_wire(c.op).ok_or(Refused::Op { index, op: c.op.0 })?;
-            if c.val.len() > MAX_VALUE_LEN {
-                return Err(Refused::ValueLength { index, len: c.val.len() });
+            let op = op.map_err(|op| Refused::Op { index, op })?;
+            if val.len() > MAX_VALUE_LEN {
+                return Err(Refused::ValueLength { index, len: val.len() });
             }
-            if c.val.contains('\0') {
+            if val.contains('\0') {
                 return Err(Refused::Nul(index));
             }
-            conditions.push(Cond { column, op, value: c.val.clone() });
+            conditions.push(Cond { column, op, value: val.to_owned() });
         }
-        let indexes = list_names("indexs", &req.indexs, &kind.indexes(), MAX_INDEXES)?;
+        let indexes = list_names("indexs", req.indexs, &kind.indexes(), MAX_INDEXES)?;
         if indexes.is_empty() {
             return Err(Refused::NoIndexes);
         }
-        let groupby = list_names("groupby", &req.groupby, &kind.dimensions(), MAX_GROUPBY)?;
+        let groupby = list_names("groupby", req.groupby, &kind.dimensions(), MAX_GROUPBY)?;
         let policy = match kind {
             Kind::Property => policy_of(&conditions),
             Kind::Stat => None,
         };
         Ok(Plan {
             kind,
-            date: req.date.clone(),
+            date: req.date.to_owned(),
             hours: h1.min(23)..=h2.min(23),
-            tflag1: req.tflag1.clone(),
-            tflag2: req.tflag2.clone(),
+            tflag1: req.tflag1.to_owned(),
+            tflag2: req.tflag2.to_owned(),
             conditions,
             indexes,
             groupby,

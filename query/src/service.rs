@@ -1,6 +1,8 @@
 //! The query services as hosted [`Service`]s: the databases from the writer's own config
-//! sections, `QueryObj` on the adapter that names it, the `tars.query` admin command.
+//! sections, `QueryObj` on the adapter that names it, `NoTarsObj` (the legacy JSON protocol,
+//! [`crate::legacy`]) when an adapter names it, the `tars.query` admin command.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use tars_sql::{Store, StoreError, StoreOptions, StoreUrl};
 
 use crate::engine::{Db, Engine, Limits};
 use crate::kind::Kind;
+use crate::legacy::LegacyImp;
 use crate::servant::QueryImp;
 
 /// Admin command: the counters and the databases.
@@ -145,6 +148,16 @@ impl Service for QueryService {
         let engine = Arc::new(Engine::new(self.kind, dbs, settings.limits, self.clock.clone()));
         self.engine = Some(engine.clone());
         let shown = engine.clone();
+        let legacy = self.kind.legacy_servant();
+        let builder = if builder.config().adapters.iter().any(|a| a.servant == legacy) {
+            // Upstream's `getDomainKey`: the section's key lines are the slave names.
+            let not_tars: BTreeSet<String> =
+                ctx.config.params("/tars/notarsslavename").into_iter().map(|(k, _)| k.trim().to_owned()).collect();
+            let (engine, not_tars) = (engine.clone(), Arc::new(not_tars));
+            builder.raw_servant(legacy, move |_| LegacyImp::new(engine.clone(), not_tars.clone()))
+        } else {
+            builder
+        };
         Ok(builder
             .servant(self.kind.servant(), move |_| MonitorQueryServant(QueryImp::new(engine.clone())))
             .admin_command(QUERY_COMMAND, move |_| {

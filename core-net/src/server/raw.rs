@@ -1,7 +1,8 @@
 //! Adapters with `protocol=not_tars`: a byte protocol of the service's own, served by the same
 //! shards, accept loop, allow list and connection limits as TARS adapters.
 //!
-//! A [`RawServant`] says, sans-IO, where a packet ends ([`RawServant::frame`]) and answers one
+//! A [`RawServant`] says, sans-IO, where a packet ends (its [`Framer`], one per connection,
+//! resumable so a packet trickling in is scanned once, not once per read) and answers one
 //! packet with bytes ([`RawServant::handle`]), choosing whether the connection closes after the
 //! answer. The connection here is deliberately simpler than the TARS one: one request at a time
 //! (the protocols this is for, upstream's `NoTarsObj` JSON, are one request per connection), so
@@ -65,6 +66,16 @@ pub struct RawReply {
 /// The future of one answer.
 pub type RawFuture = Pin<Box<dyn Future<Output = RawReply>>>;
 
+/// Where packets end, for one connection. Sans-IO.
+pub trait Framer {
+    /// `Ok(Some(n))` when the first `n` bytes of `buf` (`0 < n <= buf.len()`) are one packet,
+    /// `Ok(None)` when more bytes are needed, `Err` when they never will be. `buf` is
+    /// everything received since the last packet (at most `max_frame() + 1` bytes): each call
+    /// until a packet is found sees the previous call's bytes and more, so a framer may resume
+    /// where it stopped; after `Some` it starts over on the bytes that follow.
+    fn frame(&mut self, buf: &[u8]) -> Result<Option<usize>, FrameError>;
+}
+
 /// A servant speaking its own byte protocol; one instance per shard.
 pub trait RawServant: 'static {
     /// The largest packet accepted; more bytes without a complete packet is
@@ -73,10 +84,8 @@ pub trait RawServant: 'static {
         DEFAULT_RAW_MAX_FRAME
     }
 
-    /// Sans-IO framing: `Ok(Some(n))` when the first `n` bytes of `buf` (`0 < n <= buf.len()`)
-    /// are one packet, `Ok(None)` when more bytes are needed, `Err` when they never will be.
-    /// Called with everything received and not yet handled, at most `max_frame() + 1` bytes.
-    fn frame(&self, buf: &[u8]) -> Result<Option<usize>, FrameError>;
+    /// A framer for a new connection.
+    fn framer(&self) -> Box<dyn Framer>;
 
     /// What is written before closing a connection whose input was refused (`None`: nothing).
     fn refused(&self, error: &FrameError) -> Option<Bytes> {
@@ -111,6 +120,7 @@ pub(super) async fn serve(
     let limit = servant.max_frame().max(1);
     let idle = adapter.config.idle_timeout.max(Duration::from_millis(10));
     let mut input = BytesMut::new();
+    let mut framer = servant.framer();
     loop {
         let next = std::future::poll_fn(|cx| {
             loop {
@@ -119,7 +129,7 @@ pub(super) async fn serve(
                     return Poll::Ready(Next::Gone);
                 }
                 if !input.is_empty() {
-                    match servant.frame(&input) {
+                    match framer.frame(&input) {
                         Ok(Some(n)) if n > 0 && n <= input.len() => {
                             return Poll::Ready(Next::Packet(input.split_to(n).freeze()));
                         }
