@@ -1,24 +1,31 @@
-//! A deliberately small, hardened HTTP/1.1 `GET` server on plain std threads, for the few
-//! HTTP endpoints the services expose next to TARS: Prometheus service discovery
-//! (`/prometheus/sd` in the registry) and Prometheus text metrics (`/metrics` in stat and
-//! property).
+//! A deliberately small, hardened HTTP/1.1 server on plain std threads, for the few HTTP
+//! endpoints the services expose next to TARS: Prometheus service discovery
+//! (`/prometheus/sd` in the registry), Prometheus text metrics (`/metrics` in stat and
+//! property) and the JSON gateway (`POST /json/App.Server.Obj/func` in tarsgateway).
 //!
-//! Those are asked about once a minute and their answers may need a database query, which must
-//! never run on an IO shard; so this is not part of the runtime. One thread accepts; each
-//! connection gets its own short-lived thread (at most [`Limits::max_connections`]; more are
-//! answered 503 at once), and the handlers run on that connection thread, where blocking is
-//! fine.
+//! Those answers may need a database query or a TARS call, which must never run on an IO
+//! shard; so this is not part of the runtime. One thread accepts; each connection gets its own
+//! short-lived thread (at most [`Limits::max_connections`]; more are answered 503 at once), and
+//! the handlers run on that connection thread, where blocking is fine.
 //!
-//! Requests are bounded: the head must fit in [`Limits::max_head`] bytes and arrive within
-//! [`Limits::request_deadline`] of its first byte, every read and write times out after
-//! [`Limits::io_timeout`] (which is also how long an idle keep-alive connection lasts), a
-//! connection serves at most [`Limits::max_requests_per_connection`] requests, and bodies are
-//! never read (a request announcing one gets its answer and the connection is closed). A path
-//! without a route is 404, another method than `GET` on a routed path 405, anything unparsable
-//! 400, a head too large 431, a handler that panics 500.
+//! Requests are bounded: the head must fit in [`Limits::max_head`] bytes, a body (only
+//! `Content-Length` framing) in [`Limits::max_body`] (larger: 413, before any of it is read),
+//! and head and body must arrive within [`Limits::request_deadline`] of their first byte;
+//! every read and write times out after [`Limits::io_timeout`] (which is also how long an idle
+//! keep-alive connection lasts), and a connection serves at most
+//! [`Limits::max_requests_per_connection`] requests. `Transfer-Encoding` (chunked bodies) is
+//! refused with 411 Length Required: every client we serve (curl, browsers, SDKs) sends a
+//! length for a buffered body, and one framing keeps request smuggling out. After a body is
+//! read the connection stays usable (keep-alive, pipelining).
 //!
-//! The request side is sans-IO at its core: [`take_head`] cuts one head out of the bytes
-//! received and [`parse_request`] reads it; the connection threads are a shell around them.
+//! Routes ([`Router`]) are `GET` on an exact path ([`Handler`], no request needed), or `POST` on
+//! an exact path or a prefix ([`BodyHandler`], given the [`HttpRequest`] with its body). A path
+//! without a route is 404, a method the path has no route for 405 (with `Allow`), anything
+//! unparsable 400, a head too large 431, a handler that panics 500.
+//!
+//! The request side is sans-IO at its core: [`take_request`] cuts one request (head and body)
+//! out of the bytes received ([`take_head`] just a head) and [`parse_request`] reads a head;
+//! the connection threads are a shell around them.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -30,13 +37,15 @@ use std::time::{Duration, Instant};
 
 /// The largest request head (request line and headers) accepted by default.
 pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
+/// The largest request body accepted by default.
+pub const MAX_REQUEST_BODY: usize = 64 * 1024;
 /// Connections served at once by default; the next ones are answered 503.
 pub const MAX_CONNECTIONS: usize = 32;
 /// How long one read or write may wait by default, and how long an idle keep-alive connection
 /// lasts.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a request head may take to arrive in full by default (against byte-by-byte
-/// senders), counted from its first byte.
+/// How long a request (head and body) may take to arrive in full by default (against
+/// byte-by-byte senders), counted from its first byte.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
 /// Requests served on one connection by default before it is closed.
 pub const MAX_REQUESTS_PER_CONNECTION: usize = 1000;
@@ -53,11 +62,13 @@ pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
 pub struct Limits {
     /// The largest request head accepted (larger: 431 and close).
     pub max_head: usize,
+    /// The largest request body accepted (larger: 413 and close).
+    pub max_body: usize,
     /// Connections served at once; the next ones are answered 503.
     pub max_connections: usize,
     /// How long one read or write may wait; how long an idle connection lasts.
     pub io_timeout: Duration,
-    /// How long a request head may take to arrive in full, from its first byte.
+    /// How long a request (head and body) may take to arrive in full, from its first byte.
     pub request_deadline: Duration,
     /// Requests served on one connection before it is closed.
     pub max_requests_per_connection: usize,
@@ -67,6 +78,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_head: MAX_REQUEST_HEAD,
+            max_body: MAX_REQUEST_BODY,
             max_connections: MAX_CONNECTIONS,
             io_timeout: IO_TIMEOUT,
             request_deadline: REQUEST_DEADLINE,
@@ -112,8 +124,128 @@ impl Response {
 /// database query); a panic is answered 500.
 pub type Handler = Arc<dyn Fn() -> Response + Send + Sync>;
 
-/// A path (exact, without the query string, e.g. `"/metrics"`) and its handler.
+/// What answers a request that carries a body (`POST`), given the request. Like [`Handler`],
+/// it runs on the connection's thread and may block; a panic is answered 500.
+pub type BodyHandler = Arc<dyn Fn(&HttpRequest<'_>) -> Response + Send + Sync>;
+
+/// A path (exact, without the query string, e.g. `"/metrics"`) and its `GET` handler.
 pub type Route = (&'static str, Handler);
+
+/// A request as a [`BodyHandler`] sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpRequest<'a> {
+    /// The method, as sent.
+    pub method: &'a str,
+    /// The path, without the query string.
+    pub path: &'a str,
+    /// For a prefix route, the path after the prefix (e.g. `App.S.Obj/func` under `/json/`);
+    /// for an exact route, empty.
+    pub rest: &'a str,
+    /// The query string (after `?`), empty when there is none.
+    pub query: &'a str,
+    /// The header lines of the head, as sent (use [`HttpRequest::header`]).
+    pub head: &'a str,
+    /// The body (at most [`Limits::max_body`] bytes).
+    pub body: &'a [u8],
+    /// The peer's address.
+    pub peer: SocketAddr,
+}
+
+impl HttpRequest<'_> {
+    /// The first header named `name` (case-insensitive), its value trimmed.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header_lines(self.head).find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    }
+}
+
+/// The `name: value` lines of a head (after the request line), names and values trimmed.
+fn header_lines(head: &str) -> impl Iterator<Item = (&str, &str)> {
+    head.lines().skip(1).take_while(|l| !l.is_empty()).filter_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        Some((n.trim(), v.trim()))
+    })
+}
+
+/// Which paths a route answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PathMatch {
+    Exact(&'static str),
+    Prefix(&'static str),
+}
+
+enum Target {
+    Get(Handler),
+    Post(BodyHandler),
+}
+
+/// The routes of a server: `GET` on exact paths, `POST` on exact paths or prefixes. An exact
+/// route wins over a prefix, a longer prefix over a shorter one.
+#[derive(Default)]
+pub struct Router {
+    routes: Vec<(PathMatch, Target)>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.routes.iter().map(|(p, t)| (p, matches!(t, Target::Get(_))))).finish()
+    }
+}
+
+impl Router {
+    /// No routes (everything 404).
+    pub fn new() -> Router {
+        Router::default()
+    }
+
+    /// `GET path` answered by `handler`.
+    pub fn get(mut self, path: &'static str, handler: Handler) -> Router {
+        self.routes.push((PathMatch::Exact(path), Target::Get(handler)));
+        self
+    }
+
+    /// `POST path` (exact) answered by `handler`.
+    pub fn post(mut self, path: &'static str, handler: BodyHandler) -> Router {
+        self.routes.push((PathMatch::Exact(path), Target::Post(handler)));
+        self
+    }
+
+    /// `POST` on every path that starts with `prefix` (e.g. `/json/`); the handler gets the
+    /// rest of the path as [`HttpRequest::rest`].
+    pub fn post_prefix(mut self, prefix: &'static str, handler: BodyHandler) -> Router {
+        self.routes.push((PathMatch::Prefix(prefix), Target::Post(handler)));
+        self
+    }
+
+    /// The routes matching `path`, best first (exact, then by prefix length), with the rest.
+    fn matching<'r, 'p>(&'r self, path: &'p str) -> Vec<(&'r Target, &'p str, usize)> {
+        let mut found: Vec<(&Target, &str, usize)> = self
+            .routes
+            .iter()
+            .filter_map(|(m, t)| match *m {
+                PathMatch::Exact(p) if p == path => Some((t, "", usize::MAX)),
+                PathMatch::Prefix(p) => path.strip_prefix(p).map(|rest| (t, rest, p.len())),
+                PathMatch::Exact(_) => None,
+            })
+            .collect();
+        found.sort_by_key(|f| std::cmp::Reverse(f.2));
+        found
+    }
+
+    fn paths(&self) -> Vec<&'static str> {
+        self.routes
+            .iter()
+            .map(|(m, _)| match *m {
+                PathMatch::Exact(p) | PathMatch::Prefix(p) => p,
+            })
+            .collect()
+    }
+}
+
+impl From<Vec<Route>> for Router {
+    fn from(routes: Vec<Route>) -> Router {
+        routes.into_iter().fold(Router::new(), |r, (path, h)| r.get(path, h))
+    }
+}
 
 /// A running server; stops (and joins its accept thread) on [`HttpServer::stop`] or drop.
 pub struct HttpServer {
@@ -127,7 +259,7 @@ impl std::fmt::Debug for HttpServer {
         f.debug_struct("HttpServer")
             .field("addr", &self.addr)
             .field("name", &self.shared.name)
-            .field("paths", &self.shared.routes.iter().map(|(p, _)| *p).collect::<Vec<_>>())
+            .field("paths", &self.shared.router.paths())
             .field("limits", &self.shared.limits)
             .finish_non_exhaustive()
     }
@@ -136,7 +268,7 @@ impl std::fmt::Debug for HttpServer {
 /// What the accept thread, the connection threads and the handle share.
 struct Shared {
     name: String,
-    routes: Vec<Route>,
+    router: Router,
     limits: Limits,
     stop: AtomicBool,
     active: AtomicUsize,
@@ -151,11 +283,16 @@ pub fn serve(addr: &str, thread_name: &str, routes: Vec<Route>) -> io::Result<Ht
 
 /// [`serve`] with other limits.
 pub fn serve_with(addr: &str, thread_name: &str, routes: Vec<Route>, limits: Limits) -> io::Result<HttpServer> {
+    serve_router(addr, thread_name, Router::from(routes), limits)
+}
+
+/// [`serve_with`] for any [`Router`] (`POST` routes included).
+pub fn serve_router(addr: &str, thread_name: &str, router: Router, limits: Limits) -> io::Result<HttpServer> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
     let shared = Arc::new(Shared {
         name: thread_name.to_owned(),
-        routes,
+        router,
         limits,
         stop: AtomicBool::new(false),
         active: AtomicUsize::new(0),
@@ -171,6 +308,11 @@ impl HttpServer {
     /// The address bound (with the real port when 0 was asked for).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Connections being served now.
+    pub fn active_connections(&self) -> usize {
+        self.shared.active.load(Ordering::SeqCst)
     }
 
     /// Stops accepting and waits for the accept thread. Connections being served finish their
@@ -232,7 +374,7 @@ fn dispatch(mut stream: TcpStream, shared: &Arc<Shared>) {
     if shared.active.fetch_add(1, Ordering::SeqCst) >= shared.limits.max_connections {
         shared.active.fetch_sub(1, Ordering::SeqCst);
         let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-        let _ = write_response(&mut stream, &Response::text(503, "too many connections\n"), false);
+        let _ = write_response(&mut stream, &Response::text(503, "too many connections\n"), false, "");
         return;
     }
     let guard = ActiveGuard(shared.clone());
@@ -260,26 +402,31 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) {
     {
         return;
     }
+    let Ok(peer) = stream.peer_addr() else { return };
     let _ = stream.set_nodelay(true);
     let mut buf = Vec::with_capacity(1024);
     for served in 1..=limits.max_requests_per_connection {
-        let head = match read_head(&mut stream, &mut buf, limits) {
-            Ok(Some(head)) => head,
+        let message = match read_request(&mut stream, &mut buf, limits) {
+            Ok(Some(message)) => message,
             Ok(None) | Err(ReadError::Io) => return,
-            Err(ReadError::TooLarge) => {
-                if write_response(&mut stream, &Response::text(431, "request head too large\n"), false).is_ok() {
+            Err(ReadError::Refused(e)) => {
+                let response = Response::text(e.status(), format!("{e}\n"));
+                if write_response(&mut stream, &response, false, "").is_ok() {
                     close_gracefully(&mut stream);
                 }
                 return;
             }
         };
-        let (response, keep_alive) = match parse_request(&head) {
-            Some(req) => (route(&req, shared), req.keep_alive && !req.has_body),
-            None => (Response::text(400, "bad request\n"), false),
+        let (response, allow, keep_alive) = match parse_request(&message.head) {
+            Some(req) => {
+                let (response, allow) = route(&req, &message, peer, shared);
+                (response, allow, req.keep_alive)
+            }
+            None => (Response::text(400, "bad request\n"), "", false),
         };
         let keep_alive =
             keep_alive && served < limits.max_requests_per_connection && !shared.stop.load(Ordering::SeqCst);
-        if write_response(&mut stream, &response, keep_alive).is_err() {
+        if write_response(&mut stream, &response, keep_alive, allow).is_err() {
             return;
         }
         if !keep_alive {
@@ -289,24 +436,46 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) {
     }
 }
 
-fn route(req: &Request<'_>, shared: &Shared) -> Response {
-    let Some((_, handler)) = shared.routes.iter().find(|(path, _)| *path == req.path) else {
-        return Response::text(404, "not found\n");
-    };
-    if req.method != "GET" {
-        return Response::text(405, "only GET\n");
+/// The answer to one request, and the methods its path allows (for a 405's `Allow`).
+fn route(req: &Request<'_>, message: &Message, peer: SocketAddr, shared: &Shared) -> (Response, &'static str) {
+    let found = shared.router.matching(req.path);
+    if found.is_empty() {
+        return (Response::text(404, "not found\n"), "");
     }
-    match catch_unwind(AssertUnwindSafe(|| handler())) {
-        Ok(response) => response,
+    let allow = match (
+        found.iter().any(|f| matches!(f.0, Target::Get(_))),
+        found.iter().any(|f| matches!(f.0, Target::Post(_))),
+    ) {
+        (true, true) => "GET, POST",
+        (false, true) => "POST",
+        _ => "GET",
+    };
+    let picked = found.iter().find(|(t, _, _)| match t {
+        Target::Get(_) => req.method == "GET",
+        Target::Post(_) => req.method == "POST",
+    });
+    let Some(&(target, rest, _)) = picked else {
+        return (Response::text(405, format!("only {allow}\n")), allow);
+    };
+    let text = std::str::from_utf8(&message.head).unwrap_or("");
+    let query = text.split(' ').nth(1).and_then(|t| t.split_once('?')).map_or("", |(_, q)| q);
+    let request =
+        HttpRequest { method: req.method, path: req.path, rest, query, head: text, body: &message.body, peer };
+    let answered = catch_unwind(AssertUnwindSafe(|| match target {
+        Target::Get(h) => h(),
+        Target::Post(h) => h(&request),
+    }));
+    match answered {
+        Ok(response) => (response, allow),
         Err(_) => {
             crate::limited!(error, server = %shared.name, path = req.path, "HTTP handler panicked");
-            Response::text(500, "internal error\n")
+            (Response::text(500, "internal error\n"), "")
         }
     }
 }
 
 /// Closes after a final response without losing it: closing a socket with unread input (a
-/// body we never read, the rest of an over-long head) sends a reset, which can destroy the
+/// body we refused, the rest of an over-long head) sends a reset, which can destroy the
 /// response before the peer reads it. So: half-close, then discard input for a little while.
 fn close_gracefully(stream: &mut TcpStream) {
     const DRAIN_LIMIT: usize = 256 * 1024;
@@ -325,27 +494,27 @@ fn close_gracefully(stream: &mut TcpStream) {
     }
 }
 
-/// Why no request head could be read.
+/// Why no request could be read.
 #[derive(Debug, PartialEq, Eq)]
 enum ReadError {
-    /// The head exceeds [`Limits::max_head`].
-    TooLarge,
-    /// The peer broke off, a read timed out, or the head took longer than
+    /// Answered with an error status, then closed.
+    Refused(RequestError),
+    /// The peer broke off, a read timed out, or the request took longer than
     /// [`Limits::request_deadline`].
     Io,
 }
 
-/// Reads until a complete head is in `buf`, then takes it out, leaving any pipelined bytes
+/// Reads until a complete request is in `buf`, then takes it out, leaving any pipelined bytes
 /// behind. `Ok(None)`: the peer closed between requests.
-fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>, limits: &Limits) -> Result<Option<Vec<u8>>, ReadError> {
-    // The deadline runs from the head's first byte (pipelined bytes: from now).
+fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, limits: &Limits) -> Result<Option<Message>, ReadError> {
+    // The deadline runs from the request's first byte (pipelined bytes: from now).
     let mut started = (!buf.is_empty()).then(Instant::now);
-    let mut chunk = [0u8; 1024];
+    let mut chunk = [0u8; 16 * 1024];
     loop {
-        match take_head(buf, limits.max_head) {
-            Ok(Some(head)) => return Ok(Some(head)),
+        match take_request(buf, limits) {
+            Ok(Some(message)) => return Ok(Some(message)),
             Ok(None) => {}
-            Err(HeadTooLarge) => return Err(ReadError::TooLarge),
+            Err(e) => return Err(ReadError::Refused(e)),
         }
         let wait = match started {
             None => limits.io_timeout,
@@ -373,7 +542,7 @@ fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>, limits: &Limits) -> Resu
 pub struct HeadTooLarge;
 
 /// Takes the first complete request head (up to and including the empty line: `\r\n\r\n`, or
-/// a bare `\n\n`) out of `buf`, leaving what follows (pipelined requests) in place.
+/// a bare `\n\n`) out of `buf`, leaving what follows (a body, pipelined requests) in place.
 /// `Ok(None)`: no complete head yet, and what is there may still become one within
 /// `max_head` bytes. Sans-IO: the server feeds it what it reads; the fuzz target calls it.
 pub fn take_head(buf: &mut Vec<u8>, max_head: usize) -> Result<Option<Vec<u8>>, HeadTooLarge> {
@@ -385,6 +554,71 @@ pub fn take_head(buf: &mut Vec<u8>, max_head: usize) -> Result<Option<Vec<u8>>, 
     }
 }
 
+/// One request cut out of the input: its head (as [`take_head`] cuts it) and its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The head, empty line included; read it with [`parse_request`].
+    pub head: Vec<u8>,
+    /// The body: `Content-Length` bytes (empty without one).
+    pub body: Vec<u8>,
+}
+
+/// Why a request is refused before it is routed; the connection is closed after the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// The head exceeds [`Limits::max_head`] (431).
+    #[error("request head too large")]
+    HeadTooLarge,
+    /// The head is not an HTTP/1.x request we read: bad request line or header line, a
+    /// `Content-Length` that is not a number, or two that differ (400).
+    #[error("bad request")]
+    Malformed,
+    /// The body is framed by `Transfer-Encoding`, which is not supported (411).
+    #[error("a Content-Length is required (Transfer-Encoding is not supported)")]
+    LengthRequired,
+    /// `Content-Length` exceeds [`Limits::max_body`] (413).
+    #[error("request body too large")]
+    BodyTooLarge,
+}
+
+impl RequestError {
+    /// The status it is answered with.
+    pub fn status(self) -> u16 {
+        match self {
+            RequestError::HeadTooLarge => 431,
+            RequestError::Malformed => 400,
+            RequestError::LengthRequired => 411,
+            RequestError::BodyTooLarge => 413,
+        }
+    }
+}
+
+/// Takes the first complete request (head and its `Content-Length` body) out of `buf`,
+/// leaving what follows (pipelined requests) in place. `Ok(None)`: not complete yet, and
+/// still within the limits; nothing is taken until the whole request is there. A body larger
+/// than [`Limits::max_body`] is refused as soon as the head announces it. Sans-IO: the
+/// server feeds it what it reads; the fuzz target calls it.
+pub fn take_request(buf: &mut Vec<u8>, limits: &Limits) -> Result<Option<Message>, RequestError> {
+    let end = match head_end(buf) {
+        Some(end) if end > limits.max_head => return Err(RequestError::HeadTooLarge),
+        Some(end) => end,
+        None if buf.len() > limits.max_head => return Err(RequestError::HeadTooLarge),
+        None => return Ok(None),
+    };
+    let req = parse_request(&buf[..end]).ok_or(RequestError::Malformed)?;
+    let len = match req.body {
+        Body::None => 0,
+        Body::Chunked => return Err(RequestError::LengthRequired),
+        Body::Invalid => return Err(RequestError::Malformed),
+        Body::Length(n) if n > limits.max_body => return Err(RequestError::BodyTooLarge),
+        Body::Length(n) => n,
+    };
+    let Some(total) = end.checked_add(len).filter(|&t| t <= buf.len()) else { return Ok(None) };
+    let mut head: Vec<u8> = buf.drain(..total).collect();
+    let body = head.split_off(end);
+    Ok(Some(Message { head, body }))
+}
+
 /// The length of the head in `buf`, empty line included.
 fn head_end(buf: &[u8]) -> Option<usize> {
     let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
@@ -393,6 +627,19 @@ fn head_end(buf: &[u8]) -> Option<usize> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
+}
+
+/// How a request head frames its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// No body (no `Content-Length`, or `0`).
+    None,
+    /// `Content-Length` bytes.
+    Length(usize),
+    /// `Transfer-Encoding` (chunked or other): not supported.
+    Chunked,
+    /// A `Content-Length` that is not a decimal number, or several that differ.
+    Invalid,
 }
 
 /// What the server needs from a request head.
@@ -406,8 +653,10 @@ pub struct Request<'a> {
     /// HTTP/1.0 with `Connection: keep-alive`).
     pub keep_alive: bool,
     /// The request announces a body (`Transfer-Encoding`, or a `Content-Length` other than
-    /// `0`), which the server never reads: the connection cannot be reused.
+    /// `0`).
     pub has_body: bool,
+    /// How the body is framed.
+    pub body: Body,
 }
 
 /// Parses a request head (as [`take_head`] cuts it); `None` when it is not HTTP/1.x in
@@ -426,7 +675,8 @@ pub fn parse_request(head: &[u8]) -> Option<Request<'_>> {
         _ => return None,
     };
     let mut keep_alive = http11;
-    let mut has_body = false;
+    let mut length: Option<usize> = None;
+    let (mut chunked, mut invalid) = (false, false);
     for line in lines.take_while(|l| !l.is_empty()) {
         let (name, value) = line.split_once(':')?;
         let value = value.trim();
@@ -437,14 +687,32 @@ pub fn parse_request(head: &[u8]) -> Option<Request<'_>> {
             } else if tokens().any(|t| t.eq_ignore_ascii_case("keep-alive")) {
                 keep_alive = true;
             }
-        } else if name.eq_ignore_ascii_case("transfer-encoding")
-            || (name.eq_ignore_ascii_case("content-length") && value != "0")
-        {
-            has_body = true;
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = true;
+        } else if name.eq_ignore_ascii_case("content-length") {
+            // Digits only (no sign, no spaces inside), as RFC 9110 says; repeated only when equal.
+            let n = (!value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| value.parse::<usize>().ok())
+                .flatten();
+            match (n, length) {
+                (Some(n), None) => length = Some(n),
+                (Some(n), Some(m)) if n == m => {}
+                _ => invalid = true,
+            }
         }
     }
+    let body = if chunked {
+        Body::Chunked
+    } else if invalid {
+        Body::Invalid
+    } else {
+        match length {
+            None | Some(0) => Body::None,
+            Some(n) => Body::Length(n),
+        }
+    };
     let path = target.split_once('?').map_or(target, |(p, _)| p);
-    Some(Request { method, path, keep_alive, has_body })
+    Some(Request { method, path, keep_alive, has_body: body != Body::None, body })
 }
 
 fn reason(status: u16) -> &'static str {
@@ -452,17 +720,28 @@ fn reason(status: u16) -> &'static str {
         200 => "OK",
         204 => "No Content",
         400 => "Bad Request",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
+        502 => "Bad Gateway",
         503 => "Service Unavailable",
+        504 => "Gateway Timeout",
         _ => "Status",
     }
 }
 
-fn write_response(stream: &mut impl Write, r: &Response, keep_alive: bool) -> io::Result<()> {
-    let allow = if r.status == 405 { "Allow: GET\r\n" } else { "" };
+/// Writes `r`; `allow` is the `Allow` header of a 405 (`GET` when empty).
+fn write_response(stream: &mut impl Write, r: &Response, keep_alive: bool, allow: &str) -> io::Result<()> {
+    let allow = match (r.status, allow) {
+        (405, "") => "Allow: GET\r\n".to_owned(),
+        (405, methods) => format!("Allow: {methods}\r\n"),
+        _ => String::new(),
+    };
     let head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n\
          {allow}Connection: {}\r\n\r\n",
@@ -531,16 +810,129 @@ mod tests {
     #[test]
     fn responses_are_framed() {
         let mut out = Vec::new();
-        write_response(&mut out, &Response::prometheus("a 1\n"), true).expect("vec");
+        write_response(&mut out, &Response::prometheus("a 1\n"), true, "").expect("vec");
         assert_eq!(
             out,
             b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: 4\r\n\
               Cache-Control: no-store\r\nConnection: keep-alive\r\n\r\na 1\n"
         );
         let mut out = Vec::new();
-        write_response(&mut out, &Response::text(405, "only GET\n"), false).expect("vec");
+        write_response(&mut out, &Response::text(405, "only GET\n"), false, "").expect("vec");
         let text = String::from_utf8(out).expect("utf-8");
         assert!(text.starts_with("HTTP/1.1 405 Method Not Allowed\r\n") && text.contains("\r\nAllow: GET\r\n"));
         assert!(text.contains("\r\nConnection: close\r\n"));
+    }
+
+    fn limits(max_body: usize) -> Limits {
+        Limits { max_body, ..Limits::default() }
+    }
+
+    #[test]
+    fn bodies_are_taken_whole_and_bounded() {
+        let post = b"POST /json/A.B.C/f HTTP/1.1\r\nContent-Length: 7\r\n\r\n{\"a\":1}";
+        // Split anywhere, nothing is taken until the whole body is there.
+        for cut in 0..post.len() {
+            let mut buf = post[..cut].to_vec();
+            assert_eq!(take_request(&mut buf, &limits(64)), Ok(None), "cut at {cut}");
+            assert_eq!(buf.len(), cut, "nothing taken from a partial request");
+            buf.extend_from_slice(&post[cut..]);
+            let m = take_request(&mut buf, &limits(64)).expect("bounded").expect("complete");
+            assert_eq!(m.body, b"{\"a\":1}");
+            assert!(m.head.ends_with(b"\r\n\r\n") && buf.is_empty());
+        }
+        // Exactly the limit is fine; one byte more is refused from the head alone.
+        let mut buf = b"POST / HTTP/1.1\r\nContent-Length: 7\r\n\r\n".to_vec();
+        assert_eq!(take_request(&mut buf, &limits(6)), Err(RequestError::BodyTooLarge));
+        assert_eq!(RequestError::BodyTooLarge.status(), 413);
+        assert_eq!(take_request(&mut buf, &limits(7)), Ok(None));
+        let mut huge = b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n".to_vec();
+        assert_eq!(take_request(&mut huge, &limits(7)), Err(RequestError::Malformed));
+    }
+
+    #[test]
+    fn body_framing_is_strict() {
+        let take = |text: &[u8]| take_request(&mut text.to_vec(), &Limits::default());
+        assert_eq!(
+            take(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"),
+            Err(RequestError::LengthRequired)
+        );
+        // Both framings at once is the smuggling case: refused, never guessed.
+        assert_eq!(
+            take(b"POST / HTTP/1.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}"),
+            Err(RequestError::LengthRequired)
+        );
+        for bad in [&b"-1"[..], b"+2", b"2 2", b"0x10", b""] {
+            let mut head = b"POST / HTTP/1.1\r\nContent-Length: ".to_vec();
+            head.extend_from_slice(bad);
+            head.extend_from_slice(b"\r\n\r\n");
+            assert_eq!(take(&head), Err(RequestError::Malformed), "{bad:?}");
+        }
+        assert_eq!(
+            take(b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}x"),
+            Err(RequestError::Malformed)
+        );
+        let same =
+            take(b"POST / HTTP/1.1\r\nContent-Length: 2\r\ncontent-length:2\r\n\r\n{}").expect("ok").expect("whole");
+        assert_eq!(same.body, b"{}");
+        // No length: no body, whatever follows is the next request.
+        let mut buf = b"POST / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n".to_vec();
+        let m = take_request(&mut buf, &Limits::default()).expect("ok").expect("whole");
+        assert!(m.body.is_empty());
+        assert_eq!(buf, b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!(take(b"\xff / HTTP/1.1\r\n\r\n"), Err(RequestError::Malformed));
+        let mut long = vec![b'a'; MAX_REQUEST_HEAD + 1];
+        assert_eq!(take_request(&mut long, &Limits::default()), Err(RequestError::HeadTooLarge));
+    }
+
+    #[test]
+    fn pipelined_requests_with_bodies_come_apart_in_order() {
+        let mut buf = b"POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nonePOST /b HTTP/1.1\r\nContent-Length: 5\r\n\r\nthreeGET /c HTTP/1.1\r\n\r\nPOST /d HTTP/1.1\r\nContent-Length: 4\r\n\r\nha".to_vec();
+        let mut got = Vec::new();
+        while let Some(m) = take_request(&mut buf, &Limits::default()).expect("bounded") {
+            let req = parse_request(&m.head).expect("parses");
+            got.push((req.path.to_owned(), String::from_utf8(m.body.clone()).expect("utf-8"), req.keep_alive));
+        }
+        let want = [("/a", "one"), ("/b", "three"), ("/c", "")];
+        assert_eq!(got.iter().map(|(p, b, _)| (p.as_str(), b.as_str())).collect::<Vec<_>>(), want);
+        assert!(got.iter().all(|g| g.2), "HTTP/1.1 keeps alive after a body");
+        assert_eq!(buf, b"POST /d HTTP/1.1\r\nContent-Length: 4\r\n\r\nha", "the incomplete one waits");
+    }
+
+    #[test]
+    fn routes_pick_exact_then_longest_prefix() {
+        let h = |s: &'static str| -> BodyHandler { Arc::new(move |_: &HttpRequest<'_>| Response::text(200, s)) };
+        let router = Router::new()
+            .post_prefix("/json/", h("json"))
+            .post_prefix("/json/x/", h("longer"))
+            .post("/json/exact", h("exact"))
+            .get("/json/exact", Arc::new(|| Response::text(200, "get")));
+        let names = |path: &str| {
+            router
+                .matching(path)
+                .iter()
+                .map(|(t, rest, _)| (matches!(t, Target::Get(_)), (*rest).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names("/json/x/y"), [(false, "y".to_owned()), (false, "x/y".to_owned())]);
+        assert_eq!(names("/json/exact").len(), 3);
+        assert!(names("/jsonx").is_empty());
+        assert_eq!(names("/json/A.B.C/add"), [(false, "A.B.C/add".to_owned())]);
+    }
+
+    #[test]
+    fn headers_are_found_case_insensitively() {
+        let head = "POST / HTTP/1.1\r\nX-Tars-Thing:  v \r\nHost: h\r\n\r\n";
+        let req = HttpRequest {
+            method: "POST",
+            path: "/",
+            rest: "",
+            query: "",
+            head,
+            body: b"",
+            peer: SocketAddr::from(([127, 0, 0, 1], 1)),
+        };
+        assert_eq!(req.header("x-tars-thing"), Some("v"));
+        assert_eq!(req.header("host"), Some("h"));
+        assert_eq!(req.header("missing"), None);
     }
 }

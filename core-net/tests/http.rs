@@ -140,10 +140,84 @@ fn keep_alive_and_its_limit() {
     assert!(all[..2].iter().all(|r| r.head.contains("Connection: keep-alive")), "{all:?}");
     assert!(all[2].head.contains("Connection: close"), "{all:?}");
 
-    // A request with a body is answered, then the connection is closed (the body is never read).
-    let all = exchange(addr, b"GET /hello HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /hello HTTP/1.1\r\n\r\n");
-    assert_eq!(all.len(), 1, "{all:?}");
-    assert!(all[0].head.contains("Connection: close"));
+    // A body is read (and ignored by a GET route); the connection goes on after it.
+    let all = exchange(
+        addr,
+        b"GET /hello HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /hello HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(all.iter().map(|r| r.status).collect::<Vec<_>>(), [200, 200], "{all:?}");
+    assert!(all[0].head.contains("Connection: keep-alive"));
+}
+
+/// A router with a `POST` prefix route that echoes what it was given.
+fn post_server(limits: Limits) -> HttpServer {
+    let echo: http::BodyHandler = Arc::new(|req: &http::HttpRequest<'_>| {
+        let mut out =
+            format!("{} rest={} query={} ct={:?} body=", req.method, req.rest, req.query, req.header("content-type"))
+                .into_bytes();
+        out.extend_from_slice(req.body);
+        Response::text(200, out)
+    });
+    let router =
+        http::Router::new().post_prefix("/json/", echo).get("/hello", Arc::new(|| Response::text(200, "hello\n")));
+    http::serve_router("127.0.0.1:0", NAME, router, limits).unwrap()
+}
+
+#[test]
+fn post_bodies_reach_prefix_routes_and_keep_the_connection() {
+    let srv = post_server(Limits { max_body: 16, ..Limits::default() });
+    let addr = srv.addr();
+    // Pipelined: a body, another body, a GET; all answered in order on one connection.
+    let all = exchange(
+        addr,
+        b"POST /json/A.B.C/add?x=1 HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}\
+          POST /json/D.E.F/g HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(all.iter().map(|r| r.status).collect::<Vec<_>>(), [200, 200, 200], "{all:?}");
+    assert_eq!(all[0].body, "POST rest=A.B.C/add query=x=1 ct=Some(\"application/json\") body={\"a\":1}");
+    assert_eq!(all[1].body, "POST rest=D.E.F/g query= ct=None body={}");
+    assert!(all[0].head.contains("Connection: keep-alive") && all[1].head.contains("Connection: keep-alive"));
+    assert_eq!(all[2].body, "hello\n");
+
+    // A body split over several writes, with pauses.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for part in [&b"POST /json/X.Y.Z/f HTTP/1.1\r\nConnection: close\r\nContent-Le"[..], b"ngth: 4\r\n\r\n{\"", b"\"}"]
+    {
+        s.write_all(part).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let got = replies(&out);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].body.ends_with("body={\"\"}"), "{got:?}");
+
+    // Too large (413, before the body is sent in full), no length for chunked (411), GET on
+    // a POST route (405 naming POST), POST on a GET route (405 naming GET).
+    let mut big = b"POST /json/A.B.C/f HTTP/1.1\r\nContent-Length: 17\r\n\r\n".to_vec();
+    big.extend_from_slice(&[b'x'; 17]);
+    assert_eq!(one(addr, &big).status, 413);
+    let r = one(addr, b"POST /json/A.B.C/f HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n");
+    assert_eq!(r.status, 411);
+    let r = one(addr, b"GET /json/A.B.C/f HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.status, 405);
+    assert!(r.head.contains("\r\nAllow: POST\r\n"), "{}", r.head);
+    let r = one(addr, b"POST /hello HTTP/1.1\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}");
+    assert_eq!(r.status, 405);
+    assert!(r.head.contains("\r\nAllow: GET\r\n"), "{}", r.head);
+    assert_eq!(one(addr, b"POST /jsonx HTTP/1.1\r\nConnection: close\r\n\r\n").status, 404);
+    // A body that never arrives in full is cut at the deadline, not waited for forever.
+    srv.stop();
+    let srv = post_server(Limits {
+        io_timeout: Duration::from_millis(300),
+        request_deadline: Duration::from_millis(500),
+        ..Limits::default()
+    });
+    let started = Instant::now();
+    let got = exchange(srv.addr(), b"POST /json/A.B.C/f HTTP/1.1\r\nContent-Length: 10\r\n\r\n{}");
+    assert!(got.is_empty(), "{got:?}");
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
 }
 
 #[test]

@@ -44,4 +44,15 @@ impl TestApp::Hello for HelloImp {
         *n = self.calls.get();
         Ok(i32::try_from(self.shard).unwrap_or(i32::MAX))
     }
+
+    async fn add(&self, _current: &mut Current, a: i32, b: i32, c: &mut i32) -> Result<i32, ServantError> {
+        // An overflow is the caller's mistake, answered as such, never a panic.
+        match a.checked_add(b) {
+            Some(sum) => {
+                *c = sum;
+                Ok(0)
+            }
+            None => Ok(-1),
+        }
+    }
 }

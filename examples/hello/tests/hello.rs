@@ -78,6 +78,31 @@ fn the_servant_answers_through_the_generated_proxy() {
     running.wait().unwrap();
 }
 
+#[test]
+fn add_sums_and_reports_overflow_as_its_return_value() {
+    let running = Application::new(Config::parse(&conf_on_free_ports()).unwrap())
+        .unwrap()
+        .shards(1)
+        .servant(HELLO_OBJ, |shard| HelloServant(HelloImp::new(shard.id)))
+        .start()
+        .unwrap();
+    let object = format!("{HELLO_OBJ}@tcp -h 127.0.0.1 -p {}", running.server().addr(ADAPTER).unwrap().port());
+    let client = BlockingClient::start(ClientConfig::default(), IoMode::EpollEt).unwrap();
+    let got = client.run(move |comm| async move {
+        let hello = HelloProxy::new(comm.proxy(&object).unwrap(), HELLO_OBJ);
+        let mut out = Vec::new();
+        for (a, b) in [(1, 2), (-7, 3), (i32::MAX, 1), (i32::MIN, -1)] {
+            let mut c = 99;
+            let ret = hello.add(a, b, &mut c).await.unwrap();
+            out.push((ret, c));
+        }
+        out
+    });
+    assert_eq!(got, [(0, 3), (0, -4), (-1, 0), (-1, 0)]);
+    running.shutdown();
+    running.wait().unwrap();
+}
+
 /// The binary, killed on drop if the test fails before it exits.
 struct Server(Child);
 
