@@ -136,6 +136,12 @@ fn oversized_and_malformed_are_answered_then_closed(io: IoMode) {
     // The whole of it may not be read before the answer: writing may fail once we close.
     let _ = s.write_all(&vec![b'x'; 4 * LIMIT]);
     assert_eq!(rest(&mut s), format!("refused: request larger than {LIMIT} bytes\n"));
+    // One byte too long, though complete: a read may bring it whole, it is still refused.
+    let mut s = connect(&server);
+    let mut long = vec![b'y'; LIMIT];
+    long.push(b'\n');
+    let _ = s.write_all(&long);
+    assert_eq!(rest(&mut s), format!("refused: request larger than {LIMIT} bytes\n"));
     let mut s = connect(&server);
     s.write_all(b"ok\nab\xffc\n").unwrap();
     assert_eq!(rest(&mut s), "echo:ok\nrefused: malformed request: byte 0xff at 2\n");

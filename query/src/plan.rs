@@ -296,7 +296,7 @@ impl Plan {
     /// Checks `req` for `kind`: what [`Plan::new`] and the legacy protocol share.
     pub fn check(kind: Kind, req: Spec<'_>, row_limit: usize) -> Result<Plan, Refused> {
         if req.dataid != kind.dataid() {
-            return Err(Refused::DataId { got: shown(&req.dataid), want: kind.dataid() });
+            return Err(Refused::DataId { got: shown(req.dataid), want: kind.dataid() });
         }
         if parse_date(req.date).is_none() {
             return Err(Refused::Date(shown(req.date)));

@@ -6,7 +6,9 @@
 //! packet with bytes ([`RawServant::handle`]), choosing whether the connection closes after the
 //! answer. The connection here is deliberately simpler than the TARS one: one request at a time
 //! (the protocols this is for, upstream's `NoTarsObj` JSON, are one request per connection), so
-//! its memory is the input buffer, at most [`RawServant::max_frame`] + 1 bytes, and one answer.
+//! its memory is the input buffer and one answer. A read asks for at most
+//! [`RawServant::max_frame`] + 1 bytes in all, though one read may bring up to twice that; the
+//! framer sees no more than the limit + 1, so no packet is longer than the limit.
 //!
 //! Limits, from the adapter's `-t` (idle timeout): a packet must be complete within it (idle or
 //! trickling peers are cut), an answer must be taken within it. A packet over the limit or one
@@ -70,7 +72,7 @@ pub type RawFuture = Pin<Box<dyn Future<Output = RawReply>>>;
 pub trait Framer {
     /// `Ok(Some(n))` when the first `n` bytes of `buf` (`0 < n <= buf.len()`) are one packet,
     /// `Ok(None)` when more bytes are needed, `Err` when they never will be. `buf` is
-    /// everything received since the last packet (at most `max_frame() + 1` bytes): each call
+    /// everything received since the last packet, up to `max_frame() + 1` bytes: each call
     /// until a packet is found sees the previous call's bytes and more, so a framer may resume
     /// where it stopped; after `Some` it starts over on the bytes that follow.
     fn frame(&mut self, buf: &[u8]) -> Result<Option<usize>, FrameError>;
@@ -129,15 +131,21 @@ pub(super) async fn serve(
                     return Poll::Ready(Next::Gone);
                 }
                 if !input.is_empty() {
-                    match framer.frame(&input) {
-                        Ok(Some(n)) if n > 0 && n <= input.len() => {
+                    // A read may bring more than asked for (edge-triggered epoll drains):
+                    // the framer never sees past the limit, so a packet cannot end beyond it.
+                    let seen = input.len().min(limit + 1);
+                    match framer.frame(&input[..seen]) {
+                        Ok(Some(n)) if n > limit => {
+                            return Poll::Ready(Next::Refused(FrameError::TooLarge { limit }));
+                        }
+                        Ok(Some(n)) if n > 0 && n <= seen => {
                             return Poll::Ready(Next::Packet(input.split_to(n).freeze()));
                         }
                         Ok(Some(n)) => {
-                            let e = format!("the framer gave {n} bytes of {}", input.len());
+                            let e = format!("the framer gave {n} bytes of {seen}");
                             return Poll::Ready(Next::Refused(FrameError::Malformed(e)));
                         }
-                        Ok(None) if input.len() > limit => {
+                        Ok(None) if seen > limit => {
                             return Poll::Ready(Next::Refused(FrameError::TooLarge { limit }));
                         }
                         Ok(None) => {}
