@@ -10,8 +10,16 @@ fn main() {
         .collect();
     files.sort();
     println!("cargo:rerun-if-changed=tars");
-    // tarsnode puts encoded results in this string (getStateInfo: ServerStateInfo + string).
-    if let Err(e) = tars_idl::Config::new().binary_string("AdminReg.reportResult.result").compile(&files) {
+    // tarsnode puts encoded results in this string (getStateInfo: ServerStateInfo + string);
+    // C++ servers log and report text in whatever encoding they use (GBK is common), which a
+    // `String` would refuse, losing the whole call.
+    let mut config = tars_idl::Config::new();
+    for binary in
+        ["AdminReg.reportResult.result", "Log.logger.buffer", "Log.loggerbyInfo.buffer", "ReportInfo.sMessage"]
+    {
+        config.binary_string(binary);
+    }
+    if let Err(e) = config.compile(&files) {
         // The message carries file:line:column; fail the build with it.
         panic!("{e}");
     }

@@ -69,9 +69,11 @@ impl Config {
         self
     }
 
-    /// Makes the `string` parameter `path` (`Interface.operation.parameter`) a
-    /// `BinString`: wire-identical, but it holds any bytes, as C++'s `std::string` does, where
-    /// a framework call carries encoded data in a string (`AdminReg.reportResult.result`).
+    /// Makes the `string` (or `vector<string>`) parameter `Interface.operation.parameter`, or
+    /// the struct member `Struct.member`, a `BinString` (`Vec<BinString>`): wire-identical, but
+    /// it holds any bytes, as C++'s `std::string` does, where a framework call carries encoded
+    /// data in a string (`AdminReg.reportResult.result`) or text in whatever encoding a C++
+    /// server logs in (`Log.logger.buffer`, `ReportInfo.sMessage`).
     pub fn binary_string(&mut self, path: impl Into<String>) -> &mut Self {
         self.binary.insert(path.into());
         self
@@ -83,13 +85,17 @@ impl Config {
         let paths: Vec<PathBuf> = files.iter().map(|f| f.as_ref().to_path_buf()).collect();
         let program = resolve::load(&paths, &self.include_dirs)?;
         for path in &self.binary {
-            let found = program.modules.iter().flat_map(|m| &m.interfaces).any(|i| {
+            let param = program.modules.iter().flat_map(|m| &m.interfaces).any(|i| {
                 i.operations.iter().any(|op| {
                     op.params
                         .iter()
-                        .any(|p| p.ty == RType::String && format!("{}.{}.{}", i.name, op.name, p.name) == *path)
+                        .any(|p| binary_capable(&p.ty) && format!("{}.{}.{}", i.name, op.name, p.name) == *path)
                 })
             });
+            let member = program.modules.iter().flat_map(|m| &m.structs).any(|st| {
+                st.fields.iter().any(|f| binary_capable(&f.ty) && format!("{}.{}", st.name, f.name) == *path)
+            });
+            let found = param || member;
             if !found {
                 return Err(IdlError::UnknownBinaryString(path.clone()));
             }
@@ -493,10 +499,15 @@ impl Gen<'_> {
         line!(self, "    /// IDL struct `{n}`.");
         line!(self, "    #[derive(Debug, Clone, PartialEq)]");
         line!(self, "    pub struct {n} {{");
-        for f in &s.fields {
+        let binary: Vec<bool> = s
+            .fields
+            .iter()
+            .map(|f| binary_capable(&f.ty) && self.binary.contains(&format!("{n}.{}", f.name)))
+            .collect();
+        for (f, &bin) in s.fields.iter().zip(&binary) {
             let req = if f.required { "require" } else { "optional" };
             line!(self, "        /// {} {req} `{}`", f.tag, f.name);
-            let ty = self.ty(&f.ty);
+            let ty = if bin { self.binary_ty(&f.ty) } else { self.ty(&f.ty) };
             line!(self, "        pub {}: {ty},", snake_case(&f.name));
         }
         line!(self, "    }}");
@@ -504,8 +515,14 @@ impl Gen<'_> {
         line!(self, "    impl ::core::default::Default for {n} {{");
         line!(self, "        fn default() -> Self {{");
         line!(self, "            {n} {{");
-        for f in &s.fields {
-            let d = self.default_expr(&f.ty, f.default.as_ref());
+        for (f, &bin) in s.fields.iter().zip(&binary) {
+            let d = match (bin, &f.default) {
+                (true, Some(_)) => {
+                    format!("{rt}::codec::BinString::from({})", self.default_expr(&f.ty, f.default.as_ref()))
+                }
+                (true, None) => "::core::default::Default::default()".to_owned(),
+                (false, _) => self.default_expr(&f.ty, f.default.as_ref()),
+            };
             line!(self, "                {}: {d},", snake_case(&f.name));
         }
         line!(self, "            }}");
@@ -688,13 +705,21 @@ impl Gen<'_> {
 
     /// A `string` parameter named in [`Config::binary_string`].
     fn is_binary(&self, i: &InterfaceDef, op: &OperationDef, p: &resolve::ParamDef) -> bool {
-        p.ty == RType::String && self.binary.contains(&format!("{}.{}.{}", i.name, op.name, p.name))
+        binary_capable(&p.ty) && self.binary.contains(&format!("{}.{}.{}", i.name, op.name, p.name))
+    }
+
+    /// `BinString` for `string`, `Vec<BinString>` for `vector<string>`.
+    fn binary_ty(&self, t: &RType) -> String {
+        match t {
+            RType::Vector(_) => format!("::std::vec::Vec<{}::codec::BinString>", self.rt),
+            _ => format!("{}::codec::BinString", self.rt),
+        }
     }
 
     /// The Rust type of parameter `p` of `i.op`.
     fn param_ty(&self, i: &InterfaceDef, op: &OperationDef, p: &resolve::ParamDef) -> String {
         if self.is_binary(i, op, p) {
-            format!("{}::codec::BinString", self.rt)
+            self.binary_ty(&p.ty)
         } else {
             self.ty(&p.ty)
         }
@@ -927,5 +952,14 @@ impl Gen<'_> {
             line!(self, "            ::core::result::Result::Ok(())");
         }
         line!(self, "        }}");
+    }
+}
+
+/// Types [`Config::binary_string`] can name: `string` and `vector<string>`.
+fn binary_capable(t: &RType) -> bool {
+    match t {
+        RType::String => true,
+        RType::Vector(e) => **e == RType::String,
+        _ => false,
     }
 }

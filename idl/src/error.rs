@@ -17,8 +17,11 @@ pub enum IdlError {
         /// What is wrong.
         message: String,
     },
-    /// A [`crate::Config::binary_string`] path names no `string` parameter.
-    #[error("binary_string({0:?}): no string parameter Interface.operation.parameter of that name")]
+    /// A [`crate::Config::binary_string`] path names no `string` parameter or member.
+    #[error(
+        "binary_string({0:?}): no string or vector<string> parameter Interface.operation.parameter or member \
+         Struct.member of that name"
+    )]
     UnknownBinaryString(String),
     /// A file could not be read.
     #[error("{}: {source}", file.display())]

@@ -28,7 +28,7 @@ fn sample_snapshot() {
 }
 
 #[test]
-fn binary_strings_are_named_parameters_only() {
+fn binary_strings_are_named_parameters_and_members_only() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sample");
     let modules = tars_idl::Config::new()
         .binary_string("Demo.echo.output")
@@ -39,6 +39,19 @@ fn binary_strings_are_named_parameters_only() {
     assert!(sample.contains("input: ::std::string::String"), "other strings stay String");
     let err = tars_idl::Config::new().binary_string("Demo.echo.nosuch").generate(&[dir.join("sample.tars")]);
     assert!(matches!(err, Err(tars_idl::IdlError::UnknownBinaryString(p)) if p == "Demo.echo.nosuch"));
+    // Struct members, with and without a default, in a map key struct too.
+    let modules = tars_idl::Config::new()
+        .binary_string("Key.note")
+        .binary_string("Everything.label")
+        .generate(&[dir.join("sample.tars")])
+        .expect("sample compiles");
+    let sample = &modules.iter().find(|(n, _)| n == "sample").expect("sample module").1;
+    assert!(sample.contains("pub note: __tars::codec::BinString,"), "member");
+    assert!(sample.contains("pub label: __tars::codec::BinString,"), "member with a default");
+    assert!(sample.contains("label: __tars::codec::BinString::from("), "its default converted");
+    assert!(sample.contains("pub zone: ::std::string::String,"), "other members stay String");
+    let err = tars_idl::Config::new().binary_string("Key.shard").generate(&[dir.join("sample.tars")]);
+    assert!(matches!(err, Err(tars_idl::IdlError::UnknownBinaryString(p)) if p == "Key.shard"));
     // A non-string parameter cannot be one.
     let err = tars_idl::Config::new().binary_string("Demo.lookup.found").generate(&[dir.join("sample.tars")]);
     assert!(err.is_err());

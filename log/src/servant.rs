@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use tars_proto::codec::BinString;
 use tars_proto::rpc::{Current, ServantError};
 use tars_protocol::tars::{Log, LogInfo};
 
@@ -123,7 +124,13 @@ impl LogImp {
     }
 
     /// Names the file at now and queues `lines`, each written as `prefix` then the line.
-    fn queue_lines(&self, target: Result<Target, PathError>, lines: &[String], prefix: &str, who: (&str, &str, &str)) {
+    fn queue_lines(
+        &self,
+        target: Result<Target, PathError>,
+        lines: &[BinString],
+        prefix: &str,
+        who: (&str, &str, &str),
+    ) {
         let named = target.and_then(|t| {
             let name = t.file_name(self.clock.now())?;
             Ok((t, name))
@@ -135,11 +142,11 @@ impl LogImp {
         if lines.is_empty() {
             return;
         }
-        let size: usize = lines.iter().map(|l| l.len() + prefix.len()).sum();
+        let size: usize = lines.iter().map(|l| l.0.len() + prefix.len()).sum();
         let mut data = Vec::with_capacity(size);
         for l in lines {
             data.extend_from_slice(prefix.as_bytes());
-            data.extend_from_slice(l.as_bytes());
+            data.extend_from_slice(&l.0);
         }
         self.queue.push(Batch { key: target.key(), dir: target.dir, name, data, lines: lines.len() as u64 });
     }
@@ -154,10 +161,10 @@ impl LogImp {
         !o.hourly.is_empty() && o.hourly.contains(&format!("{app}.{server}"))
     }
 
-    fn trace(&self, current: &Current, app: &str, server: &str, file: &str, format: &str, lines: Vec<String>) {
+    fn trace(&self, current: &Current, app: &str, server: &str, file: &str, format: &str, lines: Vec<BinString>) {
         let ip = Self::peer(current);
         let total = lines.len();
-        let kept: Vec<String> = lines.into_iter().filter(|l| l.len() <= naming::TRACE_MAX_LINE).collect();
+        let kept: Vec<BinString> = lines.into_iter().filter(|l| l.0.len() <= naming::TRACE_MAX_LINE).collect();
         if kept.len() < total {
             self.queue.counters().too_long.fetch_add((total - kept.len()) as u64, Ordering::Relaxed);
             tars_core_net::limited!(warn, peer = %ip, "log: trace line over 1 MB dropped");
@@ -177,7 +184,7 @@ impl Log for LogImp {
         server: String,
         file: String,
         format: String,
-        buffer: Vec<String>,
+        buffer: Vec<BinString>,
     ) -> Result<(), ServantError> {
         self.queue.counters().received.fetch_add(buffer.len() as u64, Ordering::Relaxed);
         let ip = Self::peer(current);
@@ -192,7 +199,7 @@ impl Log for LogImp {
         &self,
         current: &mut Current,
         info: LogInfo,
-        buffer: Vec<String>,
+        buffer: Vec<BinString>,
     ) -> Result<(), ServantError> {
         self.queue.counters().received.fetch_add(buffer.len() as u64, Ordering::Relaxed);
         if info.s_filename == naming::TRACE_FILE {

@@ -30,7 +30,7 @@ fn send(client: &BlockingClient, port: u16, app: &'static str, line: &'static st
     client.run(move |comm| async move {
         let p = LogProxy::new(comm.proxy(&format!("{OBJ}@tcp -h 127.0.0.1 -p {port}")).unwrap(), OBJ)
             .with_options(CallOptions { timeout_ms: 5000, ..CallOptions::default() });
-        p.logger(app, "Srv", "", "%Y%m%d", &vec![line.to_owned()]).await.unwrap();
+        p.logger(app, "Srv", "", "%Y%m%d", &vec![line.into()]).await.unwrap();
     });
 }
 

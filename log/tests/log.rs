@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use common::{files, info, local, tree, Client, Server};
 use tars_core_net::rt::IoMode;
+use tars_proto::codec::BinString;
+use tars_proto::Bytes;
 use tars_testkit::process::TempDir;
 
 fn names_and_lines_as_upstream(io: IoMode) {
@@ -51,7 +53,7 @@ fn names_and_lines_as_upstream(io: IoMode) {
     c.by_info(i, vec!["m\n".into()]);
     // Trace: `_tars_/_trace_`, app and server in the line, lines over 1 MB dropped.
     let i = info("Biz", "Svc", "_t_trace_", "%Y%m%d");
-    c.by_info(i, vec!["tr1\n".into(), "x".repeat(1_000_001), "tr2\n".into()]);
+    c.by_info(i, vec!["tr1\n".into(), "x".repeat(1_000_001).into(), "tr2\n".into()]);
     server.settle();
 
     // Over the hour.
@@ -119,6 +121,20 @@ fn without_ip_prefix(io: IoMode) {
     .into_iter()
     .collect();
     assert_eq!(files(&root), expected);
+}
+
+/// Lines are bytes, as C++ servers send them: text that is not UTF-8 (GBK here, which Chinese
+/// C++ servers commonly log in) is written byte for byte, not refused with the whole call.
+fn lines_are_bytes(io: IoMode) {
+    let dir = TempDir::new("log-bytes").unwrap();
+    let root = dir.0.join("logs");
+    let server = Server::start(io, &common::config_text(&root, "ipfix=false"), &dir.0.join("c.conf"), local(9, 0, 0));
+    let c = Client::new(server.addr(), io);
+    let gbk: &[u8] = b"\xc4\xe3\xba\xc3 \xff\n";
+    c.logger_owned("A", "B", "", vec![BinString(Bytes::from_static(gbk)), "utf8 \u{4f60}\n".into()]);
+    server.settle();
+    let written = std::fs::read(root.join("A/B/A.B_20240501.log")).unwrap();
+    assert_eq!(written, [gbk, "utf8 \u{4f60}\n".as_bytes()].concat());
 }
 
 fn hostile_paths_are_refused(io: IoMode) {
@@ -209,7 +225,7 @@ fn full_queue_drops_and_counts(io: IoMode) {
 
     let counters = server.counters();
     let line = format!("{}\n", "z".repeat(1023));
-    let batch: Vec<String> = (0..64).map(|_| line.clone()).collect(); // 64 KiB a call
+    let batch: Vec<BinString> = (0..64).map(|_| line.as_str().into()).collect(); // 64 KiB a call
     let mut max_queued = 0;
     let mut slowest = Duration::ZERO;
     for _ in 0..100 {
@@ -257,6 +273,7 @@ fn fsync_always(io: IoMode) {
 tars_testkit::on_every_driver! {
     names => names_and_lines_as_upstream;
     no_ip => without_ip_prefix;
+    bytes => lines_are_bytes;
     hostile => hostile_paths_are_refused;
     full_queue => full_queue_drops_and_counts;
     fsync => fsync_always;

@@ -127,15 +127,20 @@ pub struct Notice {
     pub received: Instant,
 }
 
+/// `sMessage` as text. C++ servers send it in whatever encoding they log in (GBK is common)
+/// and the `result` column holds text: bytes that are not UTF-8 become U+FFFD, so the notice
+/// is kept rather than the call refused.
+pub fn message_text(info: &ReportInfo) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(&info.s_message.0)
+}
+
 impl Notice {
     /// The row upstream writes for `info` from a caller at `peer_ip`.
     pub fn from_report(info: &ReportInfo, peer_ip: Option<&str>, received: Instant) -> Notice {
+        let message = message_text(info);
         let node = if info.s_node_name.is_empty() { peer_ip.unwrap_or("") } else { info.s_node_name.as_str() };
-        let command = if info.e_type == ReportType::REPORT {
-            report_command(&info.s_message)
-        } else {
-            level_command(info.e_level)
-        };
+        let command =
+            if info.e_type == ReportType::REPORT { report_command(&message) } else { level_command(info.e_level) };
         Notice {
             application: fit(&info.s_app, width::NAME),
             server_name: fit(&info.s_server, width::NAME),
@@ -145,7 +150,7 @@ impl Notice {
             server_id: fit(&format!("{}.{}_{node}", info.s_app, info.s_server), width::SERVER_ID),
             thread_id: fit(&info.s_thread_id, width::THREAD_ID),
             command,
-            result: fit_bytes(&info.s_message, width::RESULT_BYTES),
+            result: fit_bytes(&message, width::RESULT_BYTES),
             received,
         }
     }
@@ -194,6 +199,16 @@ mod tests {
             s_message: message.into(),
             ..ReportInfo::default()
         }
+    }
+
+    #[test]
+    fn a_message_that_is_not_utf8_is_kept() {
+        let mut report = info(ReportType::REPORT, "");
+        report.s_message = tars_proto::codec::BinString(tars_proto::Bytes::from_static(b"[fail] \xc4\xe3\xba\xc3"));
+        let n = Notice::from_report(&report, Some("10.0.0.1"), Instant::now());
+        assert_eq!(n.command, ERROR, "tags are still read");
+        // Each maximal invalid run is one U+FFFD, as `String::from_utf8_lossy` does.
+        assert_eq!(n.result, "[fail] \u{fffd}\u{fffd}\u{fffd}");
     }
 
     #[test]

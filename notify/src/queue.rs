@@ -136,7 +136,7 @@ mod tests {
     #[test]
     fn drops_and_counts_past_the_budget_and_gives_bytes_back() {
         let stats = Arc::new(Stats::default());
-        let info = ReportInfo { s_message: "x".repeat(300), ..Default::default() };
+        let info = ReportInfo { s_message: "x".repeat(300).into(), ..Default::default() };
         let n = Notice::from_report(&info, None, Instant::now());
         let cost = n.cost();
         let (q, rx) = Queue::new(cost * 2 + 1, stats.clone());

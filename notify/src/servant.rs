@@ -32,7 +32,7 @@ impl NotifyImp {
     pub fn report(&self, info: &ReportInfo, peer_ip: Option<&str>) -> bool {
         let stats = self.queue.stats();
         stats.received.fetch_add(1, Ordering::Relaxed);
-        if self.filter.drops(&info.s_app, &info.s_server, &info.s_message) {
+        if self.filter.drops(&info.s_app, &info.s_server, &crate::notice::message_text(info)) {
             stats.filtered.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(app = %info.s_app, server = %info.s_server, "notify: filtered");
             return false;

@@ -711,7 +711,7 @@ async fn log_duty(
     loop {
         let stopping = pause(LOG_EVERY, &stop).await;
         loop {
-            let batch = lines.take_batch();
+            let batch: Vec<tars_proto::codec::BinString> = lines.take_batch().into_iter().map(Into::into).collect();
             if batch.is_empty() {
                 break;
             }
@@ -743,7 +743,7 @@ async fn notify_duty(
             s_app: ident.app.clone(),
             s_set: ident.set.clone().unwrap_or_default(),
             s_server: ident.server.clone(),
-            s_message: n.message,
+            s_message: n.message.into(),
             s_thread_id: n.thread,
             e_level: n.level,
             s_node_name: ident.node_name.clone(),

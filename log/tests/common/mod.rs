@@ -16,6 +16,7 @@ use tars_core_net::client::BlockingClient;
 use tars_core_net::rt::IoMode;
 use tars_log::clock::ManualClock;
 use tars_log::LogService;
+use tars_proto::codec::BinString;
 use tars_proto::config::Config;
 use tars_proto::rpc::CallOptions;
 use tars_protocol::tars::{LogInfo, LogProxy};
@@ -110,7 +111,7 @@ impl Client {
     pub(crate) fn logger(&self, app: &str, server: &str, file: &str, format: &str, lines: &[&str]) {
         let (object, app, server, file, format) =
             (self.object.clone(), app.to_owned(), server.to_owned(), file.to_owned(), format.to_owned());
-        let lines: Vec<String> = lines.iter().map(|s| (*s).to_owned()).collect();
+        let lines: Vec<BinString> = lines.iter().map(|s| BinString::from(*s)).collect();
         self.client.run(move |comm| async move {
             let p = LogProxy::new(comm.proxy(&object).unwrap(), OBJ)
                 .with_options(CallOptions { timeout_ms: 10_000, ..CallOptions::default() });
@@ -118,7 +119,7 @@ impl Client {
         });
     }
 
-    pub(crate) fn logger_owned(&self, app: &str, server: &str, file: &str, lines: Vec<String>) {
+    pub(crate) fn logger_owned(&self, app: &str, server: &str, file: &str, lines: Vec<BinString>) {
         let (object, app, server, file) = (self.object.clone(), app.to_owned(), server.to_owned(), file.to_owned());
         self.client.run(move |comm| async move {
             let p = LogProxy::new(comm.proxy(&object).unwrap(), OBJ)
@@ -127,7 +128,7 @@ impl Client {
         });
     }
 
-    pub(crate) fn by_info(&self, info: LogInfo, lines: Vec<String>) {
+    pub(crate) fn by_info(&self, info: LogInfo, lines: Vec<BinString>) {
         let object = self.object.clone();
         self.client.run(move |comm| async move {
             let p = LogProxy::new(comm.proxy(&object).unwrap(), OBJ)

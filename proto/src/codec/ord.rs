@@ -21,7 +21,7 @@ macro_rules! by_ord {
     })* };
 }
 
-by_ord!(bool, i8, i16, i32, i64, u8, u16, u32, String, Bytes);
+by_ord!(bool, i8, i16, i32, i64, u8, u16, u32, String, Bytes, super::BinString);
 
 impl KeyOrd for f32 {
     fn key_cmp(&self, other: &Self) -> Ordering {
