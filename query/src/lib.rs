@@ -22,9 +22,14 @@
 //! | `/tars/query<maxAnswerKB>` | 4096 | the answer's budget; keys beyond it are left out and `msg` says so (at most 8192) |
 //! | `/tars/query<maxRows>` | 100000 | rows one hour table may give before the answer is cut |
 //! | `/tars/query<timeoutMs>` | 30000 | how long one statement may take, queueing included; a later one is a gap |
+//! | adapter `<tars.tarsquerystat.NoTarsObjAdapter>` (`…tarsqueryproperty.NoTarsObj…`) with `protocol=not_tars` | none | serves the legacy JSON protocol of TarsWeb ≤ 1.5.1 ([`legacy`]) beside `QueryObj`; without the adapter it is not served |
+//! | `/tars/notarsslavename` (its key lines) | empty | the legacy protocol's `istars` filter: slaves that are not TARS servers (upstream's) |
 //!
 //! Admin command `tars.query`: queries, refusals, failures, partial and cut answers, statements,
 //! missing tables, query times, and each database's state.
+//!
+//! The legacy protocol ([`legacy`]: one JSON object over raw TCP, a text answer) parses each
+//! `filter` string into one comparison, refuses anything else, and runs the same [`plan`].
 //!
 //! Start reading at [`plan`] (what a request may say and the SQL it becomes), then [`engine`].
 
