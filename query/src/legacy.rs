@@ -725,6 +725,58 @@ mod tests {
         assert_eq!(JsonFramer::default().feed(br#"{"a":"}}}}"#), Ok(None));
     }
 
+    /// What the fuzz target checks, over mutations of TarsWeb's request: the framer agrees with
+    /// itself fed whole or in pieces, and nothing panics.
+    #[test]
+    fn mutated_requests_frame_alike_in_pieces_and_never_panic() {
+        let base = TARSWEB.as_bytes();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet = b"{}[]\"' ,:x0\xff";
+        for _ in 0..3000 {
+            let mut input = base.to_vec();
+            for _ in 0..(next() % 4) {
+                let at = (next() as usize) % input.len();
+                match next() % 3 {
+                    0 => input[at] = alphabet[(next() as usize) % alphabet.len()],
+                    1 => input.insert(at, alphabet[(next() as usize) % alphabet.len()]),
+                    _ => {
+                        input.remove(at);
+                    }
+                }
+            }
+            if next() % 4 == 0 {
+                input.extend_from_slice(b" x");
+            }
+            let whole = JsonFramer::default().feed(&input);
+            let step = 1 + (next() as usize) % 40;
+            let mut f = JsonFramer::default();
+            let mut pieces = Ok(None);
+            let mut end = 0;
+            while end < input.len() {
+                end = (end + step).min(input.len());
+                pieces = f.feed(&input[..end]);
+                if !matches!(pieces, Ok(None)) {
+                    break;
+                }
+            }
+            match (&whole, &pieces) {
+                (Err(FramingError::Trailing(_)), Ok(Some(n))) => assert!(*n < input.len()),
+                _ => assert_eq!(whole, pieces, "{:?}", String::from_utf8_lossy(&input)),
+            }
+            if let Ok(req) = parse_request(&input) {
+                for kind in [Kind::Stat, Kind::Property] {
+                    let _ = plan(kind, &req, 1);
+                }
+            }
+        }
+    }
+
     #[test]
     fn tarsweb_request_becomes_the_rpc_plan() {
         let req = parse_request(TARSWEB.as_bytes()).expect("valid");
