@@ -208,13 +208,8 @@ fn check_loaded(ver: i16, results: &Bytes) -> Result<(), String> {
 /// raised; `<cache> maxMB=0` when `cached` is false.
 pub fn config_server_config(cached: bool) -> String {
     let cache = if cached { "" } else { "<cache>\n  maxMB=0\n</cache>\n" };
-    format!(
-        "<tars>\n<application>\n<server>\n  app=tars\n  server=tarsconfig\n  \
-         local=tcp -h 127.0.0.1 -p 0 -t 10000\n  <{CONFIG_OBJ}Adapter>\n    \
-         endpoint=tcp -h 127.0.0.1 -p 0 -t 60000\n    servant={CONFIG_OBJ}\n    maxconns=100000\n    \
-         queuecap=0\n    queuetimeout=60000\n  </{CONFIG_OBJ}Adapter>\n</server>\n</application>\n\
-         <limit>\n  limitinterval=2147483647\n</limit>\n{cache}</tars>\n"
-    )
+    let extra = format!("<limit>\n  limitinterval=2147483647\n</limit>\n{cache}");
+    crate::conf::server_config("tars", "tarsconfig", &[CONFIG_OBJ], "", &extra)
 }
 
 fn thread_ids() -> HashSet<u32> {

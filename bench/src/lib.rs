@@ -21,9 +21,13 @@
 //! - [`configload`]: `tars-bench-config`, tarsconfig's `loadConfig` next to the TARS echo.
 //! - [`log`]: `tars-bench-log`, lines/s written to disk through tarslog's `LogObj` next to a
 //!   plain buffered write of the same lines.
-//! - [`cli`]: the small argument parser the binaries share.
+//! - [`query`]: `tars-bench-query`, `MonitorQuery.query` through tarsquerystat for a day of
+//!   1000 servers' stat data next to the same SQL run directly.
+//! - [`cli`]: the small argument parser the binaries share; [`conf`]: the server config the
+//!   in-process benchmarks start their services with.
 
 pub mod cli;
+pub mod conf;
 pub mod configload;
 pub mod cpu;
 pub mod echo;
@@ -33,6 +37,7 @@ pub mod log;
 pub mod matrix;
 pub mod node;
 pub mod proto;
+pub mod query;
 pub mod registry;
 pub mod schedule;
 pub mod stat;

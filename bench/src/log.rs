@@ -163,17 +163,14 @@ fn plain(cfg: &LogBenchConfig, dir: &Path, lines: &[String]) -> Result<Run> {
 }
 
 fn server_config(cfg: &LogBenchConfig, root: &Path) -> String {
-    format!(
-        "<tars>\n<application>\n<server>\napp=Bench\nserver=Log\nlocal=tcp -h 127.0.0.1 -p 0 -t 10000\n\
-         <{obj}Adapter>\nendpoint=tcp -h 127.0.0.1 -p 0 -t 60000\nservant={obj}\nmaxconns=100000\nqueuecap=0\n\
-         queuetimeout=60000\n</{obj}Adapter>\n</server>\n</application>\n<log>\nlogpath={}\nlogthread={}\nfsync={}\n\
-         queueMB={}\n</log>\n</tars>\n",
+    let log = format!(
+        "<log>\nlogpath={}\nlogthread={}\nfsync={}\nqueueMB={}\n</log>\n",
         root.display(),
         cfg.writers,
         cfg.fsync,
-        cfg.queue_mb,
-        obj = tars_log::LOG_OBJ,
-    )
+        cfg.queue_mb
+    );
+    crate::conf::server_config("Bench", "Log", &[tars_log::LOG_OBJ], "", &log)
 }
 
 fn frame(file: &str, lines: &[String], id: i32) -> Vec<u8> {

@@ -56,7 +56,6 @@ use crate::echo::{self, EchoOptions};
 use crate::hist::round1;
 use crate::load::{self, Call, Edge, LoadConfig, Report, Stop};
 use crate::proto::{Proto, Request, ResultCheck};
-use crate::store::with_params;
 
 /// The registry's query servant.
 pub const QUERY_OBJ: &str = "tars.tarsregistry.QueryObj";
@@ -182,7 +181,7 @@ pub struct BenchDb {
     pub store: Store,
     /// A description for the report (password-free).
     pub describe: String,
-    mysql: Option<(Store, String)>,
+    _mysql: Option<crate::store::BenchDb>,
     _dir: Option<TempDir>,
 }
 
@@ -197,40 +196,24 @@ impl BenchDb {
     pub fn create(url: Option<&str>) -> Result<BenchDb> {
         let db = match url {
             Some(server) => {
-                let name = format!("bench_registry_{}", std::process::id());
-                let admin = Store::open(&with_params(server, "pool=1")).context("opening the MySQL URL")?;
-                let sql = format!("DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}` DEFAULT CHARSET utf8");
-                admin
-                    .run_blocking(move |s| s.exec_script(&sql))
-                    .with_context(|| format!("creating database {name}"))?;
-                let url = with_params(&tars_sql::url_with_database(server, &name), "op_timeout_ms=120000");
-                let store = Store::open(&url).context("opening the benchmark database")?;
+                let scratch = crate::store::BenchDb::create_named(server, "registry", "op_timeout_ms=120000")?;
+                let name = scratch.name().to_owned();
+                let store = Store::open(scratch.url()).context("opening the benchmark database")?;
                 let describe = crate::store::mysql_info(&store)
                     .map(|i| format!("{i}, database {name}"))
                     .unwrap_or_else(|e| format!("MySQL ({e})"));
-                BenchDb { store, describe, mysql: Some((admin, name)), _dir: None }
+                BenchDb { store, describe, _mysql: Some(scratch), _dir: None }
             }
             None => {
                 let dir = TempDir::new("bench-registry").context("creating a temp dir")?;
                 let url = format!("sqlite:{}/db_tars.sqlite3", dir.0.display());
                 let store = Store::open(&url).context("opening the SQLite database")?;
                 let describe = crate::store::sqlite_info(&dir.0).unwrap_or_else(|e| format!("SQLite ({e})"));
-                BenchDb { store, describe, mysql: None, _dir: Some(dir) }
+                BenchDb { store, describe, _mysql: None, _dir: Some(dir) }
             }
         };
         db.store.migrate(db_tars::schema()).context("migrating db_tars")?;
         Ok(db)
-    }
-}
-
-impl Drop for BenchDb {
-    fn drop(&mut self) {
-        if let Some((admin, name)) = self.mysql.take() {
-            let sql = format!("DROP DATABASE IF EXISTS `{name}`");
-            if let Err(e) = admin.run_blocking(move |s| s.exec_script(&sql)) {
-                eprintln!("tars-bench-registry: could not drop database {name}: {e}");
-            }
-        }
     }
 }
 
@@ -328,12 +311,7 @@ pub fn registry_config(change_poll: Option<Duration>) -> String {
         Some(d) => format!("<reap>\n  changePollMs={}\n</reap>\n", d.as_millis()),
         None => String::new(),
     };
-    format!(
-        "<tars>\n<application>\n<server>\n  app=tars\n  server=tarsregistry\n  \
-         local=tcp -h 127.0.0.1 -p 0 -t 10000\n  <{QUERY_OBJ}Adapter>\n    \
-         endpoint=tcp -h 127.0.0.1 -p 0 -t 60000\n    servant={QUERY_OBJ}\n    maxconns=100000\n    \
-         queuecap=0\n    queuetimeout=60000\n  </{QUERY_OBJ}Adapter>\n</server>\n</application>\n{reap}</tars>\n"
-    )
+    crate::conf::server_config("tars", "tarsregistry", &[QUERY_OBJ], "", &reap)
 }
 
 /// Starts the registry on `store`.

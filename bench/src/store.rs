@@ -491,11 +491,17 @@ pub struct BenchDb {
 impl BenchDb {
     /// Creates (after dropping any leftover) `bench_store_<pid>` on the server of `server_url`.
     pub fn create(server_url: &str) -> Result<BenchDb> {
-        let name = format!("bench_store_{}", std::process::id());
+        BenchDb::create_named(server_url, "store", "pool=1&op_timeout_ms=600000")
+    }
+
+    /// Creates (after dropping any leftover) `bench_<tag>_<pid>` on the server of
+    /// `server_url`; its [`BenchDb::url`] carries `params` (`k=v&k=v`, the URL's own win).
+    pub fn create_named(server_url: &str, tag: &str, params: &str) -> Result<BenchDb> {
+        let name = format!("bench_{tag}_{}", std::process::id());
         let admin = Store::open(&with_params(server_url, "pool=1")).context("opening the MySQL URL")?;
         let sql = format!("DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}` DEFAULT CHARSET utf8");
         admin.run_blocking(move |s| s.exec_script(&sql)).with_context(|| format!("creating database {name}"))?;
-        let url = with_params(&tars_sql::url_with_database(server_url, &name), "pool=1&op_timeout_ms=600000");
+        let url = with_params(&tars_sql::url_with_database(server_url, &name), params);
         Ok(BenchDb { admin, name, url })
     }
 
@@ -521,7 +527,7 @@ impl Drop for BenchDb {
     fn drop(&mut self) {
         let sql = format!("DROP DATABASE IF EXISTS `{}`", self.name);
         if let Err(e) = self.admin.run_blocking(move |s| s.exec_script(&sql)) {
-            eprintln!("tars-bench-store: could not drop database {}: {e}", self.name);
+            eprintln!("tars-bench: could not drop database {}: {e}", self.name);
         }
     }
 }
