@@ -300,6 +300,10 @@ impl Target {
             return Err(PathError::TooLong("file name", MAX_FILE_NAME));
         }
         check_text("file name", &name, MAX_FILE_NAME)?;
+        if name.is_empty() {
+            // No stem, concatenation, time or suffix: the "file" would be the directory.
+            return Err(PathError::Empty("file name"));
+        }
         if name == "." || name == ".." {
             return Err(PathError::Dots("file name"));
         }
@@ -409,6 +413,16 @@ mod tests {
         assert_eq!(t.file_name(at()).unwrap(), "biz-20240501");
         i.set = "mtt..x";
         assert_eq!(Target::by_info(&i, false, None).unwrap().dir, ["App", "Server"]);
+    }
+
+    #[test]
+    fn a_name_with_nothing_in_it_is_refused() {
+        // No app prefix, no file, no concatenation, an empty format, no suffix: found by the
+        // log_request fuzz target.
+        let mut i = info("App", "Server", "");
+        (i.app_prefix, i.concat, i.format, i.suffix) = (false, "", "", false);
+        let t = Target::by_info(&i, false, None).unwrap();
+        assert_eq!(t.file_name(at()), Err(PathError::Empty("file name")));
     }
 
     #[test]
