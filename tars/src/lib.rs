@@ -186,6 +186,9 @@ pub struct UpOptions {
     /// Ports of tarsquerystat's and tarsqueryproperty's QueryObj (upstream: 18393, 18693);
     /// 0 picks free ones.
     pub query_ports: [u16; 2],
+    /// Port of the HTTP JSON gateway on `host` (upstream TarsGateway's: 8200); 0 picks a
+    /// free one. `None`: no gateway.
+    pub gateway_port: Option<u16>,
 }
 
 impl UpOptions {
@@ -208,6 +211,7 @@ impl UpOptions {
             log_port: DEFAULT_LOG_PORT,
             notify_port: DEFAULT_NOTIFY_PORT,
             query_ports: DEFAULT_QUERY_PORTS,
+            gateway_port: Some(tars_gateway::DEFAULT_PORT),
         }
     }
 
@@ -224,6 +228,7 @@ impl UpOptions {
             log_port: 0,
             notify_port: 0,
             query_ports: [0; 2],
+            gateway_port: Some(0),
             ..UpOptions::standard(data_dir)
         }
     }
@@ -289,6 +294,11 @@ impl Running {
         self.app.service::<MonitorHost<tars_property::service::PropAgg>>().and_then(MonitorHost::service)
     }
 
+    /// The HTTP JSON gateway's address, when served.
+    pub fn gateway(&self) -> Option<SocketAddr> {
+        self.app.service::<tars_gateway::GatewayService>().and_then(tars_gateway::GatewayService::addr)
+    }
+
     /// This host's node, when served.
     pub fn node(&self) -> Option<tars_node::NodeHandle> {
         self.app.service::<tars_node::NodeService>().and_then(tars_node::NodeService::handle)
@@ -330,8 +340,10 @@ fn up_config(opts: &UpOptions) -> Result<Config, UpError> {
     };
     let [mut query, mut registry, container] = opts.registry_ports;
     let [stat, property] = opts.monitor_ports;
-    if opts.node_ports.is_some() {
-        // The node finds the registry by its endpoints, which it reads before anything binds.
+    let locator = opts.node_ports.is_some() || opts.gateway_port.is_some();
+    if locator {
+        // The node and the gateway find the registry by its endpoints, which they read before
+        // anything binds.
         query = fixed_port(&opts.host, query)?;
         registry = fixed_port(&opts.host, registry)?;
     }
@@ -403,11 +415,21 @@ fn up_config(opts: &UpOptions) -> Result<Config, UpError> {
             .set("/tars/application/server<logpath>", &opts.data_dir.join("app_log").display().to_string())
             .map_err(bad)?;
         config
-            .set("/tars/application/client<locator>", &format!("tars.tarsregistry.QueryObj@{}", at(query)))
-            .map_err(bad)?;
-        config
             .set("/tars/node<registryObj>", &format!("tars.tarsregistry.RegistryObj@{}", at(registry)))
             .map_err(bad)?;
+    }
+    if locator {
+        config
+            .set(
+                "/tars/application/client<locator>",
+                &format!("tars.tarsregistry.QueryObj@tcp -h {node_ip} -p {query}"),
+            )
+            .map_err(bad)?;
+    }
+    if let Some(port) = opts.gateway_port {
+        let listen =
+            if opts.host.contains(':') { format!("[{}]:{port}", opts.host) } else { format!("{}:{port}", opts.host) };
+        config.set("/tars/gateway<listen>", &listen).map_err(bad)?;
     }
     // tarslog's root, where upstream's template puts it.
     config.set("/tars/log<logpath>", &opts.data_dir.join("remote_app_log").display().to_string()).map_err(bad)?;
@@ -540,6 +562,10 @@ fn start(
     }
     if server_config.adapter_for_servant(tars_notify::NOTIFY_OBJ).is_some() {
         app = app.service(tars_notify::NotifyService::new(Some(stores.db_tars.clone())));
+    }
+    // No servant of its own: `tars up` asks for it with `/tars/gateway<listen>`.
+    if app.config().get("/tars/gateway<listen>").is_some() {
+        app = app.service(tars_gateway::GatewayService::new());
     }
     if server_config.adapter_for_servant(tars_config::CONFIG_OBJ).is_some() {
         app = app.service(tars_config::ConfigService::new(Some(stores.db_tars.clone())));

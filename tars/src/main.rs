@@ -4,7 +4,7 @@
 //! tars up [--data-dir=DIR] [--host=ADDR] [--admin-port=PORT] [--io=MODE] [--shards=N]
 //!         [--query-port=PORT] [--registry-port=PORT] [--container-port=PORT] [--prometheus-sd=ADDR]
 //!         [--log-port=PORT] [--notify-port=PORT] [--querystat-port=PORT] [--queryproperty-port=PORT]
-//!         [--mysql=URL]
+//!         [--gateway-port=PORT] [--no-gateway] [--mysql=URL]
 //! tars serve --config=FILE
 //! tars migrate --db-tars=URL [--stat=URL] [--property=URL]
 //! tars schema [--dialect=mysql|sqlite]
@@ -25,7 +25,7 @@ const USAGE: &str = "usage:
           [--stat-port=PORT] [--property-port=PORT] [--stat-metrics=HOST:PORT] [--property-metrics=HOST:PORT]
           [--config-port=PORT] [--adminreg-port=PORT] [--node-port=PORT] [--node-server-port=PORT] [--no-node]
           [--log-port=PORT] [--notify-port=PORT] [--querystat-port=PORT] [--queryproperty-port=PORT]
-          [--mysql=mysql://USER:PASS@HOST:PORT]
+          [--gateway-port=PORT] [--no-gateway] [--mysql=mysql://USER:PASS@HOST:PORT]
       run the framework in one process on the embedded databases in DIR (default ./tars-data),
       or with --mysql on that server's db_tars, tars_stat and tars_property (created when
       missing; TarsWeb shares db_tars):
@@ -33,7 +33,8 @@ const USAGE: &str = "usage:
       (StatObj 18293), tarsproperty (PropertyObj 18493), tarsconfig (ConfigObj 18193),
       tarsAdminRegistry (AdminRegObj 12000), tarslog (LogObj 18993, files in DIR/remote_app_log),
       tarsnotify (NotifyObj 18593), tarsquerystat (QueryObj 18393), tarsqueryproperty (QueryObj
-      18693), this host's tarsnode (NodeObj 19385, ServerObj 19386), AdminObj 17897
+      18693), this host's tarsnode (NodeObj 19385, ServerObj 19386), AdminObj 17897, and the HTTP
+      JSON gateway (POST /json/App.Server.Obj/func on 8200)
   tars serve --config=FILE
       the same services as an upstream-style server: <tars><application><server> plus the <db>,
       <statdb><db1> and <propertydb><db1> sections of upstream's tars.framework-db template;
@@ -51,7 +52,7 @@ fn flags(args: &[String]) -> anyhow::Result<Vec<(String, String)>> {
         match flag.split_once('=') {
             Some((k, v)) => out.push((k.to_owned(), v.to_owned())),
             // The one flag without a value.
-            None if flag == "no-node" => out.push((flag.to_owned(), "yes".to_owned())),
+            None if flag == "no-node" || flag == "no-gateway" => out.push((flag.to_owned(), "yes".to_owned())),
             None => {
                 let v = it.next().with_context(|| format!("--{flag} needs a value"))?;
                 out.push((flag.to_owned(), v.clone()));
@@ -90,6 +91,8 @@ fn up(args: &[String]) -> anyhow::Result<()> {
             "notify-port" => opts.notify_port = v.parse().context("--notify-port")?,
             "querystat-port" => opts.query_ports[0] = v.parse().context("--querystat-port")?,
             "queryproperty-port" => opts.query_ports[1] = v.parse().context("--queryproperty-port")?,
+            "gateway-port" => opts.gateway_port = Some(v.parse().context("--gateway-port")?),
+            "no-gateway" => opts.gateway_port = None,
             "mysql" => mysql = Some(v),
             _ => bail!("unknown flag --{k}\n{USAGE}"),
         }
@@ -136,6 +139,9 @@ fn report(running: tars::Running, title: &str) -> anyhow::Result<()> {
         ("stat metrics", running.stat().and_then(|s| s.metrics_addr())),
         ("property metrics", running.property().and_then(|s| s.metrics_addr())),
     ];
+    if let Some(addr) = running.gateway() {
+        writeln!(out, "  {:<30} http://{addr}{}App.Server.Obj/func", "json gateway", tars_gateway::JSON_PREFIX)?;
+    }
     for (name, addr) in metrics {
         if let Some(addr) = addr {
             writeln!(out, "  {name:<30} http://{addr}/metrics")?;

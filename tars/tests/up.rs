@@ -101,6 +101,16 @@ fn up_in_process(io: IoMode) {
     assert!(text.starts_with("HTTP/1.1 200") && text.contains("\ntars_stat_ingested_entries_total 1\n"), "{text}");
     assert!(running.property().is_some_and(|p| p.metrics_addr().is_none()));
     log_notify_and_query_are_served(&running, &dir.0.join("data"));
+    // The JSON gateway resolves through the registry beside it: an object it does not know
+    // is 404; the framework's own objects are refused to HTTP callers.
+    let gateway = running.gateway().expect("tars up serves the gateway");
+    let call = |path: &str| {
+        let body = serde_json::json!({"id": "x"});
+        tars_testkit::http::post_json(gateway, path, &body, Duration::from_secs(10)).unwrap()
+    };
+    let unknown = call("/json/Nope.NoServer.NoObj/f");
+    assert_eq!(unknown.status, 404, "{}", String::from_utf8_lossy(&unknown.body));
+    assert_eq!(call("/json/tars.tarsregistry.QueryObj/findObjectById").status, 403);
 
     // This host's node registered with the registry beside it, and manages none of the
     // framework servers this process serves (their seeded rows name this node).
@@ -272,7 +282,7 @@ fn cargo_run_release_tars_up_answers() {
         .args(["run", "--release", "-q", "--bin", "tars", "--", "up", "--admin-port", "0", "--query-port", "0"])
         .args(["--registry-port", "0", "--container-port", "0", "--stat-port", "0", "--property-port", "0"])
         .args(["--config-port", "0", "--log-port", "0", "--notify-port", "0", "--querystat-port", "0"])
-        .args(["--queryproperty-port", "0"])
+        .args(["--queryproperty-port", "0", "--gateway-port", "0"])
         .arg("--data-dir")
         .arg(dir.0.join("data"))
         .stdout(Stdio::piped())
