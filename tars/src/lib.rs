@@ -189,6 +189,10 @@ pub struct UpOptions {
     /// Port of the HTTP JSON gateway on `host` (upstream TarsGateway's: 8200); 0 picks a
     /// free one. `None`: no gateway.
     pub gateway_port: Option<u16>,
+    /// Ports of the query services' legacy JSON protocol objects (`NoTarsObj`, for TarsWeb
+    /// 1.x; `protocol=not_tars`); 0 picks free ones. `None` (the default): not served, as in
+    /// upstream since v2.1.
+    pub legacy_query_ports: Option<[u16; 2]>,
 }
 
 impl UpOptions {
@@ -212,6 +216,7 @@ impl UpOptions {
             notify_port: DEFAULT_NOTIFY_PORT,
             query_ports: DEFAULT_QUERY_PORTS,
             gateway_port: Some(tars_gateway::DEFAULT_PORT),
+            legacy_query_ports: None,
         }
     }
 
@@ -373,6 +378,17 @@ fn up_config(opts: &UpOptions) -> Result<Config, UpError> {
         let mut adapter = AdapterConfig::for_servant(servant, endpoint(port)?);
         adapter.max_conns = FRAMEWORK_MAX_CONNS;
         server = server.with_adapter(adapter);
+    }
+    if let Some([stat_json, property_json]) = opts.legacy_query_ports {
+        for (servant, port) in [
+            (tars_query::Kind::Stat.legacy_servant(), stat_json),
+            (tars_query::Kind::Property.legacy_servant(), property_json),
+        ] {
+            let mut adapter = AdapterConfig::for_servant(servant, endpoint(port)?);
+            adapter.max_conns = FRAMEWORK_MAX_CONNS;
+            adapter.protocol = "not_tars".to_owned();
+            server = server.with_adapter(adapter);
+        }
     }
     if let Some([node, server_obj]) = opts.node_ports {
         for (servant, port) in [(tars_node::service::NODE_OBJ, node), (tars_node::confgen::NODE_SERVER_OBJ, server_obj)]

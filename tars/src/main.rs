@@ -4,7 +4,8 @@
 //! tars up [--data-dir=DIR] [--host=ADDR] [--admin-port=PORT] [--io=MODE] [--shards=N]
 //!         [--query-port=PORT] [--registry-port=PORT] [--container-port=PORT] [--prometheus-sd=ADDR]
 //!         [--log-port=PORT] [--notify-port=PORT] [--querystat-port=PORT] [--queryproperty-port=PORT]
-//!         [--gateway-port=PORT] [--no-gateway] [--mysql=URL]
+//!         [--querystat-json-port=PORT] [--queryproperty-json-port=PORT] [--gateway-port=PORT]
+//!         [--no-gateway] [--mysql=URL]
 //! tars serve --config=FILE
 //! tars migrate --db-tars=URL [--stat=URL] [--property=URL]
 //! tars schema [--dialect=mysql|sqlite]
@@ -25,7 +26,8 @@ const USAGE: &str = "usage:
           [--stat-port=PORT] [--property-port=PORT] [--stat-metrics=HOST:PORT] [--property-metrics=HOST:PORT]
           [--config-port=PORT] [--adminreg-port=PORT] [--node-port=PORT] [--node-server-port=PORT] [--no-node]
           [--log-port=PORT] [--notify-port=PORT] [--querystat-port=PORT] [--queryproperty-port=PORT]
-          [--gateway-port=PORT] [--no-gateway] [--mysql=mysql://USER:PASS@HOST:PORT]
+          [--querystat-json-port=PORT] [--queryproperty-json-port=PORT] [--gateway-port=PORT] [--no-gateway]
+          [--mysql=mysql://USER:PASS@HOST:PORT]
       run the framework in one process on the embedded databases in DIR (default ./tars-data),
       or with --mysql on that server's db_tars, tars_stat and tars_property (created when
       missing; TarsWeb shares db_tars):
@@ -34,7 +36,8 @@ const USAGE: &str = "usage:
       tarsAdminRegistry (AdminRegObj 12000), tarslog (LogObj 18993, files in DIR/remote_app_log),
       tarsnotify (NotifyObj 18593), tarsquerystat (QueryObj 18393), tarsqueryproperty (QueryObj
       18693), this host's tarsnode (NodeObj 19385, ServerObj 19386), AdminObj 17897, and the HTTP
-      JSON gateway (POST /json/App.Server.Obj/func on 8200)
+      JSON gateway (POST /json/App.Server.Obj/func on 8200); either --query*-json-port serves both query
+      services' legacy JSON protocol (NoTarsObj, for TarsWeb 1.x; 0 picks a port)
   tars serve --config=FILE
       the same services as an upstream-style server: <tars><application><server> plus the <db>,
       <statdb><db1> and <propertydb><db1> sections of upstream's tars.framework-db template;
@@ -91,6 +94,12 @@ fn up(args: &[String]) -> anyhow::Result<()> {
             "notify-port" => opts.notify_port = v.parse().context("--notify-port")?,
             "querystat-port" => opts.query_ports[0] = v.parse().context("--querystat-port")?,
             "queryproperty-port" => opts.query_ports[1] = v.parse().context("--queryproperty-port")?,
+            "querystat-json-port" => {
+                opts.legacy_query_ports.get_or_insert([0, 0])[0] = v.parse().context("--querystat-json-port")?;
+            }
+            "queryproperty-json-port" => {
+                opts.legacy_query_ports.get_or_insert([0, 0])[1] = v.parse().context("--queryproperty-json-port")?;
+            }
             "gateway-port" => opts.gateway_port = Some(v.parse().context("--gateway-port")?),
             "no-gateway" => opts.gateway_port = None,
             "mysql" => mysql = Some(v),

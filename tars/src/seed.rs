@@ -567,6 +567,8 @@ pub struct FrameworkObject {
     pub queuecap: i32,
     /// `queuetimeout` (ms).
     pub queuetimeout: i32,
+    /// `protocol`: `tars`, or `not_tars` for the query services' legacy JSON objects.
+    pub protocol: &'static str,
 }
 
 /// A framework service: its `t_server_conf` row (application `tars`) and its objects.
@@ -587,7 +589,12 @@ const fn obj(
     queuecap: i32,
     queuetimeout: i32,
 ) -> FrameworkObject {
-    FrameworkObject { servant, threads, max_connections, queuecap, queuetimeout }
+    FrameworkObject { servant, threads, max_connections, queuecap, queuetimeout, protocol: "tars" }
+}
+
+/// An object speaking its own protocol (`protocol=not_tars`).
+const fn raw_obj(servant: &'static str, threads: i32, max_connections: i32) -> FrameworkObject {
+    FrameworkObject { protocol: "not_tars", ..obj(servant, threads, max_connections, 100_000, 60_000) }
 }
 
 /// Every framework service and object upstream's install SQL registers (and the node's, which
@@ -646,12 +653,18 @@ pub const FRAMEWORK: &[FrameworkServer] = &[
     FrameworkServer {
         server: "tarsquerystat",
         template: "tars.tarsquerystat",
-        objects: &[obj("tars.tarsquerystat.QueryObj", 5, 200_000, 100_000, 60_000)],
+        objects: &[
+            obj("tars.tarsquerystat.QueryObj", 5, 200_000, 100_000, 60_000),
+            raw_obj("tars.tarsquerystat.NoTarsObj", 5, 200_000),
+        ],
     },
     FrameworkServer {
         server: "tarsqueryproperty",
         template: "tars.tarsqueryproperty",
-        objects: &[obj("tars.tarsqueryproperty.QueryObj", 5, 200_000, 100_000, 60_000)],
+        objects: &[
+            obj("tars.tarsqueryproperty.QueryObj", 5, 200_000, 100_000, 60_000),
+            raw_obj("tars.tarsqueryproperty.NoTarsObj", 5, 200_000),
+        ],
     },
     FrameworkServer {
         server: "tarspatch",
@@ -769,7 +782,7 @@ fn write_servers(
     let insert_adapter = format!(
         "{ignore} t_adapter_conf (application, server_name, node_name, adapter_name, registry_timestamp, thread_num, \
          endpoint, max_connections, allow_ip, servant, queuecap, queuetimeout, posttime, lastuser, protocol, \
-         handlegroup) VALUES (?, ?, ?, ?, {now}, ?, ?, ?, '', ?, ?, ?, {now}, ?, 'tars', '')"
+         handlegroup) VALUES (?, ?, ?, ?, {now}, ?, ?, ?, '', ?, ?, ?, {now}, ?, ?, '')"
     );
     let read_endpoint = "SELECT COALESCE(endpoint, '') FROM t_adapter_conf \
          WHERE application = ? AND server_name = ? AND node_name = ? AND adapter_name = ?";
@@ -802,7 +815,8 @@ fn write_servers(
                 o.servant,
                 o.queuecap,
                 o.queuetimeout,
-                LAST_USER
+                LAST_USER,
+                o.protocol
             ]);
             let added = s.exec(&insert_adapter, &p)?;
             out.adapters += added;

@@ -21,6 +21,7 @@ fn opts(dir: &TempDir, io: IoMode) -> UpOptions {
         io: Some(io),
         shards: Some(2),
         metrics: [Some("127.0.0.1:0".into()), None],
+        legacy_query_ports: Some([0, 0]),
         ..UpOptions::free_ports(dir.0.join("data"))
     }
 }
@@ -53,12 +54,12 @@ fn up_in_process(io: IoMode) {
     assert!(cache.starts_with("cache: 0 files"), "{cache}");
     // The registry publishes its three objects in t_registry_info and routes them, and the
     // seeded rows of tarsstat, tarsproperty, tarsconfig, tarsAdminRegistry, tarsnode (NodeObj,
-    // ServerObj), tarslog, tarsnotify and the two query services.
+    // ServerObj), tarslog, tarsnotify and the two query services (QueryObj and NoTarsObj).
     assert!(running.endpoints.iter().any(|(o, _)| o == "tars.tarsregistry.QueryObj"), "{:?}", running.endpoints);
     let t = Instant::now();
     loop {
         let routes = admin_notify(admin_addr(&running), "tars.routes").unwrap();
-        if routes.contains("servants routed: 13") {
+        if routes.contains("servants routed: 15") {
             break;
         }
         assert!(t.elapsed() < Duration::from_secs(5), "registry objects not routed: {routes}");
@@ -264,6 +265,25 @@ fn log_notify_and_query_are_served(running: &tars::Running, data: &std::path::Pa
         assert_eq!((rsp.ret, rsp.total_db), (0, 1), "{rsp:?}");
         assert_eq!(rsp.result, BTreeMap::from([("1005".to_owned(), vec![want])]), "{rsp:?}");
         assert!(rsp.msg.contains(&format!("no table {dataid}_20200101HH for hours 00-09, 11-23")), "{rsp:?}");
+    }
+    // The same over the legacy JSON protocol (TarsWeb 1.x), on the NoTarsObj adapters.
+    for (kind, dataid, index, want) in [
+        (tars_query::Kind::Stat, "tars_stat", "succ_count", "1005,7,"),
+        (tars_query::Kind::Property, "tars_property", "value", "1005,5,"),
+    ] {
+        let mut conn = std::net::TcpStream::connect(addr(kind.legacy_servant())).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let request = format!(
+            "{{\"method\":\"query\",\"dataid\":\"{dataid}\",\"filter\":[\"f_date='20200101'\",\"f_tflag>='0000'\",\
+             \"f_tflag<='2360'\"],\"groupby\":[\"f_tflag\"],\"indexs\":[\"{index}\"]}}"
+        );
+        conn.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        let lines: Vec<&str> = answer.lines().collect();
+        assert_eq!(lines.first(), Some(&"Ret:0"), "{answer}");
+        assert!(lines.contains(&"linecount:1") && lines.contains(&want), "{answer}");
+        assert_eq!(lines.last(), Some(&"endline"), "{answer}");
     }
 }
 
