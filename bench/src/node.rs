@@ -539,7 +539,13 @@ pub fn run(cfg: &NodeBenchConfig, log: &mut dyn FnMut(&str)) -> Result<Outcome> 
                 if pids.contains_key(n) {
                     continue;
                 }
-                let s = get_state(&mut conn, n)?;
+                // The node answers "server not exist" until its first getServers has loaded
+                // them: not yet, unless that lasts past the limit.
+                let s = match get_state(&mut conn, n) {
+                    Ok(s) => s,
+                    Err(e) if t0.elapsed() > cfg.start_limit => return Err(e),
+                    Err(_) => continue,
+                };
                 if s.pid > 0 {
                     node.servers.insert(n.clone(), s.pid);
                 }
