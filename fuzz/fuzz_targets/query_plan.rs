@@ -14,37 +14,13 @@ use tars_proto::rpc::ParamReader;
 use tars_protocol::tars::{Condition, MonitorQueryReq, OP};
 use tars_query::plan::Plan;
 use tars_query::Kind;
+use tars_sql::schema::monitor::{PROPERTY_COLUMNS, STAT_COLUMNS};
 use tars_sql::Dialect;
 
-/// What a request may be built of besides arbitrary text: every column of both tables, and
-/// names that are not columns.
-const WORDS: &[&str] = &[
-    "f_date",
-    "f_tflag",
-    "source_id",
-    "master_name",
-    "slave_name",
-    "interface_name",
-    "tars_version",
-    "master_ip",
-    "slave_ip",
-    "slave_port",
-    "return_value",
-    "succ_count",
-    "timeout_count",
-    "exce_count",
-    "interv_count",
-    "total_time",
-    "ave_time",
-    "maxrsp_time",
-    "minrsp_time",
+/// What a request may be built of besides arbitrary text and the tables' columns
+/// ([`STAT_COLUMNS`], [`PROPERTY_COLUMNS`]): other names and values.
+const OTHER_WORDS: &[&str] = &[
     "stattime",
-    "property_name",
-    "set_name",
-    "set_area",
-    "set_id",
-    "policy",
-    "value",
     "tars_stat",
     "tars_property",
     "20261206",
@@ -58,6 +34,12 @@ const WORDS: &[&str] = &[
     "f_tflag, (SELECT 1)",
     "",
 ];
+
+fn word(i: usize) -> &'static str {
+    let n = STAT_COLUMNS.len() + PROPERTY_COLUMNS.len() + OTHER_WORDS.len();
+    let i = i % n;
+    STAT_COLUMNS.iter().chain(PROPERTY_COLUMNS).chain(OTHER_WORDS).nth(i).copied().unwrap_or("")
+}
 
 /// The planner's own words: keywords, functions, aliases.
 const KEYWORDS: &[&str] =
@@ -75,7 +57,7 @@ impl Bits<'_> {
     fn text(&mut self) -> String {
         let b = self.byte();
         if b < 200 {
-            return WORDS[usize::from(b) % WORDS.len()].to_owned();
+            return word(usize::from(b)).to_owned();
         }
         let len = usize::from(self.byte() % 24).min(self.0.len());
         let (s, rest) = self.0.split_at(len);
