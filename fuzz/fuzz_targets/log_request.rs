@@ -64,17 +64,7 @@ fuzz_target!(|data: &[u8]| {
     check(Target::by_info(&info, hourly, type_override), t);
     // The struct as `loggerbyInfo` decodes it.
     if let Ok(info) = LogInfo::decode(data) {
-        let fields = InfoFields {
-            app: &info.appname,
-            server: &info.servername,
-            file: &info.s_filename,
-            format: &info.s_format,
-            set: &info.setdivision,
-            suffix: info.b_has_sufix,
-            app_prefix: info.b_has_app_name_prefix,
-            concat: &info.s_concat_str,
-            log_type: &info.s_log_type,
-        };
+        let fields = InfoFields::of(&info);
         check(Target::by_info(&fields, hourly, None), t);
         check(Target::logger(&info.appname, &info.servername, &info.s_filename, &info.s_format, hourly), t);
     }

@@ -346,6 +346,23 @@ pub struct InfoFields<'a> {
     pub log_type: &'a str,
 }
 
+impl<'a> InfoFields<'a> {
+    /// The naming fields of a decoded `LogInfo`.
+    pub fn of(info: &'a tars_protocol::tars::LogInfo) -> InfoFields<'a> {
+        InfoFields {
+            app: &info.appname,
+            server: &info.servername,
+            file: &info.s_filename,
+            format: &info.s_format,
+            set: &info.setdivision,
+            suffix: info.b_has_sufix,
+            app_prefix: info.b_has_app_name_prefix,
+            concat: &info.s_concat_str,
+            log_type: &info.s_log_type,
+        }
+    }
+}
+
 /// Upstream's `getSetGoodFormat`: `name.area.group` → `nameareagroup`, `namearea` when the
 /// group is `*`; anything but three non-empty parts → empty (no set level).
 pub fn set_dir(division: &str) -> String {

@@ -217,17 +217,7 @@ impl Log for LogImp {
                 o.log_types.get(&format!("{}.{}.{}", info.appname, info.servername, info.s_filename)).cloned()
             }
         };
-        let fields = InfoFields {
-            app: &info.appname,
-            server: &info.servername,
-            file: &info.s_filename,
-            format: &info.s_format,
-            set: &info.setdivision,
-            suffix: info.b_has_sufix,
-            app_prefix: info.b_has_app_name_prefix,
-            concat: &info.s_concat_str,
-            log_type: &info.s_log_type,
-        };
+        let fields = InfoFields::of(&info);
         let target = Target::by_info(&fields, hourly, type_override.as_deref());
         let prefix = if !self.ipfix {
             String::new()
